@@ -1,0 +1,84 @@
+// Kernel API of allinone: the only header the runtime includes from csrc/kernels/.
+//
+// Kernels are single-threaded functions over a sub-range of the output; the runtime's thread pool
+// splits work and calls them. Kernels never know about levels: a level is a prefix of the packed
+// weights (fewer rows, shorter K), passed as sizes plus the full model's strides.
+// ISA selection happens once, in platform.cpp; nothing else calls cpuid.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace aio {
+
+enum class Act : uint32_t { None = 0, Relu = 1, Relu6 = 2, Silu = 3, Hardswish = 4 };
+
+// Applied to every output element: y = act(scale[row] * acc + bias[row] + residual).
+struct Epilogue {
+  const float* scale = nullptr;     // per output row (channel); nullptr means 1
+  const float* bias = nullptr;      // per output row; nullptr means 0
+  const float* residual = nullptr;  // same layout and leading dimension as C, or nullptr
+  Act act = Act::None;
+};
+
+// Weights A[M][K] (row = output channel, K input-channel-major) packed once at load into the
+// layout the GEMM micro-kernels want. Packing keeps whole K columns inside each row panel in order,
+// so any (rows < m, cols < k) prefix is served without a copy.
+class PackedA {
+ public:
+  PackedA() = default;
+  // Packs a row-major M x K matrix with leading dimension lda (lda >= K).
+  static PackedA pack(const float* a, size_t M, size_t K, size_t lda);
+  size_t rows() const { return m_; }
+  size_t cols() const { return k_; }
+  size_t bytes() const;
+  const float* data() const { return data_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float, Free> data_;
+  size_t m_ = 0, k_ = 0;
+};
+
+// C[m][n] = epi(sum_{k<K} A[m][k] * B[k][n]) for m in [m0, m1), n in [n0, n1).
+// A: the first rows/cols of a PackedA (m1 <= a.rows(), K <= a.cols()). B: row-major, ldb.
+// C: row-major, ldc; rows >= m1 and columns outside [n0, n1) are never written.
+void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size_t ldc, size_t m0,
+          size_t m1, size_t n0, size_t n1, const Epilogue& epi);
+
+// Geometry of a 2-D convolution or pooling window on one image (NCHW, batch excluded).
+struct ConvGeom {
+  size_t c_in = 0, h_in = 0, w_in = 0;  // channels actually present (the level's width)
+  size_t h_out = 0, w_out = 0;
+  size_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+};
+
+// im2col for output pixels [p0, p1) (p = y * w_out + x): col[(c*kh + i)*kw + j][p] with leading
+// dimension ldcol. Out-of-image taps are 0.
+void im2col(const float* x, const ConvGeom& g, float* col, size_t ldcol, size_t p0, size_t p1);
+
+// Depthwise conv for channels [c0, c1): x [C][h_in][w_in]; w holds kh*kw taps per channel,
+// channel after channel; y [C][h_out][w_out]. Epilogue scale/bias are indexed by channel; the
+// residual has y's layout. (g.c_in is the channel count of x and y.)
+void depthwise_conv(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,
+                    size_t c1, const Epilogue& epi);
+
+// Pooling for channels [c0, c1). count_pad: average divisor counts padded taps.
+void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1);
+void avg_pool(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0, size_t c1);
+// y[c] = mean(x[c][:]) for c in [c0, c1); hw = spatial size.
+void global_avg_pool(const float* x, size_t hw, float* y, size_t c0, size_t c1);
+
+// y[i] = act(a[i] + b[i]) (b may be nullptr) for i in [i0, i1). In place allowed (y == a).
+void add_act(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
+
+// Which micro-kernels were chosen at load ("avx512", "avx2", "scalar"). AIO_FORCE_ISA in the
+// environment (scalar|avx2|avx512) overrides detection, for tests; asking for an ISA the CPU lacks
+// falls back to the best available one.
+const char* isa_name();
+
+}  // namespace aio

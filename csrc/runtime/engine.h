@@ -1,0 +1,83 @@
+// aio::Engine: a loaded .aio model that runs any of its pruning levels.
+//
+// The model (weights, plan) is immutable after load. set_level() only stores an integer, so it is
+// O(1), allocates nothing and moves no weight. run() may be called from several threads at once:
+// each call takes the level current when it starts and finishes at that level, even if set_level()
+// runs meanwhile.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace aio {
+
+// Every failure the runtime reports. The code lets the C API map errors to status values.
+enum class ErrorCode : int { Io = 1, Format = 2, InvalidArgument = 3, Unsupported = 4, Internal = 5 };
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+struct Shape {
+  uint32_t c = 0, h = 0, w = 0;
+};
+
+struct LevelInfo {
+  float keep_ratio = 1.0f;       // nominal keep ratio written by the exporter
+  uint64_t flops = 0;            // 2 x multiply-adds of conv and linear layers, batch 1
+  uint64_t params = 0;           // weights and per-channel biases this level uses
+  std::vector<uint32_t> widths;  // channels kept in each group
+};
+
+struct EngineOptions {
+  int threads = 0;  // 0: one per available core
+};
+
+class Model;  // parsed file plus packed weights (runtime/model.h); opaque to users
+
+class Engine {
+ public:
+  // Load from a file or from bytes (copied). Throws aio::Error with a message naming the problem.
+  static std::unique_ptr<Engine> load_file(const std::string& path, const EngineOptions& opts = {});
+  static std::unique_ptr<Engine> load_memory(const void* data, size_t size,
+                                             const EngineOptions& opts = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const std::string& name() const;
+  const std::vector<std::string>& labels() const;
+  size_t num_levels() const;
+  const LevelInfo& level_info(size_t level) const;  // throws InvalidArgument when out of range
+  Shape input_shape() const;
+  Shape output_shape(size_t level) const;
+  int threads() const;
+
+  size_t level() const;
+  void set_level(size_t level);  // O(1); throws InvalidArgument when out of range
+
+  // Runs n images (NCHW float32, contiguous, n * input size floats) at the current level and
+  // writes n * output size floats. Returns the level used.
+  size_t run(const float* input, size_t n, float* output);
+  // Same, at a given level, leaving the current level alone.
+  void run_at(size_t level, const float* input, size_t n, float* output);
+
+  // Bytes of weights held in memory (packed), all levels together.
+  size_t weight_bytes() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aio
