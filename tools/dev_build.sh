@@ -10,5 +10,8 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} \
   -DALLINONE_BUILD_PYTHON=ON -DALLINONE_BUILD_TESTS=ON \
   -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD" -j2
-cp -f "$BUILD"/csrc/bindings/_core*.so allinone/
+# Rename into place: overwriting a loaded .so in place crashes processes that have it mapped.
+for so in "$BUILD"/csrc/bindings/_core*.so; do
+  cp -f "$so" "allinone/.$(basename "$so").tmp" && mv -f "allinone/.$(basename "$so").tmp" "allinone/$(basename "$so")"
+done
 echo "built: $(ls allinone/_core*.so)"

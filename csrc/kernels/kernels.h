@@ -47,8 +47,16 @@ class PackedA {
 // C[m][n] = epi(sum_{k<K} A[m][k] * B[k][n]) for m in [m0, m1), n in [n0, n1).
 // A: the first rows/cols of a PackedA (m1 <= a.rows(), K <= a.cols()). B: row-major, ldb.
 // C: row-major, ldc; rows >= m1 and columns outside [n0, n1) are never written.
+// epi.residual must not overlap C when K > 256 (C holds partial sums between K blocks).
+// N == 1 (n1 - n0 == 1) takes a rows-in-lanes GEMV path (Linear layers).
 void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size_t ldc, size_t m0,
           size_t m1, size_t n0, size_t n1, const Epilogue& epi);
+
+// Tiling hints for callers that split one GEMM across threads: sub-ranges whose m0 is a multiple
+// of kGemmRowAlign (the packed panel height) and whose n0 is a multiple of gemm_col_align() (the
+// chosen micro-kernel's width: 32 on AVX-512) make no partial micro-tiles except at the edges.
+constexpr size_t kGemmRowAlign = 12;
+size_t gemm_col_align();
 
 // Geometry of a 2-D convolution or pooling window on one image (NCHW, batch excluded).
 struct ConvGeom {

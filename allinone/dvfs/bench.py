@@ -1,0 +1,196 @@
+"""Runs a frequency trace four ways — fixed level 0, fixed last level, adaptive, oracle — and
+reports latency statistics for each. Shared by ``allinone bench``/``demo`` and
+benchmarks/dvfs_stability.py.
+
+Emulation cadence (one choice, documented in docs/dvfs.md): the trace is stepped through at a fixed
+inference cadence — ``steps`` inferences spread evenly over the trace's own time axis, inference i
+reading the trace at t_i = i·duration/steps — rather than replayed at wall-clock pace. Every way
+sees exactly the same clock sequence, so the comparison does not depend on how long each way's
+inferences took, and a 40 s trace costs only ``steps`` inferences per way. The governor samples the
+clock once per inference (at t_i); the emulated run executes at that clock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from allinone.dvfs._native import native
+from allinone.dvfs.stats import summarize
+from allinone.dvfs.table import LatencyTable, make_input
+
+WAYS = ("fixed_first", "fixed_last", "adaptive", "oracle")
+STAT_KEYS = ("p50_ms", "p99_ms", "mean_ms", "cv", "miss_rate", "mean_level", "mean_flops_ratio")
+
+
+class Runner(Protocol):
+    """Runs one inference at `level` as if the clock were `f_mhz`; returns its latency in ms."""
+
+    emulated: bool
+
+    def __call__(self, level: int, f_mhz: float) -> float: ...
+
+
+class EngineRunner:
+    """Runs the real engine, then busy-waits so the run takes as long as it would at f (the
+    Emulator's model). Latencies are wall time, engine plus padding: EMULATED."""
+
+    emulated = True
+
+    def __init__(self, engine: Any, alpha: float, f_max_mhz: float) -> None:
+        self.engine = engine
+        self.emulator = native.Emulator(alpha, f_max_mhz)
+        self.x = make_input(engine)
+
+    def __call__(self, level: int, f_mhz: float) -> float:
+        t0 = time.perf_counter()
+        self.engine.run_at(level, self.x)
+        self.emulator.pad(time.perf_counter() - t0, f_mhz)
+        return (time.perf_counter() - t0) * 1e3
+
+
+@dataclass
+class ModelRunner:
+    """No engine and no waiting: latency = true_ms[level]·slowdown(f)·noise, with lognormal noise
+    of relative size `noise`. For testing governors deterministically and fast."""
+
+    true_ms: list[float]
+    alpha: float
+    f_max_mhz: float
+    noise: float = 0.0
+    seed: int = 0
+    emulated: bool = True
+
+    def __post_init__(self) -> None:
+        self._emu = native.Emulator(self.alpha, self.f_max_mhz)
+        self._rng = np.random.default_rng(self.seed)
+
+    def __call__(self, level: int, f_mhz: float) -> float:
+        jitter = float(np.exp(self._rng.normal(0.0, self.noise))) if self.noise > 0 else 1.0
+        return self.true_ms[level] * self._emu.slowdown(f_mhz) * jitter
+
+
+def run_ways(
+    runner: Runner,
+    table: LatencyTable,
+    trace: dict[str, np.ndarray],
+    *,
+    flops: list[float],
+    alpha: float = 0.85,
+    target_ms: float | None = None,
+    steps: int = 800,
+    up_margin: float = 0.01,
+    ewma_weight: float = 0.1,
+    miss_z: float = 1.5,
+    ways: tuple[str, ...] = WAYS,
+) -> dict[str, Any]:
+    """Steps through `trace` (arrays t_s, cpu_mhz) `steps` times per way. `table` is the
+    calibrated table at the trace's top clock; `flops` per level for the FLOPs ratio. Returns the
+    JSON-ready result (``emulated`` from the runner) plus per-way series under ``series``."""
+    if steps < 2:
+        raise ValueError("steps must be at least 2")
+    cfg = native.GovernorConfig()
+    cfg.alpha, cfg.up_margin, cfg.ewma_weight = alpha, up_margin, ewma_weight
+    cfg.miss_z = miss_z
+    cfg.initial_spread = table.spread_prior()
+    cfg.target_ms = target_ms or 0.0
+    f_max = float(np.max(trace["cpu_mhz"]))
+    t = np.arange(steps) * (float(trace["t_s"][-1]) / steps)
+    # The value held at t_i: the last row at or before it (the replay source's rule).
+    freq = trace["cpu_mhz"][np.searchsorted(trace["t_s"], t, side="right") - 1]
+    last = len(table.level_ms) - 1
+    oracle_gov = native.Governor(table.level_ms, table.f_ref_mhz, cfg)
+    target = oracle_gov.target_ms
+    result: dict[str, Any] = {
+        "target_ms": target,
+        "alpha": alpha,
+        "emulated": bool(runner.emulated),
+        "levels": len(table.level_ms),
+        "steps": steps,
+        "f_max_mhz": f_max,
+        "series": {"t_s": t.tolist(), "cpu_mhz": freq.tolist()},
+    }
+    for way in ways:
+        gov = native.Governor(table.level_ms, table.f_ref_mhz, cfg)
+        levels = np.empty(steps, dtype=int)
+        lat = np.empty(steps)
+        for i, f in enumerate(freq):
+            if way == "fixed_first":
+                k = 0
+            elif way == "fixed_last":
+                k = last
+            elif way == "oracle":
+                k = oracle_gov.best_level(f, target, False)
+            else:
+                k = gov.update(f)
+            lat[i] = runner(k, f)
+            if way == "adaptive":
+                gov.observe(k, f, lat[i])
+            levels[i] = k
+        stats = summarize(levels, lat, target, flops)
+        result[way] = {key: stats[key] for key in STAT_KEYS}
+        result[way]["switches"] = stats["switches"]
+        result["series"][way] = {"latency_ms": lat.tolist(), "level": levels.tolist()}
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The four ways as a text table, headed EMULATED when the clock was emulated."""
+    head = (
+        f"{'EMULATED ' if result['emulated'] else ''}DVFS benchmark: {result['levels']} levels, "
+        f"target {result['target_ms']:.3f} ms, alpha {result['alpha']}, {result['steps']} steps"
+    )
+    lines = [
+        head,
+        f"{'way':12s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'CV':>6s} "
+        f"{'miss':>6s} {'level':>6s} {'FLOPs':>6s} {'switch':>6s}",
+    ]
+    for way in WAYS:
+        if way not in result:
+            continue
+        s = result[way]
+        lines.append(
+            f"{way:12s} {s['p50_ms']:8.3f} {s['p99_ms']:8.3f} {s['mean_ms']:8.3f} "
+            f"{s['cv']:6.3f} {s['miss_rate']:6.1%} {s['mean_level']:6.2f} "
+            f"{s['mean_flops_ratio']:6.1%} {s['switches']:6d}"
+        )
+    if result["emulated"]:
+        lines.append(
+            "EMULATED: clock from a replayed trace; slowdown by busy-waiting, not real DVFS."
+        )
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: str, title: str = "") -> None:
+    """Latency, frequency and level over trace time for the four ways (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise RuntimeError(
+            "--plot needs matplotlib, which is not installed (pip install 'allinone[plot]')"
+        ) from exc
+    s = result["series"]
+    fig, ax = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
+    for way in WAYS:
+        if way in s:
+            ax[0].plot(s["t_s"], s[way]["latency_ms"], lw=0.8, label=way)
+            ax[2].step(s["t_s"], s[way]["level"], lw=0.8, where="post", label=way)
+    ax[0].axhline(result["target_ms"], color="k", ls="--", lw=0.8, label="target")
+    ax[0].set_ylabel("latency (ms)")
+    ax[0].legend(loc="upper right", fontsize=8)
+    ax[1].step(s["t_s"], s["cpu_mhz"], where="post", color="tab:red")
+    ax[1].set_ylabel("CPU clock (MHz)")
+    ax[2].set_ylabel("level (0 = full)")
+    ax[2].invert_yaxis()
+    ax[2].set_xlabel("trace time (s)")
+    tag = "EMULATED — " if result["emulated"] else ""
+    fig.suptitle(f"{tag}{title}".strip(" —"))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,109 @@
+"""Per-level latency tables: calibrated on the device, saved and loaded as JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TABLE_VERSION = 1
+
+
+@dataclass
+class LatencyTable:
+    """Each level's median (and p90) latency in ms, measured at clock ``f_ref_mhz``.
+
+    ``emulated`` is True when ``f_ref_mhz`` is not this machine's measured clock but the top of a
+    replayed trace that the machine's fixed speed stands in for."""
+
+    level_ms: list[float]
+    f_ref_mhz: float
+    p90_ms: list[float] = field(default_factory=list)
+    alpha: float = 0.85
+    model: str = ""
+    source: str = ""
+    emulated: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.level_ms or any(not (t > 0) for t in self.level_ms):
+            raise ValueError("LatencyTable: level_ms must be a non-empty list of positive numbers")
+        if not self.f_ref_mhz > 0:
+            raise ValueError("LatencyTable: f_ref_mhz must be positive")
+
+    def spread_prior(self) -> float:
+        """Relative latency spread σ implied by the calibration (p90 = median·(1 + 1.28σ) for
+        Gaussian noise), the governor's starting noise estimate; 0.02 without p90s."""
+        if len(self.p90_ms) != len(self.level_ms):
+            return 0.02
+        ratios = [p / m - 1.0 for p, m in zip(self.p90_ms, self.level_ms)]
+        return float(np.clip(np.median(ratios) / 1.28, 0.005, 0.2))
+
+    def save(self, path: str | Path) -> None:
+        """Writes the table as JSON (with a format version)."""
+        Path(path).write_text(json.dumps({"version": TABLE_VERSION, **asdict(self)}, indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        """Reads a table written by :meth:`save`; raises ValueError on another format/version."""
+        try:
+            data: dict[str, Any] = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not a latency table (bad JSON: {exc})") from exc
+        if not isinstance(data, dict) or data.pop("version", None) != TABLE_VERSION:
+            raise ValueError(f"{path}: not a version-{TABLE_VERSION} latency table")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ValueError(f"{path}: bad latency table fields: {exc}") from exc
+
+
+def make_input(engine: Any, batch: int = 1, seed: int = 0) -> np.ndarray:
+    """A random float32 NCHW input matching ``engine.input_shape`` ((C,H,W) or an object with
+    c, h, w)."""
+    shape = engine.input_shape
+    chw = (shape.c, shape.h, shape.w) if hasattr(shape, "c") else tuple(shape)[-3:]
+    return np.random.default_rng(seed).standard_normal((batch, *chw), dtype=np.float32)
+
+
+def calibrate(
+    engine: Any,
+    f_ref_mhz: float,
+    *,
+    runs: int = 20,
+    warmup: int = 3,
+    alpha: float = 0.85,
+    source: str = "",
+    emulated: bool = False,
+) -> LatencyTable:
+    """Times every level with ``engine.run_at`` (batch 1) and returns medians and p90s.
+
+    Run it with the clock at ``f_ref_mhz`` (the top operating point, e.g. performance governor);
+    warm-up runs are discarded so caches, page faults and thread start-up do not count."""
+    x = make_input(engine)
+    n = engine.num_levels
+    for level in range(n):
+        for _ in range(warmup):
+            engine.run_at(level, x)
+    # Levels interleaved round by round, so a burst of background load inflates every level's
+    # samples a little instead of one level's a lot (the governor relies on their ratios).
+    samples: list[list[float]] = [[] for _ in range(n)]
+    for _ in range(runs):
+        for level in range(n):
+            t0 = time.perf_counter()
+            engine.run_at(level, x)
+            samples[level].append((time.perf_counter() - t0) * 1e3)
+    med = [float(np.median(s)) for s in samples]
+    p90 = [float(np.percentile(s, 90)) for s in samples]
+    return LatencyTable(
+        level_ms=med,
+        f_ref_mhz=f_ref_mhz,
+        p90_ms=p90,
+        alpha=alpha,
+        model=str(getattr(engine, "name", "")),
+        source=source,
+        emulated=emulated,
+    )

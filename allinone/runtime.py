@@ -1,0 +1,194 @@
+"""``allinone.Engine``: run a ``.aio`` model at any of its pruning levels (numpy in, numpy out).
+
+The heavy lifting is native (``allinone._core.Engine``); this wrapper adds typing, argument
+checks with clear messages and the ONNX export hook. ``run`` releases the GIL, and one Engine may
+be used from several Python threads at once: each call finishes at the level it started with.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from allinone import _core
+
+__all__ = ["Engine", "LevelError", "LevelInfo"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class LevelError(IndexError, ValueError):
+    """A level index outside ``[0, num_levels)`` (both an IndexError and a ValueError)."""
+
+
+@dataclass(frozen=True)
+class LevelInfo:
+    """One pruning level: nominal keep ratio, FLOPs (2 x MACs of conv/linear, batch 1),
+    parameters used (weights + one bias per output channel) and per-group channel widths."""
+
+    keep_ratio: float
+    flops: int
+    params: int
+    widths: tuple[int, ...]
+
+
+class Engine:
+    """A loaded ``.aio`` model.
+
+    Args:
+        path: the model file.
+        threads: worker threads (the caller counts as one); ``None`` or 0: one per available core.
+
+    Raises:
+        OSError: the file cannot be read (the message names the path).
+        ValueError: the file is malformed (the message names the problem).
+    """
+
+    def __init__(self, path: PathLike, threads: int | None = None) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 0):
+            raise ValueError(f"threads must be a non-negative int or None, got {threads!r}")
+        self._path = os.fspath(path)
+        self._native = _core.Engine(self._path, threads or 0)
+        self._levels = tuple(
+            LevelInfo(
+                keep_ratio=float(d["keep_ratio"]),
+                flops=int(d["flops"]),
+                params=int(d["params"]),
+                widths=tuple(int(w) for w in d["widths"]),
+            )
+            for d in (self._native.level_info(k) for k in range(self._native.num_levels))
+        )
+
+    # ----------------------------------------------------------------------------- metadata
+    @property
+    def path(self) -> str:
+        """The model file this engine was loaded from."""
+        return self._path
+
+    @property
+    def name(self) -> str:
+        """The model's name, as written by the exporter."""
+        return str(self._native.name)
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names (may be empty)."""
+        return list(self._native.labels)
+
+    @property
+    def levels(self) -> list[LevelInfo]:
+        """Every level, least pruned (level 0) first."""
+        return list(self._levels)
+
+    @property
+    def num_levels(self) -> int:
+        """How many pruning levels the model has."""
+        return len(self._levels)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one input image."""
+        c, h, w = self._native.input_shape
+        return (int(c), int(h), int(w))
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one output at the current level."""
+        return self.output_shape_at(self.level)
+
+    def output_shape_at(self, level: int) -> tuple[int, int, int]:
+        """(C, H, W) of one output at ``level``."""
+        c, h, w = self._native.output_shape(self._check_level(level))
+        return (int(c), int(h), int(w))
+
+    @property
+    def threads(self) -> int:
+        """Threads used by one run (the caller included)."""
+        return int(self._native.threads)
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of packed weights held in memory (all levels share them)."""
+        return int(self._native.weight_bytes)
+
+    # ------------------------------------------------------------------------------- levels
+    @property
+    def level(self) -> int:
+        """The level used by :meth:`run` (set it with :meth:`set_level` or by assignment)."""
+        return int(self._native.level)
+
+    @level.setter
+    def level(self, level: int) -> None:
+        self.set_level(level)
+
+    def set_level(self, level: int) -> None:
+        """Switch the level for later runs: O(1), no allocation, no weight movement.
+
+        Raises:
+            LevelError: ``level`` is outside ``[0, num_levels)``.
+        """
+        self._native.set_level(self._check_level(level))
+
+    def _check_level(self, level: int) -> int:
+        if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
+            raise TypeError(f"level must be an int, got {type(level).__name__}")
+        if not 0 <= int(level) < self.num_levels:
+            raise LevelError(f"level {level} out of range (model has {self.num_levels} levels)")
+        return int(level)
+
+    # --------------------------------------------------------------------------------- runs
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Run ``x`` at the current level.
+
+        Args:
+            x: float32, C-contiguous, shape (N, C, H, W) or (C, H, W). Nothing is cast or copied:
+                other dtypes or layouts raise ValueError.
+
+        Returns:
+            (N, O) when the model's output is (O, 1, 1), else (N, C, H, W); without the batch
+            axis when ``x`` had none.
+        """
+        out, _ = self._native.run(self._check_input(x), -1)
+        return out
+
+    def run_at(self, level: int, x: np.ndarray) -> np.ndarray:
+        """Run ``x`` at ``level``, leaving the current level alone (see :meth:`run`)."""
+        out, _ = self._native.run(self._check_input(x), self._check_level(level))
+        return out
+
+    def _check_input(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"input must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype != np.float32:
+            raise ValueError(
+                f"input must be float32, got {x.dtype} (convert with x.astype(np.float32))"
+            )
+        if x.ndim not in (3, 4):
+            raise ValueError(f"input must have shape (N, C, H, W) or (C, H, W), got {x.shape}")
+        if tuple(x.shape[-3:]) != self.input_shape:
+            raise ValueError(
+                f"input shape {x.shape} does not match the model's (C, H, W) = {self.input_shape}"
+            )
+        if not x.flags.c_contiguous:
+            raise ValueError("input must be C-contiguous (use np.ascontiguousarray(x))")
+        if not x.flags.aligned:
+            raise ValueError("input must be aligned to 4 bytes (use x.copy())")
+        return x
+
+    # ------------------------------------------------------------------------------- export
+    def export_onnx(self, level: int, path: PathLike) -> None:
+        """Write ``level`` as a standalone ONNX model (needs the ``onnx`` extra)."""
+        from allinone import format as aio_format
+        from allinone.onnx_export import export_level
+
+        export_level(aio_format.load(self._path), self._check_level(level), Path(path))
+
+    def __repr__(self) -> str:
+        return (
+            f"Engine({self._path!r}, name={self.name!r}, levels={self.num_levels}, "
+            f"level={self.level}, threads={self.threads})"
+        )

@@ -1,0 +1,238 @@
+"""Latency of every level, ours versus ONNX Runtime on the same sliced sub-network, side by side.
+
+For each zoo model (random weights, seeded), export one .aio with four nested levels, export each
+level's physically sliced sub-network as ONNX (``Engine.export_onnx``), then for 1 and 2 threads
+time both runtimes in the same process, interleaved repeat by repeat, and report medians.
+
+    python benchmarks/latency.py                       # all models, threads 1 and 2
+    python benchmarks/latency.py --models resnet20 --repeats 3 --json out.json
+
+Needs the ``train`` and ``onnx`` extras (torch builds the zoo model; onnxruntime is the baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+# model name -> (input shape, zoo kwargs)
+CASES: dict[str, tuple[tuple[int, int, int], dict]] = {
+    "resnet18": ((3, 224, 224), {}),
+    "mobilenet_v2": ((3, 224, 224), {}),
+    "resnet20": ((3, 32, 32), {"num_classes": 10}),
+}
+LEVELS = (1.0, 0.75, 0.5, 0.25)
+
+
+@dataclass
+class Row:
+    model: str
+    level: int
+    keep: float
+    threads: int
+    mflops: float
+    ours_ms: float
+    ort_ms: float
+    ratio: float
+    ours_gflops: float
+    ort_gflops: float
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def time_block(fn, runs: int) -> float:
+    """Median milliseconds of `runs` calls of fn()."""
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(samples)
+
+
+def runs_for(ms_estimate: float, budget_ms: float) -> int:
+    return int(min(200, max(5, budget_ms / max(ms_estimate, 1e-3))))
+
+
+def build_model(name: str, workdir: Path, seed: int = 0) -> Path:
+    import torch
+
+    from allinone import zoo
+    from allinone.exporter import export
+
+    shape, kwargs = CASES[name]
+    torch.manual_seed(seed)
+    model = zoo.get(name, in_channels=shape[0], **kwargs).eval()
+    # Random BN statistics so that folding matters, as a trained model's would.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = workdir / f"{name}.aio"
+    export(model, str(path), torch.randn(1, *shape), levels=LEVELS, round_to=8, name=name)
+    return path
+
+
+def bench_model(name: str, threads: list[int], repeats: int, budget_ms: float) -> tuple[list[Row], dict]:
+    import onnxruntime as ort
+
+    from allinone import Engine
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        aio_path = build_model(name, workdir)
+        probe = Engine(str(aio_path), threads=1)
+        x = np.random.default_rng(0).standard_normal((1, *probe.input_shape)).astype(np.float32)
+        onnx_paths = []
+        for k in range(probe.num_levels):
+            p = workdir / f"{name}_L{k}.onnx"
+            probe.export_onnx(k, str(p))
+            onnx_paths.append(p)
+
+        # set_level cost: alternate between first and last level through the Python binding.
+        n_switch = 20000
+        t0 = time.perf_counter()
+        for i in range(n_switch):
+            probe.set_level(i & 1 and probe.num_levels - 1)
+        set_level_us = (time.perf_counter() - t0) / n_switch * 1e6
+        probe.set_level(0)
+
+        sizes = {
+            "aio_file_bytes": aio_path.stat().st_size,
+            "onnx_level0_bytes": onnx_paths[0].stat().st_size,
+            "onnx_all_levels_bytes": sum(p.stat().st_size for p in onnx_paths),
+            "engine_weight_bytes": probe.weight_bytes,
+            "set_level_us": set_level_us,
+        }
+
+        for t in threads:
+            eng = Engine(str(aio_path), threads=t)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = t
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            sessions = [
+                ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+                for p in onnx_paths
+            ]
+            for k, sess in enumerate(sessions):
+                info = eng.levels[k]
+
+                def ours(k=k):
+                    eng.run_at(k, x)
+
+                def theirs(sess=sess):
+                    sess.run(None, {"input": x})
+
+                for fn in (ours, theirs):  # warm-up
+                    for _ in range(5):
+                        fn()
+                est = time_block(ours, 3)
+                n = runs_for(est, budget_ms)
+                ours_reps, ort_reps = [], []
+                for _ in range(repeats):  # interleaved so drift hits both alike
+                    ours_reps.append(time_block(ours, n))
+                    ort_reps.append(time_block(theirs, n))
+                o, r = statistics.median(ours_reps), statistics.median(ort_reps)
+                flops = info["flops"]
+                rows.append(
+                    Row(
+                        name,
+                        k,
+                        info["keep_ratio"],
+                        t,
+                        flops / 1e6,
+                        o,
+                        r,
+                        o / r,
+                        flops / o / 1e6,
+                        flops / r / 1e6,
+                    )
+                )
+                print(
+                    f"{name:13s} L{k} keep {info['keep_ratio']:.2f} T{t}: ours {o:8.3f} ms  "
+                    f"ORT {r:8.3f} ms  ratio {o / r:5.2f}",
+                    flush=True,
+                )
+    return rows, sizes
+
+
+def markdown(rows: list[Row], sizes: dict[str, dict]) -> str:
+    out = [
+        "| model | level | keep | threads | MFLOP | ours ms | ORT ms | ours/ORT | ours GFLOP/s | ORT GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.model} | {r.level} | {r.keep:.2f} | {r.threads} | {r.mflops:.1f} | "
+            f"{r.ours_ms:.3f} | {r.ort_ms:.3f} | {r.ratio:.2f} | {r.ours_gflops:.1f} | "
+            f"{r.ort_gflops:.1f} |"
+        )
+    out += [
+        "",
+        "| model | set_level (µs, via Python) | .aio file MB | engine weights MB | ONNX level 0 MB | ONNX, one file per level, MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in sizes.items():
+        out.append(
+            f"| {name} | {s['set_level_us']:.2f} | {s['aio_file_bytes'] / 1e6:.2f} | "
+            f"{s['engine_weight_bytes'] / 1e6:.2f} | {s['onnx_level0_bytes'] / 1e6:.2f} | "
+            f"{s['onnx_all_levels_bytes'] / 1e6:.2f} |"
+        )
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats (median reported)")
+    ap.add_argument("--budget-ms", type=float, default=300.0, help="time per repeat per runtime")
+    ap.add_argument("--json", help="write rows and sizes as JSON here")
+    args = ap.parse_args()
+
+    import onnxruntime as ort
+
+    from allinone import __version__
+    from allinone._core import isa
+
+    header = (
+        f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; allinone {__version__} (ISA {isa()}), "
+        f"onnxruntime {ort.__version__}; repeats {args.repeats}, medians of per-repeat medians"
+    )
+    print(header, flush=True)
+    rows: list[Row] = []
+    sizes: dict[str, dict] = {}
+    for name in args.models:
+        r, s = bench_model(name, args.threads, args.repeats, args.budget_ms)
+        rows += r
+        sizes[name] = s
+    print()
+    print(header)
+    print(markdown(rows, sizes))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"header": header, "rows": [asdict(r) for r in rows], "sizes": sizes}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()

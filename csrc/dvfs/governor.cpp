@@ -1,0 +1,132 @@
+#include "dvfs/governor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace aio::dvfs {
+
+namespace {
+constexpr double kDefaultHeadroom = 1.05;  // "as fast as the full model at full speed" + noise
+}
+
+Governor::Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg)
+    : table_(std::move(level_ms)), f_ref_(f_ref_mhz), cfg_(cfg) {
+  if (table_.empty()) throw std::invalid_argument("Governor: empty latency table");
+  for (double t : table_)
+    if (!(t > 0)) throw std::invalid_argument("Governor: latencies must be positive");
+  if (!(f_ref_ > 0)) throw std::invalid_argument("Governor: f_ref_mhz must be positive");
+  if (!(cfg_.alpha >= 0 && cfg_.alpha <= 1))
+    throw std::invalid_argument("Governor: alpha in [0,1]");
+  if (!(cfg_.ewma_weight >= 0 && cfg_.ewma_weight <= 1))
+    throw std::invalid_argument("Governor: ewma_weight in [0,1]");
+  if (!(cfg_.miss_z >= 0 && cfg_.spread_max >= 0))
+    throw std::invalid_argument("Governor: miss_z and spread_max must be >= 0");
+  if (!(cfg_.up_margin >= 0 && cfg_.up_margin < 1))
+    throw std::invalid_argument("Governor: up_margin in [0,1)");
+  if (!(cfg_.initial_spread >= 0)) throw std::invalid_argument("Governor: initial_spread >= 0");
+  spread2_ = cfg_.initial_spread * cfg_.initial_spread;
+  set_target_ms(cfg_.target_ms);
+}
+
+double Governor::target_ms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return target_;
+}
+
+void Governor::set_target_ms(double target_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  target_ = target_ms > 0 ? target_ms : kDefaultHeadroom * table_.front();
+}
+
+double Governor::scale(double f_mhz) const {
+  if (!(f_mhz > 0)) throw std::invalid_argument("Governor: frequency must be positive");
+  return cfg_.alpha * f_ref_ / f_mhz + 1.0 - cfg_.alpha;
+}
+
+double Governor::predict_locked(size_t level, double f_mhz, bool with_feedback) const {
+  if (level >= table_.size()) throw std::out_of_range("Governor: level out of range");
+  return table_[level] * scale(f_mhz) * (with_feedback ? feedback_ : 1.0);
+}
+
+double Governor::predict_ms(size_t level, double f_mhz, bool with_feedback) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return predict_locked(level, f_mhz, with_feedback);
+}
+
+size_t Governor::best_level_locked(double f_mhz, double target_ms, bool with_feedback) const {
+  // Levels are ordered least to most pruned, so the first that fits is the least pruned. A
+  // calibrated table need not be strictly monotone (noise), hence a scan, not a bisection.
+  const double guard = with_feedback ? 1.0 + cfg_.miss_z * std::sqrt(spread2_) : 1.0;
+  for (size_t k = 0; k < table_.size(); ++k)
+    if (predict_locked(k, f_mhz, with_feedback) * guard <= target_ms) return k;
+  return table_.size() - 1;
+}
+
+size_t Governor::best_level(double f_mhz, double target_ms, bool with_feedback) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return best_level_locked(f_mhz, target_ms, with_feedback);
+}
+
+size_t Governor::update(double f_mhz) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t next = level_;
+  size_t fits = best_level_locked(f_mhz, target_, true);
+  if (fits > level_) {
+    next = fits;  // the current level is predicted to miss: prune more now
+  } else if (fits < level_) {
+    // Only climb as far as the band allows; stay if even one step up is inside the band.
+    size_t comfortable = best_level_locked(f_mhz, target_ * (1.0 - cfg_.up_margin), true);
+    if (comfortable < level_) next = comfortable;
+  }
+  if (next != level_) ++switches_, level_ = next;
+  return level_;
+}
+
+void Governor::observe(size_t level, double f_mhz, double measured_ms) {
+  if (!(measured_ms > 0)) return;  // a failed or zero-time run says nothing about speed
+  std::lock_guard<std::mutex> lock(mu_);
+  const double w = cfg_.ewma_weight;
+  double ratio = measured_ms / predict_locked(level, f_mhz, false);
+  // Deviation from the prediction before this sample updates it, so a step change in the true
+  // ratio shows as spread only until the feedback has caught up.
+  double dev = std::clamp(ratio / feedback_ - 1.0, -cfg_.spread_max, cfg_.spread_max);
+  spread2_ = (1.0 - w) * spread2_ + w * dev * dev;
+  spread2_ = std::min(spread2_, cfg_.spread_max * cfg_.spread_max);
+  feedback_ = (1.0 - w) * feedback_ + w * ratio;
+  feedback_ = std::clamp(feedback_, cfg_.feedback_min, cfg_.feedback_max);
+}
+
+size_t Governor::level() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return level_;
+}
+
+void Governor::set_level(size_t level) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (level >= table_.size()) throw std::out_of_range("Governor: level out of range");
+  level_ = level;
+}
+
+double Governor::feedback() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return feedback_;
+}
+
+double Governor::spread() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::sqrt(spread2_);
+}
+
+void Governor::reset_feedback() {
+  std::lock_guard<std::mutex> lock(mu_);
+  feedback_ = 1.0;
+  spread2_ = cfg_.initial_spread * cfg_.initial_spread;
+}
+
+size_t Governor::switches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return switches_;
+}
+
+}  // namespace aio::dvfs

@@ -1,0 +1,90 @@
+// The governor: picks the least-pruned level predicted to meet a latency target at the current
+// clock. Independent of where the clock comes from (sources) and of the engine (it sees only a
+// per-level latency table and measured latencies), so a device app can drive it directly.
+//
+// Prediction: t_k(f) = table_k · (α·f_ref/f + 1 − α) · feedback, where table_k is level k's
+// calibrated median at f_ref and feedback is an EWMA of measured/predicted that absorbs what the
+// clock does not show (contention, thermal, memory effects, a wrong table).
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+namespace aio::dvfs {
+
+struct GovernorConfig {
+  double target_ms = 0.0;      // <= 0: default, 1.05 × level 0's latency at f_ref
+  double alpha = 0.85;         // compute-bound share in the frequency model
+  // Hysteresis: drop to a more-pruned level as soon as the current one is predicted to miss, but
+  // return to a less-pruned one only when it is predicted under target·(1 − up_margin). Without
+  // the band, noise in the feedback flips between two adjacent levels every few inferences. Small,
+  // because the noise guard below already keeps the choice away from the target; 0.01 and
+  // miss_z 1.5 passed every criterion of benchmarks/dvfs_stability.py at 1–2 % latency noise,
+  // 0.03 cost up to 6 % of the oracle's FLOPs.
+  double up_margin = 0.01;
+  double ewma_weight = 0.1;    // weight of each new measured/predicted ratio
+  // Noise guard: a level must fit with its latency spread, predicted·(1 + miss_z·σ) <= target, σ
+  // being an EWMA of the relative deviation of measured latencies from the prediction. Meeting the
+  // target only with the median misses about half the time at the chosen level. The chosen level
+  // usually sits part of a level step under the target already, so z = 1.5 (not the Gaussian 2.33)
+  // gave <= 1 % misses at 1–2 % noise in benchmarks/dvfs_stability.py --simulate while giving up
+  // the fewest FLOPs. 0 turns the guard off.
+  double miss_z = 1.5;
+  double spread_max = 0.5;
+  // σ assumed before any measurement (and after reset_feedback()); without a prior the first
+  // inferences run unguarded, at the level that misses most. A calibration's p90/median − 1,
+  // divided by 1.28, is a good value; 0.02 is typical of a quiet machine.
+  double initial_spread = 0.02;     // cap on σ, so a burst of outliers cannot force the last level
+  double feedback_min = 0.5, feedback_max = 4.0;  // a clamp so one outlier cannot run away
+};
+
+class Governor {
+ public:
+  // level_ms: each level's median latency at f_ref_mhz, level 0 least pruned (must be positive).
+  // Throws std::invalid_argument on an empty table, non-positive entries or f_ref.
+  Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg = {});
+
+  size_t num_levels() const { return table_.size(); }
+  double f_ref_mhz() const { return f_ref_; }
+  const std::vector<double>& table_ms() const { return table_; }
+  const GovernorConfig& config() const { return cfg_; }
+  double target_ms() const;
+  void set_target_ms(double target_ms);  // <= 0 restores the default
+
+  // t(f)/t(f_ref) under the model (f above f_ref allowed: faster than calibrated).
+  double scale(double f_mhz) const;
+  // Predicted (median) latency of level at f, with the current feedback (or without: raw model).
+  double predict_ms(size_t level, double f_mhz, bool with_feedback = true) const;
+  // Least-pruned level predicted to meet `target_ms` at f (no hysteresis, no state change);
+  // the last level when none does. with_feedback also applies the noise guard.
+  size_t best_level(double f_mhz, double target_ms, bool with_feedback = true) const;
+
+  // Called on each new frequency sample: applies hysteresis, updates and returns the level.
+  size_t update(double f_mhz);
+  // Feeds back one measured latency of `level` run at clock f.
+  void observe(size_t level, double f_mhz, double measured_ms);
+
+  size_t level() const;
+  void set_level(size_t level);  // e.g. to start somewhere specific; throws when out of range
+  double feedback() const;
+  double spread() const;  // σ: relative latency spread learned from observe()
+  void reset_feedback();
+  size_t switches() const;
+
+ private:
+  size_t best_level_locked(double f_mhz, double target_ms, bool with_feedback) const;
+  double predict_locked(size_t level, double f_mhz, bool with_feedback) const;
+
+  std::vector<double> table_;
+  double f_ref_;
+  GovernorConfig cfg_;
+  mutable std::mutex mu_;  // update() runs on a monitor thread, observe() on inference threads
+  double target_ = 0.0;
+  double feedback_ = 1.0;
+  double spread2_ = 0.0;  // EWMA of squared relative deviation
+  size_t level_ = 0;
+  size_t switches_ = 0;
+};
+
+}  // namespace aio::dvfs

@@ -1,0 +1,102 @@
+// Portable GEMM driver: blocks K, N and M, packs B blocks, and calls the ISA's micro-kernel.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "kernels/kernels_internal.h"
+
+namespace aio {
+namespace {
+
+using detail::kKC;
+using detail::kMaxNR;
+using detail::kMC;
+using detail::kMR;
+using detail::kNC;
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// One B packing buffer per thread, allocated on the thread's first GEMM and reused after, so the
+// inference path does not allocate once warm.
+float* pack_buffer() {
+  thread_local std::unique_ptr<float, FreeDeleter> buf;
+  if (!buf) {
+    const size_t bytes = kKC * ((kNC + kMaxNR - 1) / kMaxNR * kMaxNR) * sizeof(float);
+    buf.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!buf) throw std::bad_alloc();
+  }
+  return buf.get();
+}
+
+}  // namespace
+
+size_t gemm_col_align() { return detail::table().gemm_nr; }
+
+void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size_t ldc, size_t m0,
+          size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
+  if (m0 >= m1 || n0 >= n1) return;
+  const detail::KernelTable& t = detail::table();
+  const size_t nr = t.gemm_nr;
+  const size_t panel_stride = a.cols() * kMR;  // full model's stride: levels read a prefix
+  const float* apack = a.data();
+  if (n1 - n0 == 1) {
+    for (size_t row = m0; row < m1;) {
+      const size_t panel = row / kMR, r0 = row % kMR, mr = std::min(kMR - r0, m1 - row);
+      const detail::TileEpilogue te{epi.scale ? epi.scale + row : nullptr,
+                                    epi.bias ? epi.bias + row : nullptr,
+                                    epi.residual ? epi.residual + row * ldc + n0 : nullptr, epi.act};
+      t.gemv(mr, K, apack + panel * panel_stride + r0, b + n0, ldb, c + row * ldc + n0, ldc, &te);
+      row += mr;
+    }
+    return;
+  }
+  float* bpack = pack_buffer();
+  // Equal K blocks (e.g. 300 = 150 + 150, not 256 + 44): no short block with its C reload
+  // overhead amortised over few k.
+  const size_t k_blocks = K == 0 ? 1 : (K + kKC - 1) / kKC;
+  const size_t kc_step = K == 0 ? 1 : (K + k_blocks - 1) / k_blocks;
+
+  for (size_t nb0 = n0; nb0 < n1; nb0 += kNC) {
+    const size_t nb = std::min(kNC, n1 - nb0);
+    // K == 0 still runs one (empty) block so the epilogue is applied to zero sums.
+    for (size_t k0 = 0;; k0 += kc_step) {
+      const size_t kc = std::min(kc_step, K - k0);
+      const bool first = k0 == 0, last = k0 + kc >= K;
+      const float* bk = b + k0 * ldb + nb0;
+      // Packed strips are zero-padded, so micro-kernels load whole vectors without masks, and each
+      // strip streams contiguously (no TLB walk over ldb-strided rows for every A panel).
+      t.pack_b(bk, ldb, kc, nb, bpack);
+      // Blocks end on panel boundaries so only the range's own edges make partial tiles.
+      for (size_t mb0 = m0, mb1 = 0; mb0 < m1; mb0 = mb1) {
+        mb1 = std::min(m1, mb0 / kMR * kMR + kMC);
+        // Strip outer, panels inner: one B strip stays in L1 while the A panels stream from L2.
+        for (size_t j0 = 0; j0 < nb; j0 += nr) {
+          const size_t nc = std::min(nr, nb - j0);
+          const float* bs = bpack + j0 * kc;
+          for (size_t row = mb0; row < mb1;) {
+            const size_t panel = row / kMR, r0 = row % kMR;
+            const size_t mr = std::min(kMR - r0, mb1 - row);
+            float* ct = c + row * ldc + nb0 + j0;
+            detail::TileEpilogue te{};
+            if (last) {
+              te.scale = epi.scale ? epi.scale + row : nullptr;
+              te.bias = epi.bias ? epi.bias + row : nullptr;
+              te.residual = epi.residual ? epi.residual + row * ldc + nb0 + j0 : nullptr;
+              te.act = epi.act;
+            }
+            t.gemm(mr, nc, kc, apack + panel * panel_stride + k0 * kMR + r0, bs, nr, ct, ldc,
+                   !first, last ? &te : nullptr);
+            row += mr;
+          }
+        }
+      }
+      if (last) break;
+    }
+  }
+}
+
+}  // namespace aio

@@ -1,0 +1,130 @@
+// Private to csrc/kernels/: the dispatch table that platform.cpp fills once, and the pieces the
+// portable drivers share with the per-ISA micro-kernels. Not installed, not included by the runtime.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "kernels/kernels.h"
+
+namespace aio {
+namespace detail {
+
+// Rows per packed A panel. One value for every ISA so one packed image serves all of them:
+// AVX-512 runs 12x32 tiles, AVX2 two 6x16 half-panels, scalar any row count.
+constexpr size_t kMR = kGemmRowAlign;
+// K and N blocking of the GEMM driver: a KC x NC block of B is packed (about 256 KiB, L2-resident)
+// and a KC-long A panel slice (12 KiB) streams from L2 while one B strip (<= 32 KiB) stays in L1.
+constexpr size_t kKC = 256;
+constexpr size_t kNC = 256;
+// M blocking keeps the A rows re-read for every B strip (MC x KC floats) inside L2.
+constexpr size_t kMC = 384;
+// Widest B strip any micro-kernel uses; the packing buffer is sized for it.
+constexpr size_t kMaxNR = 32;
+
+// The epilogue as one micro-tile sees it: pointers already offset to the tile's first row/column.
+struct TileEpilogue {
+  const float* scale;     // per row, or nullptr
+  const float* bias;      // per row, or nullptr
+  const float* residual;  // at the tile's [0][0], leading dimension ldc, or nullptr
+  Act act;
+};
+
+// One micro-tile: C[mr][nc] (+)= A_panel[.. mr rows ..] * B_strip, then the epilogue if epi != null.
+//   a: first row of the tile inside a packed A panel, at the block's first k; stride kMR per k.
+//   b: B strip, ldb floats per k: a packed strip (ldb = nr, zero-padded past nc) or, for full
+//      strips, B itself; nr columns are always loaded, nc <= nr stored.
+//   c: tile's [0][0] in C, leading dimension ldc; exactly mr rows x nc columns are written.
+//   accumulate: add the partial sums already in C (earlier K blocks).
+using GemmUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const float* a, const float* b,
+                               size_t ldb, float* c, size_t ldc, bool accumulate,
+                               const TileEpilogue* epi);
+
+// One output column (N == 1, e.g. a Linear layer): rows in lanes instead of pixels in lanes, so
+// no 31 of 32 lanes are wasted. Same a/c/epi conventions as GemmUkernelFn; b[k * ldb] is the
+// column; the whole K is done in one call.
+using GemvFn = void (*)(size_t mr, size_t K, const float* a, const float* b, size_t ldb, float* c,
+                        size_t ldc, const TileEpilogue* epi);
+
+// Packs B[kc][nb] (leading dimension ldb) into strips of nr columns, each [k][nr], zero-padded
+// past nb, strip after strip (strip j at dst + j * nr * kc).
+using PackBFn = void (*)(const float* b, size_t ldb, size_t kc, size_t nb, float* dst);
+
+// Whole depthwise op for a channel range (same contract as aio::depthwise_conv).
+using DepthwiseFn = void (*)(const float* x, const float* w, const ConvGeom& g, float* y,
+                             size_t c0, size_t c1, const Epilogue& epi);
+
+struct KernelTable {
+  const char* isa = "scalar";
+  const char* gemm_name = "";
+  size_t gemm_nr = 8;  // B strip width the GEMM micro-kernel expects
+  GemmUkernelFn gemm = nullptr;
+  PackBFn pack_b = nullptr;  // packs strips of gemm_nr columns
+  GemvFn gemv = nullptr;
+  const char* depthwise_name = "";
+  DepthwiseFn depthwise = nullptr;
+};
+
+// The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries.
+const KernelTable& table();
+
+// Each ISA's file overwrites the entries it implements; platform.cpp calls them in ISA order.
+void fill_table_scalar(KernelTable& t);
+#if defined(AIO_X86_64)
+void fill_table_avx2(KernelTable& t);
+void fill_table_avx512(KernelTable& t);
+void fill_table_depthwise_avx2(KernelTable& t);    // called by fill_table_avx2
+void fill_table_depthwise_avx512(KernelTable& t);  // called by fill_table_avx512
+#endif
+
+// The vector depthwise kernels first copy each channel plane into a zero-bordered scratch plane
+// (row/column 0 = input index -ph/-pw) so every tap is an unmasked load with no bounds tests.
+// cols is a multiple of `lanes` and wide enough for the last whole vector of outputs (stride 2
+// loads two vectors per output vector).
+struct PaddedPlane {
+  size_t rows, cols;
+};
+PaddedPlane depthwise_padded_geom(const ConvGeom& g, size_t lanes);
+// Per-thread scratch of at least `floats` floats, 64-byte aligned; grows on demand and is then
+// reused, so a warm inference path does not allocate.
+float* depthwise_scratch(size_t floats);
+
+// Portable reference depthwise; the vector versions fall back to it for odd geometries.
+void depthwise_conv_scalar(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,
+                           size_t c1, const Epilogue& epi);
+
+// `static` on purpose: a shared inline function compiled into an AVX-512 translation unit could be
+// the copy the linker keeps for everyone, putting AVX-512 code on the baseline path.
+static inline float apply_act(float v, Act act) {
+  switch (act) {
+    case Act::None:
+      return v;
+    case Act::Relu:
+      return v > 0.f ? v : 0.f;
+    case Act::Relu6:
+      return v > 0.f ? (v < 6.f ? v : 6.f) : 0.f;
+    case Act::Silu:
+      return v / (1.f + std::exp(-v));
+    case Act::Hardswish: {
+      float t = v + 3.f;
+      t = t > 0.f ? (t < 6.f ? t : 6.f) : 0.f;
+      return v * t / 6.f;
+    }
+  }
+  return v;
+}
+
+// Epilogue of one GEMV column: mr row sums in acc, one output per row at c[r * ldc].
+static inline void gemv_epilogue(size_t mr, const float* acc, float* c, size_t ldc,
+                                 const TileEpilogue* epi) {
+  for (size_t r = 0; r < mr; ++r) {
+    float v = acc[r];
+    if (epi->scale) v *= epi->scale[r];
+    if (epi->bias) v += epi->bias[r];
+    if (epi->residual) v += epi->residual[r * ldc];
+    c[r * ldc] = apply_act(v, epi->act);
+  }
+}
+
+}  // namespace detail
+}  // namespace aio

@@ -1,0 +1,69 @@
+// AVX2/FMA helpers shared by the *_avx2.cpp files only (compile them with AVX2+FMA flags).
+// `static inline`: linkage stays per translation unit, so no AVX2 copy of a helper can be picked
+// by the linker for baseline code.
+#pragma once
+
+#include <immintrin.h>
+
+#include "kernels/kernels.h"
+
+namespace aio {
+namespace detail {
+namespace avx2 {
+
+// exp(x): same reduction, polynomial and clamping as the AVX-512 version (vec_avx512.h).
+static inline __m256 exp(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+  // 2^n by building the exponent field; n is within [-126, 128] thanks to the clamp... except
+  // n = 128 at the top, so scale in two halves to stay finite where the true result is.
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i h1 = _mm256_srai_epi32(ni, 1), h2 = _mm256_sub_epi32(ni, h1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, bias), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+static inline __m256 act(__m256 v, Act a) {
+  const __m256 zero = _mm256_setzero_ps();
+  switch (a) {
+    case Act::None:
+      return v;
+    case Act::Relu:
+      return _mm256_max_ps(v, zero);
+    case Act::Relu6:
+      return _mm256_min_ps(_mm256_max_ps(v, zero), _mm256_set1_ps(6.f));
+    case Act::Silu: {
+      const __m256 d = _mm256_add_ps(_mm256_set1_ps(1.f), exp(_mm256_sub_ps(zero, v)));
+      return _mm256_div_ps(v, d);
+    }
+    case Act::Hardswish: {
+      const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, _mm256_set1_ps(3.f)), zero),
+                                     _mm256_set1_ps(6.f));
+      return _mm256_div_ps(_mm256_mul_ps(v, t), _mm256_set1_ps(6.f));
+    }
+  }
+  return v;
+}
+
+// Lane mask for the first n (0..8) lanes, for maskload/maskstore.
+static inline __m256i lane_mask(size_t n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
+}
+
+}  // namespace avx2
+}  // namespace detail
+}  // namespace aio

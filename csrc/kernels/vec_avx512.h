@@ -1,0 +1,65 @@
+// AVX-512 helpers shared by the *_avx512.cpp files only (compile them with AVX-512 flags).
+// Everything is `static inline` in a file-local sense: linkage stays per translation unit, so no
+// AVX-512 copy of a helper can be picked by the linker for baseline code.
+#pragma once
+
+// GCC 12's _mm512_undefined_ps() self-initialises on purpose and trips -Wmaybe-uninitialized once
+// inlined (GCC PR 105593, fixed in GCC 13); silence only that, only in the AVX-512 files.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <immintrin.h>
+
+#include "kernels/kernels.h"
+
+namespace aio {
+namespace detail {
+namespace avx512 {
+
+// exp(x) for x in float range: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-6
+// polynomial (Cephes expf coefficients): ~1-2 ulp, enough for silu's 1e-5 budget. Clamped so the
+// 2^n scaling never builds an Inf/denormal from garbage; exp(88.7) is near FLT_MAX, exp(-87.3)
+// near FLT_MIN, and silu needs nothing finer.
+static inline __m512 exp(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.7f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 r2 = _mm512_mul_ps(r, r);
+  p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  return _mm512_scalef_ps(p, n);  // p * 2^n without building the exponent bits by hand
+}
+
+static inline __m512 act(__m512 v, Act a) {
+  const __m512 zero = _mm512_setzero_ps();
+  switch (a) {
+    case Act::None:
+      return v;
+    case Act::Relu:
+      return _mm512_max_ps(v, zero);
+    case Act::Relu6:
+      return _mm512_min_ps(_mm512_max_ps(v, zero), _mm512_set1_ps(6.f));
+    case Act::Silu: {
+      const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.f), exp(_mm512_sub_ps(zero, v)));
+      return _mm512_div_ps(v, d);
+    }
+    case Act::Hardswish: {
+      const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, _mm512_set1_ps(3.f)), zero),
+                                     _mm512_set1_ps(6.f));
+      return _mm512_div_ps(_mm512_mul_ps(v, t), _mm512_set1_ps(6.f));
+    }
+  }
+  return v;
+}
+
+}  // namespace avx512
+}  // namespace detail
+}  // namespace aio

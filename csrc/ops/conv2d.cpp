@@ -1,0 +1,184 @@
+// CONV2D: four paths over one packed weight image.
+//  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
+//  - general (groups 1): per column block, im2col into the worker's scratch, then GEMM;
+//  - depthwise (groups == C_in == C_out): the depthwise kernel, split by channels;
+//  - grouped (other groups, never pruned): per group and column block, im2col then GEMM on the
+//    group's rows of the packed weight.
+// Levels are prefixes: rows < c_out(level), K < c_in(level)*kh*kw, with the full-width strides.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "ops/ops.h"
+
+namespace aio {
+namespace {
+
+enum class ConvPath { Pointwise, Im2col, Depthwise, Grouped };
+
+// Column block of the im2col paths: bounds each worker's scratch to K x kColBlock floats.
+constexpr size_t kColBlock = 256;
+
+class Conv2d final : public Op {
+ public:
+  Conv2d(const ModelFile& m, const NodeDesc& n)
+      : in_(n.in0), out_(n.out), res_(n.in1), act_(act_of(n.act)) {
+    const ValueDesc& x = m.values[n.in0];
+    const ValueDesc& y = m.values[n.out];
+    geom_.h_in = x.h;
+    geom_.w_in = x.w;
+    geom_.h_out = y.h;
+    geom_.w_out = y.w;
+    geom_.kh = n.kh;
+    geom_.kw = n.kw;
+    geom_.sh = n.sh;
+    geom_.sw = n.sw;
+    geom_.ph = n.ph;
+    geom_.pw = n.pw;
+    geom_.dh = n.dh;
+    geom_.dw = n.dw;
+    groups_ = n.groups;
+    taps_ = size_t(n.kh) * n.kw;
+    c_out_full_ = y.c;
+    for (size_t k = 0; k < m.num_levels(); ++k) {
+      cin_.push_back(m.channels(n.in0, k));
+      cout_.push_back(m.channels(n.out, k));
+    }
+    const float* w = m.tensor_data(n.weight);
+    const size_t k_full = size_t(x.c / groups_) * taps_;
+    if (groups_ == 1) {
+      path_ = (taps_ == 1 && n.sh == 1 && n.sw == 1 && n.ph == 0 && n.pw == 0) ? ConvPath::Pointwise
+                                                                               : ConvPath::Im2col;
+      packed_ = PackedA::pack(w, y.c, k_full, k_full);
+    } else if (groups_ == x.c && groups_ == y.c) {
+      path_ = ConvPath::Depthwise;
+      dw_weight_.assign(w, w + size_t(y.c) * taps_);
+    } else {
+      path_ = ConvPath::Grouped;
+      packed_ = PackedA::pack(w, y.c, k_full, k_full);
+    }
+    scale_.load(m, n.scale, y.c);
+    bias_.load(m, n.bias, y.c);
+    if (path_ == ConvPath::Im2col || path_ == ConvPath::Grouped)
+      scratch_ = k_full * std::min<size_t>(kColBlock, geom_.h_out * geom_.w_out);
+    levels_ = m.num_levels();
+  }
+
+  size_t scratch_floats() const override { return scratch_; }
+
+  uint64_t macs(size_t level) const override {
+    const uint64_t pixels = uint64_t(geom_.h_out) * geom_.w_out;
+    const uint64_t cin_per_group = path_ == ConvPath::Depthwise ? 1 : cin_[level] / groups_;
+    return sat_mul(sat_mul(sat_mul(cout_[level], cin_per_group), taps_), pixels);
+  }
+  uint64_t params(size_t level) const override {
+    const uint64_t cin_per_group = path_ == ConvPath::Depthwise ? 1 : cin_[level] / groups_;
+    return sat_add(sat_mul(sat_mul(cout_[level], cin_per_group), taps_), cout_[level]);
+  }
+  size_t weight_bytes() const override {
+    return packed_.bytes() + dw_weight_.size() * sizeof(float) + scale_.bytes(levels_) +
+           bias_.bytes(levels_);
+  }
+
+  void run(const OpContext& ctx) const override {
+    const size_t k = ctx.level;
+    Epilogue epi;
+    epi.scale = scale_.at(k);
+    epi.bias = bias_.at(k);
+    epi.residual = res_ == kNone ? nullptr : ctx.in(res_);
+    epi.act = act_;
+    const float* x = ctx.in(in_);
+    float* y = ctx.out(out_);
+    switch (path_) {
+      case ConvPath::Pointwise: return run_pointwise(ctx, x, y, epi);
+      case ConvPath::Im2col: return run_im2col(ctx, x, y, epi);
+      case ConvPath::Depthwise: return run_depthwise(ctx, x, y, epi);
+      case ConvPath::Grouped: return run_grouped(ctx, x, y, epi);
+    }
+  }
+
+ private:
+  size_t pixels() const { return geom_.h_out * geom_.w_out; }
+
+  void run_pointwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+    const size_t M = cout_[ctx.level], K = cin_[ctx.level], P = pixels();
+    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), P);
+    ctx.parallel(
+        t.count(),
+        [&](size_t task, size_t) {
+          const size_t m0 = (task / t.n_tiles) * t.mb, n0 = (task % t.n_tiles) * t.nb;
+          gemm(packed_, K, x, P, y, P, m0, std::min(M, m0 + t.mb), n0, std::min(P, n0 + t.nb), epi);
+        },
+        t.serial);
+  }
+
+  void run_im2col(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+    const size_t M = cout_[ctx.level], P = pixels();
+    ConvGeom g = geom_;
+    g.c_in = cin_[ctx.level];
+    const size_t K = g.c_in * taps_;
+    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), kColBlock);
+    ctx.parallel(
+        t.count(),
+        [&](size_t task, size_t worker) {
+          const size_t m0 = (task / t.n_tiles) * t.mb, p0 = (task % t.n_tiles) * t.nb;
+          const size_t p1 = std::min(P, p0 + t.nb), nb = p1 - p0;
+          // im2col and gemm index columns by the absolute pixel p; the worker's scratch holds only
+          // columns [p0, p1), so the base handed to them is shifted back by p0.
+          float* col = ctx.scratch_of(worker) - p0;
+          im2col(x, g, col, nb, p0, p1);
+          gemm(packed_, K, col, nb, y, P, m0, std::min(M, m0 + t.mb), p0, p1, epi);
+        },
+        t.serial);
+  }
+
+  void run_depthwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+    ConvGeom g = geom_;
+    g.c_in = cin_[ctx.level];
+    const size_t C = g.c_in;
+    const bool serial = 2 * macs(ctx.level) < kSerialFlops;
+    const size_t tasks = serial ? 1 : std::min(C, 4 * ctx.workers());
+    const size_t per = (C + tasks - 1) / tasks;
+    ctx.parallel(tasks, [&](size_t task, size_t) {
+      const size_t c0 = task * per, c1 = std::min(C, c0 + per);
+      if (c0 < c1) depthwise_conv(x, dw_weight_.data(), g, y, c0, c1, epi);
+    });
+  }
+
+  void run_grouped(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+    // Grouped convs are never pruned (validated), so the full width is every level's width.
+    const size_t P = pixels(), rows = c_out_full_ / groups_;
+    ConvGeom g = geom_;
+    g.c_in = cin_[0] / groups_;
+    const size_t K = g.c_in * taps_, in_stride = g.c_in * geom_.h_in * geom_.w_in;
+    const size_t col_tiles = (P + kColBlock - 1) / kColBlock;
+    const size_t nb = (P + col_tiles - 1) / col_tiles;
+    const size_t tasks = groups_ * col_tiles;
+    auto body = [&](size_t task, size_t worker) {
+      const size_t grp = task / col_tiles, p0 = (task % col_tiles) * nb;
+      const size_t p1 = std::min(P, p0 + nb);
+      float* col = ctx.scratch_of(worker) - p0;  // absolute column index, as in run_im2col
+      im2col(x + grp * in_stride, g, col, p1 - p0, p0, p1);
+      gemm(packed_, K, col, p1 - p0, y, P, grp * rows, (grp + 1) * rows, p0, p1, epi);
+    };
+    ctx.parallel(tasks, body, 2 * macs(0) < kSerialFlops);
+  }
+
+  uint32_t in_, out_, res_;
+  Act act_;
+  ConvGeom geom_;
+  size_t groups_ = 1, taps_ = 1, c_out_full_ = 0, levels_ = 1, scratch_ = 0;
+  ConvPath path_ = ConvPath::Im2col;
+  std::vector<uint32_t> cin_, cout_;  // per level
+  PackedA packed_;
+  std::vector<float> dw_weight_;
+  LevelVectors scale_, bias_;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_conv2d(const ModelFile& m, const NodeDesc& n) {
+  return std::make_unique<Conv2d>(m, n);
+}
+
+}  // namespace aio

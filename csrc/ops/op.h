@@ -1,0 +1,95 @@
+// The operator interface between the engine and csrc/ops/*.cpp.
+//
+// An Op is built once at load from the parsed file (make_op): it packs or copies what it needs
+// from the file bytes, so the engine can free them afterwards. run() executes one image at one
+// level, splitting work over the thread pool in tiles; it never allocates.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "format/model_file.h"
+#include "kernels/kernels.h"
+#include "runtime/thread_pool.h"
+
+namespace aio {
+
+// Everything one op needs for one image of one run.
+struct OpContext {
+  const float* input = nullptr;    // value 0 of this image (the caller's data, never written)
+  float* const* values = nullptr;  // buffer of every other value (full-width capacity)
+  float* scratch = nullptr;        // scratch_floats() floats per worker, worker after worker
+  size_t scratch_stride = 0;       // floats between workers' scratch areas
+  ThreadPool* pool = nullptr;      // nullptr: run on the calling thread only
+  size_t level = 0;
+
+  const float* in(uint32_t v) const { return v == 0 ? input : values[v]; }
+  float* out(uint32_t v) const { return values[v]; }
+  float* scratch_of(size_t worker) const { return scratch + worker * scratch_stride; }
+  size_t workers() const { return pool ? static_cast<size_t>(pool->size()) : 1; }
+  // Runs fn(task, worker) for every task, in parallel when a pool is available and the work is
+  // worth a hand-off (serial: the layer is below kSerialFlops; its tasks then only bound scratch).
+  template <class F>
+  void parallel(size_t n_tasks, F&& fn, bool serial = false) const {
+    if (pool != nullptr && n_tasks > 1 && !serial) {
+      pool->parallel_for(n_tasks, TaskFn(fn));
+    } else {
+      for (size_t t = 0; t < n_tasks; ++t) fn(t, size_t{0});
+    }
+  }
+};
+
+class Op {
+ public:
+  virtual ~Op() = default;
+  virtual void run(const OpContext& ctx) const = 0;
+  // Scratch each worker needs (floats), at the widest level.
+  virtual size_t scratch_floats() const { return 0; }
+  // Multiply-adds and parameters (weights + one bias per output channel) at a level.
+  virtual uint64_t macs(size_t /*level*/) const { return 0; }
+  virtual uint64_t params(size_t /*level*/) const { return 0; }
+  // Bytes this op keeps in memory (packed weights, per-level scale/bias).
+  virtual size_t weight_bytes() const { return 0; }
+};
+
+// Builds the op for node `index` of a validated model. Throws aio::Error(Unsupported) for an
+// operator configuration the runtime cannot run.
+std::unique_ptr<Op> make_op(const ModelFile& m, size_t index);
+
+// Layers below this many FLOPs run on one thread: a hand-off costs more than it saves.
+constexpr uint64_t kSerialFlops = 500000;
+
+// Epilogue activation from the file's code (validated to be <= 4).
+inline Act act_of(uint32_t code) { return static_cast<Act>(code); }
+
+// Per-level scale or bias copied out of the file ([n_levels][rows]); empty when absent.
+struct LevelVectors {
+  std::unique_ptr<float[]> data;
+  size_t rows = 0;
+  void load(const ModelFile& m, uint32_t tensor, size_t rows_);
+  const float* at(size_t level) const { return data ? data.get() + level * rows : nullptr; }
+  size_t bytes(size_t levels) const { return data ? levels * rows * sizeof(float) : 0; }
+};
+
+// Work split for an M x N output: tiles of mb rows x nb columns.
+struct Tiling {
+  size_t mb = 0, nb = 0, m_tiles = 1, n_tiles = 1;
+  bool serial = false;  // run the tiles on the calling thread
+  size_t count() const { return m_tiles * n_tiles; }
+};
+// Splits rows x cols into about 4 tiles per worker (never below 16 x 16-ish pieces); one tile
+// when the layer is tiny or there is one worker. nb_max caps the column block (im2col scratch).
+Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size_t nb_max);
+
+// Saturating arithmetic for FLOP and parameter counts of adversarially large models.
+inline uint64_t sat_mul(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+inline uint64_t sat_add(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+}  // namespace aio

@@ -1,0 +1,163 @@
+// aio::Engine: load, level switching and (concurrent) runs. See engine.h for the contract.
+#include "runtime/engine.h"
+
+#include <sched.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <thread>
+
+#include "runtime/model.h"
+#include "runtime/run_context.h"
+#include "runtime/thread_pool.h"
+
+namespace aio {
+namespace {
+
+int available_cpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+int resolve_threads(int requested) {
+  if (requested < 0)
+    throw Error(ErrorCode::InvalidArgument, "threads must be >= 0 (0: one per core)");
+  if (requested > 1024) throw Error(ErrorCode::InvalidArgument, "threads must be <= 1024");
+  return requested == 0 ? available_cpus() : requested;
+}
+
+// Holds the thread pool for one run; a concurrent run that finds it busy runs single-threaded.
+class PoolLease {
+ public:
+  explicit PoolLease(ThreadPool& p) : pool_(p.try_acquire() ? &p : nullptr) {}
+  ~PoolLease() {
+    if (pool_) pool_->release();
+  }
+  PoolLease(const PoolLease&) = delete;
+  PoolLease& operator=(const PoolLease&) = delete;
+  ThreadPool* get() const { return pool_; }
+
+ private:
+  ThreadPool* pool_;
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  Impl(std::unique_ptr<Model> m, int threads)
+      : model(std::move(m)), pool(threads), contexts(*model, threads) {}
+
+  std::unique_ptr<Model> model;
+  ThreadPool pool;
+  ContextPool contexts;
+  std::atomic<size_t> level{0};
+
+  void check_level(size_t k) const {
+    if (k >= model->levels.size())
+      throw Error(ErrorCode::InvalidArgument,
+                  "level " + std::to_string(k) + " out of range (model has " +
+                      std::to_string(model->levels.size()) + " levels)");
+  }
+
+  void run(size_t k, const float* input, size_t n, float* output) {
+    check_level(k);
+    if (n == 0) return;
+    if (input == nullptr || output == nullptr)
+      throw Error(ErrorCode::InvalidArgument, "run: input and output must not be null");
+    const Model& m = *model;
+    ContextLease ctx(contexts);
+    PoolLease lease(pool);
+    OpContext oc;
+    oc.values = ctx->values.data();
+    oc.scratch = ctx->scratch.data();
+    oc.scratch_stride = ctx->scratch_stride;
+    oc.pool = lease.get();
+    oc.level = k;
+    const size_t in_floats = m.input_floats(), out_floats = m.output_floats(k);
+    for (size_t i = 0; i < n; ++i) {
+      oc.input = input + i * in_floats;
+      ctx->values[m.output_value] = output + i * out_floats;  // the last op writes straight out
+      for (const auto& op : m.ops) op->run(oc);
+    }
+  }
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load_memory(const void* data, size_t size,
+                                            const EngineOptions& opts) {
+  const int threads = resolve_threads(opts.threads);
+  if (data == nullptr && size != 0)
+    throw Error(ErrorCode::InvalidArgument, "load_memory: null data");
+  std::vector<uint8_t> bytes(size);
+  if (size) std::memcpy(bytes.data(), data, size);
+  std::unique_ptr<Model> model;
+  try {
+    model = Model::build(std::move(bytes));
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::Format, "model too large for this machine's memory");
+  }
+  return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(model), threads)));
+}
+
+std::unique_ptr<Engine> Engine::load_file(const std::string& path, const EngineOptions& opts) {
+  const int threads = resolve_threads(opts.threads);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    throw Error(ErrorCode::Io, "cannot open model file '" + path + "': " + std::strerror(errno));
+  const std::streamoff end = in.tellg();
+  if (end < 0) throw Error(ErrorCode::Io, "cannot read model file '" + path + "'");
+  std::vector<uint8_t> bytes(static_cast<size_t>(end));
+  in.seekg(0);
+  if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), end))
+    throw Error(ErrorCode::Io, "cannot read model file '" + path + "'");
+  std::unique_ptr<Model> model;
+  try {
+    model = Model::build(std::move(bytes));
+  } catch (const Error& e) {
+    throw Error(e.code(), path + ": " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::Format, path + ": model too large for this machine's memory");
+  }
+  return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(model), threads)));
+}
+
+const std::string& Engine::name() const { return impl_->model->name; }
+const std::vector<std::string>& Engine::labels() const { return impl_->model->labels; }
+size_t Engine::num_levels() const { return impl_->model->levels.size(); }
+const LevelInfo& Engine::level_info(size_t level) const {
+  impl_->check_level(level);
+  return impl_->model->levels[level];
+}
+Shape Engine::input_shape() const { return impl_->model->input; }
+Shape Engine::output_shape(size_t level) const {
+  impl_->check_level(level);
+  return impl_->model->output_shape[level];
+}
+int Engine::threads() const { return impl_->pool.size(); }
+size_t Engine::level() const { return impl_->level.load(std::memory_order_acquire); }
+void Engine::set_level(size_t level) {
+  impl_->check_level(level);
+  impl_->level.store(level, std::memory_order_release);
+}
+
+size_t Engine::run(const float* input, size_t n, float* output) {
+  const size_t k = impl_->level.load(std::memory_order_acquire);  // fixed for the whole call
+  impl_->run(k, input, n, output);
+  return k;
+}
+
+void Engine::run_at(size_t level, const float* input, size_t n, float* output) {
+  impl_->run(level, input, n, output);
+}
+
+size_t Engine::weight_bytes() const { return impl_->model->weight_bytes; }
+
+}  // namespace aio

@@ -1,0 +1,20 @@
+// Activation buffer plan: every intermediate value gets an offset in one arena, planned ONCE at
+// full width (level 0 is the largest, so every level fits) with liveness reuse.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "format/model_file.h"
+
+namespace aio {
+
+struct BufferPlan {
+  static constexpr size_t kExternal = SIZE_MAX;  // value 0 (caller's input) and the model output
+  std::vector<size_t> offset;  // per value, in floats from the arena start (64-byte aligned)
+  size_t arena_floats = 0;
+};
+
+BufferPlan plan_buffers(const ModelFile& m);
+
+}  // namespace aio

@@ -1,0 +1,253 @@
+// im2col, depthwise conv, pooling and elementwise kernels against naive double-precision
+// references, on every ISA this machine supports. Tolerance: |got - ref| <= 1e-5 * max|ref| over
+// each output (aio_test::kRelTol); im2col and max pooling move values and must match exactly.
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <vector>
+
+#include "check.h"
+#include "test_kernels_util.h"
+
+namespace {
+
+using aio::ConvGeom;
+using aio_test::kRelTol;
+
+size_t out_size(size_t in, size_t k, size_t s, size_t p, size_t d, bool ceil_mode) {
+  const size_t span = d * (k - 1) + 1;
+  const size_t num = in + 2 * p - span;
+  size_t o = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
+  // PyTorch: with ceil_mode the last window must start inside the input or the left padding.
+  if (ceil_mode && (o - 1) * s >= in + p) --o;
+  return o;
+}
+
+ConvGeom geom(size_t c, size_t h, size_t w, size_t k, size_t s, size_t p, size_t d,
+              bool ceil_mode = false) {
+  ConvGeom g;
+  g.c_in = c;
+  g.h_in = h;
+  g.w_in = w;
+  g.kh = g.kw = k;
+  g.sh = g.sw = s;
+  g.ph = g.pw = p;
+  g.dh = g.dw = d;
+  g.h_out = out_size(h, k, s, p, d, ceil_mode);
+  g.w_out = out_size(w, k, s, p, d, ceil_mode);
+  return g;
+}
+
+// x value at (c, iy, ix) or 0 outside the image.
+double at(const std::vector<float>& x, const ConvGeom& g, size_t c, long iy, long ix) {
+  if (iy < 0 || ix < 0 || iy >= static_cast<long>(g.h_in) || ix >= static_cast<long>(g.w_in))
+    return 0.0;
+  return x[(c * g.h_in + static_cast<size_t>(iy)) * g.w_in + static_cast<size_t>(ix)];
+}
+
+long tap(size_t o, size_t s, size_t t, size_t d, size_t p) {
+  return static_cast<long>(o * s + t * d) - static_cast<long>(p);
+}
+
+void test_im2col() {
+  const ConvGeom gs[] = {geom(3, 7, 9, 3, 1, 1, 1), geom(2, 11, 10, 3, 2, 1, 1),
+                         geom(4, 9, 9, 5, 1, 2, 1), geom(2, 12, 13, 3, 1, 2, 2),
+                         geom(3, 8, 8, 1, 2, 0, 1), geom(1, 5, 4, 7, 2, 3, 1),
+                         geom(2, 10, 11, 3, 3, 0, 1), geom(2, 5, 5, 3, 1, 4, 1),
+                         geom(1, 6, 3, 3, 2, 3, 2)};
+  for (const ConvGeom& g : gs) {
+    const size_t P = g.h_out * g.w_out, rows = g.c_in * g.kh * g.kw, ld = P + 3;
+    const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 21);
+    const size_t ranges[][2] = {{0, P}, {P / 3, P - P / 4}, {1, 2}};
+    for (const auto& r : ranges) {
+      std::vector<float> col(rows * ld, -7.f);
+      aio::im2col(x.data(), g, col.data(), ld, r[0], r[1]);
+      int bad = 0;
+      for (size_t c = 0; c < g.c_in; ++c)
+        for (size_t i = 0; i < g.kh; ++i)
+          for (size_t j = 0; j < g.kw; ++j)
+            for (size_t p = 0; p < ld; ++p) {
+              const double got = col[((c * g.kh + i) * g.kw + j) * ld + p];
+              double want = -7.0;
+              if (p >= r[0] && p < r[1]) {
+                const size_t oy = p / g.w_out, ox = p % g.w_out;
+                want = at(x, g, c, tap(oy, g.sh, i, g.dh, g.ph), tap(ox, g.sw, j, g.dw, g.pw));
+              }
+              if (got != want) ++bad;
+            }
+      AIO_CHECK(bad == 0);
+    }
+  }
+}
+
+void test_depthwise(const char* isa) {
+  struct Shape {
+    size_t c, h, w, k, s, p, d;
+  };
+  const Shape shapes[] = {{5, 8, 8, 3, 1, 1, 1},    {3, 17, 33, 3, 1, 1, 1},
+                          {4, 16, 40, 3, 2, 1, 1},  {3, 15, 31, 3, 2, 1, 1},
+                          {2, 9, 19, 5, 1, 2, 1},   {2, 14, 21, 5, 2, 2, 1},
+                          {3, 12, 13, 3, 1, 2, 2},  {2, 23, 29, 7, 2, 3, 1},
+                          {4, 1, 1, 3, 1, 1, 1},    {3, 5, 7, 1, 1, 0, 1},
+                          {2, 10, 70, 3, 3, 0, 1},  {17, 7, 7, 3, 1, 1, 1},
+                          {2, 6, 50, 3, 1, 0, 1},   {2, 6, 20, 3, 2, 0, 2},
+                          {3, 13, 15, 3, 2, 1, 1},  {2, 9, 9, 5, 2, 2, 1}};
+  int idx = 0;
+  for (const Shape& sh : shapes) {
+    const ConvGeom g = geom(sh.c, sh.h, sh.w, sh.k, sh.s, sh.p, sh.d);
+    const size_t plane = g.h_out * g.w_out;
+    const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 31 + idx);
+    const auto w = aio_test::random_vec(g.c_in * g.kh * g.kw, 32 + idx);
+    const auto scale = aio_test::random_vec(g.c_in, 33, 0.5f, 1.5f);
+    const auto bias = aio_test::random_vec(g.c_in, 34);
+    const auto res = aio_test::random_vec(g.c_in * plane, 35);
+    for (aio::Act act : aio_test::kActs) {
+      ++idx;
+      const bool with_res = idx % 2 == 0, with_sb = idx % 3 != 0;
+      const size_t c0 = idx % 4 == 1 && g.c_in > 2 ? 1 : 0;
+      const size_t c1 = idx % 4 == 3 && g.c_in > 2 ? g.c_in - 1 : g.c_in;
+      aio::Epilogue epi;
+      epi.scale = with_sb ? scale.data() : nullptr;
+      epi.bias = with_sb ? bias.data() : nullptr;
+      epi.residual = with_res ? res.data() : nullptr;
+      epi.act = act;
+      const float sentinel = 999.f;
+      std::vector<float> y(g.c_in * plane, sentinel);
+      aio::depthwise_conv(x.data(), w.data(), g, y.data(), c0, c1, epi);
+      std::vector<double> ref(y.size());
+      double maxref = 0;
+      for (size_t c = c0; c < c1; ++c)
+        for (size_t oy = 0; oy < g.h_out; ++oy)
+          for (size_t ox = 0; ox < g.w_out; ++ox) {
+            double acc = 0;
+            for (size_t i = 0; i < g.kh; ++i)
+              for (size_t j = 0; j < g.kw; ++j)
+                acc += w[(c * g.kh + i) * g.kw + j] *
+                       at(x, g, c, tap(oy, g.sh, i, g.dh, g.ph), tap(ox, g.sw, j, g.dw, g.pw));
+            const size_t o = c * plane + oy * g.w_out + ox;
+            if (with_sb) acc = acc * scale[c] + bias[c];
+            if (with_res) acc += res[o];
+            ref[o] = aio_test::act_ref(acc, act);
+            maxref = std::fmax(maxref, std::fabs(ref[o]));
+          }
+      const double tol = kRelTol * std::fmax(maxref, 1e-6);
+      int bad = 0;
+      for (size_t o = 0; o < y.size(); ++o) {
+        const size_t c = o / plane;
+        const bool inside = c >= c0 && c < c1;
+        const bool ok = inside ? std::fabs(y[o] - ref[o]) <= tol : y[o] == sentinel;
+        if (!ok && bad++ < 3)
+          std::printf("depthwise[%s] c%zu %zux%zu k%zu s%zu p%zu d%zu act=%u: y[%zu]=%g ref=%g\n",
+                      isa, g.c_in, g.h_in, g.w_in, g.kh, g.sh, g.ph, g.dh,
+                      static_cast<unsigned>(act), o, y[o], inside ? ref[o] : sentinel);
+      }
+      AIO_CHECK(bad == 0);
+    }
+  }
+}
+
+void test_pools() {
+  struct Shape {
+    size_t c, h, w, k, s, p;
+    bool ceil_mode;
+  };
+  const Shape shapes[] = {{3, 8, 8, 2, 2, 0, false}, {2, 7, 9, 3, 2, 1, false},
+                          {2, 7, 9, 3, 2, 1, true},  {3, 112, 112, 3, 2, 1, false},
+                          {2, 6, 5, 3, 2, 0, true},  {2, 10, 11, 5, 3, 2, true},
+                          {1, 1, 1, 2, 2, 1, true},  {2, 7, 7, 7, 1, 0, false}};
+  for (const Shape& sh : shapes) {
+    const ConvGeom g = geom(sh.c, sh.h, sh.w, sh.k, sh.s, sh.p, 1, sh.ceil_mode);
+    const size_t plane = g.h_out * g.w_out;
+    // Negative inputs: a max that let a padded zero win would show.
+    const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 41, -2.f, -0.5f);
+    const size_t c0 = g.c_in > 1 ? 1 : 0, c1 = g.c_in;
+    std::vector<float> ymax(g.c_in * plane, 5.f);
+    aio::max_pool(x.data(), g, ymax.data(), c0, c1);
+    for (int cp = 0; cp < 2; ++cp) {
+      std::vector<float> yavg(g.c_in * plane, 5.f);
+      aio::avg_pool(x.data(), g, cp == 1, yavg.data(), c0, c1);
+      int bad = 0;
+      for (size_t c = 0; c < g.c_in; ++c)
+        for (size_t oy = 0; oy < g.h_out; ++oy)
+          for (size_t ox = 0; ox < g.w_out; ++ox) {
+            const size_t o = c * plane + oy * g.w_out + ox;
+            if (c < c0) {
+              bad += ymax[o] != 5.f || yavg[o] != 5.f;
+              continue;
+            }
+            // PyTorch's definition: window [start, start + k) clipped to the padded input for
+            // the count_include_pad divisor, then to the image for the taps.
+            const long hs = tap(oy, g.sh, 0, 1, g.ph), ws = tap(ox, g.sw, 0, 1, g.pw);
+            const long he = std::min<long>(hs + g.kh, g.h_in + g.ph);
+            const long we = std::min<long>(ws + g.kw, g.w_in + g.pw);
+            const long pool_size = (he - hs) * (we - ws);
+            double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+            long n = 0;
+            for (long iy = std::max<long>(hs, 0); iy < std::min<long>(he, g.h_in); ++iy)
+              for (long ix = std::max<long>(ws, 0); ix < std::min<long>(we, g.w_in); ++ix) {
+                const double v = at(x, g, c, iy, ix);
+                mx = std::fmax(mx, v);
+                sum += v;
+                ++n;
+              }
+            const double avg = sum / static_cast<double>(cp ? pool_size : n);
+            if (cp == 0) bad += ymax[o] != static_cast<float>(mx);
+            bad += !(std::fabs(yavg[o] - avg) <= kRelTol * 2.0);  // |x| <= 2
+          }
+      if (bad)
+        std::printf("pool %zux%zu k%zu s%zu p%zu ceil=%d count_pad=%d: %d bad\n", g.h_in, g.w_in,
+                    g.kh, g.sh, g.ph, sh.ceil_mode, cp, bad);
+      AIO_CHECK(bad == 0);
+    }
+  }
+}
+
+void test_global_avg_pool() {
+  for (size_t hw : {1, 7, 49, 3136}) {
+    const auto x = aio_test::random_vec(4 * hw, 51);
+    std::vector<float> y(4, 9.f);
+    aio::global_avg_pool(x.data(), hw, y.data(), 1, 4);
+    AIO_CHECK(y[0] == 9.f);
+    for (size_t c = 1; c < 4; ++c) {
+      double s = 0;
+      for (size_t i = 0; i < hw; ++i) s += x[c * hw + i];
+      AIO_CHECK_NEAR(y[c], s / static_cast<double>(hw), kRelTol);
+    }
+  }
+}
+
+void test_add_act() {
+  const size_t n = 103;
+  const auto a = aio_test::random_vec(n, 61, -8.f, 8.f), b = aio_test::random_vec(n, 62, -8.f, 8.f);
+  for (aio::Act act : aio_test::kActs) {
+    for (int with_b = 0; with_b < 2; ++with_b) {
+      std::vector<float> y(n, 3.f);
+      aio::add_act(a.data(), with_b ? b.data() : nullptr, y.data(), 2, n - 1, act);
+      AIO_CHECK(y[0] == 3.f && y[1] == 3.f && y[n - 1] == 3.f);
+      for (size_t i = 2; i < n - 1; ++i) {
+        const double ref = aio_test::act_ref(a[i] + (with_b ? static_cast<double>(b[i]) : 0.0), act);
+        AIO_CHECK_NEAR(y[i], ref, kRelTol * 16);
+      }
+      // In place.
+      std::vector<float> z(a);
+      aio::add_act(z.data(), with_b ? b.data() : nullptr, z.data(), 0, n, act);
+      for (size_t i = 0; i < n; ++i)
+        AIO_CHECK_NEAR(z[i], aio_test::act_ref(a[i] + (with_b ? static_cast<double>(b[i]) : 0.0), act),
+                       kRelTol * 16);
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  aio_test::for_each_isa([](const char* isa) {
+    test_im2col();
+    test_depthwise(isa);
+    test_pools();
+    test_global_avg_pool();
+    test_add_act();
+    std::printf("  %s: spatial kernels checked\n", isa);
+  });
+  return aio_test::finish("test_kernels_spatial");
+}

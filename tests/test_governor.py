@@ -1,0 +1,209 @@
+"""The governor (native) and AdaptiveEngine on synthetic tables and a fake engine: level choice,
+hysteresis, feedback, the noise guard, callbacks, statistics. No timing assertions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from allinone.adaptive import AdaptiveEngine
+from allinone.dvfs import FixedSource, Governor, GovernorConfig, LatencyTable, ReplaySource
+from allinone.dvfs._native import native
+from allinone.dvfs.bench import WAYS, ModelRunner, run_ways
+
+TABLE = [10.0, 8.0, 6.4, 5.12]  # each level 20 % faster
+
+
+def trace_points(rows: list[tuple[float, float]]) -> list[Any]:
+    return [native.TracePoint(t, f) for t, f in rows]
+
+
+def config(**kw: float) -> GovernorConfig:
+    cfg = GovernorConfig()
+    cfg.alpha = 1.0  # exact arithmetic: t(f) = t(f_ref)·f_ref/f
+    cfg.miss_z = 0.0
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("mhz", "expected"),
+    [(2000, 0), (1920, 0), (1900, 1), (1600, 1), (1300, 2), (1000, 3), (400, 3)],
+)
+def test_picks_least_pruned_level_meeting_target(mhz: float, expected: int) -> None:
+    g = Governor(TABLE, 2000, config())
+    assert g.target_ms == pytest.approx(10.5)  # default: 1.05 × level 0 at f_ref
+    assert g.update(mhz) == expected
+
+
+def test_alpha_model_and_custom_target() -> None:
+    g = Governor(TABLE, 2000, config(alpha=0.5, target_ms=12.0))
+    assert g.scale(1000) == pytest.approx(0.5 * 2 + 0.5)
+    assert g.predict_ms(0, 1000) == pytest.approx(15.0)
+    assert g.update(1000) == 1  # 8 × 1.5 = 12 ≤ 12
+    g.target_ms = 0  # back to the default
+    assert g.target_ms == pytest.approx(10.5)
+
+
+def test_hysteresis_stops_flapping() -> None:
+    # Level 0 fits below ~1905 MHz only without the band: the clock dithers around there.
+    dither = [1890 if i % 2 else 1920 for i in range(200)]
+    loose = Governor(TABLE, 2000, config(up_margin=0.0))
+    loose.level = 1
+    for f in dither:
+        loose.update(f)
+    tight = Governor(TABLE, 2000, config(up_margin=0.05))
+    tight.level = 1
+    for f in dither:
+        tight.update(f)
+    assert loose.switches > 100  # without hysteresis it flips every sample
+    assert tight.switches <= 1
+
+
+def test_feedback_corrects_a_wrong_table() -> None:
+    g = Governor(TABLE, 2000, config())
+    true_ms = [2 * t for t in TABLE]  # the table is 2× optimistic
+    for _ in range(200):
+        k = g.update(2000)
+        g.observe(k, 2000, true_ms[k])
+    assert g.feedback == pytest.approx(2.0, rel=0.01)
+    assert g.level == 3  # the only level whose true latency (10.24) meets 10.5
+    # And back: a pessimistic table is corrected the other way.
+    h = Governor([2 * t for t in TABLE], 2000, config(target_ms=10.5))
+    assert h.update(2000) == 3
+    for _ in range(200):
+        k = h.update(2000)
+        h.observe(k, 2000, TABLE[k])
+    assert h.level == 0
+
+
+def test_noise_guard_leaves_room_for_spread() -> None:
+    rng = np.random.default_rng(0)
+    g = Governor([10.0, 9.0, 8.1], 2000, config(target_ms=10.2, miss_z=1.5))
+    for _ in range(300):
+        k = g.update(2000)
+        g.observe(k, 2000, g.table_ms[k] * float(np.exp(rng.normal(0, 0.03))))
+    assert 0.02 < g.spread < 0.04
+    assert g.level == 1  # level 0 meets 10.2 only at its median; 9·(1+1.5·0.03) does with margin
+
+
+def test_invalid_governor_arguments() -> None:
+    with pytest.raises(ValueError):
+        Governor([], 2000)
+    with pytest.raises(ValueError):
+        Governor([1.0, -1.0], 2000)
+    with pytest.raises(ValueError):
+        Governor([1.0], 0)
+    g = Governor(TABLE, 2000)
+    with pytest.raises(IndexError):
+        g.level = 4
+
+
+class FakeEngine:
+    """Engine stand-in: records levels; output is the level as an array."""
+
+    def __init__(self, n: int) -> None:
+        self.num_levels = n
+        self.level = 0
+        self.input_shape = (1, 4, 4)
+        self.ran: list[int] = []
+
+    def set_level(self, k: int) -> None:
+        self.level = k
+
+    def run_at(self, k: int, x: np.ndarray) -> np.ndarray:
+        self.ran.append(k)
+        return np.full((x.shape[0], 1), k, dtype=np.float32)
+
+
+def test_adaptive_engine_follows_the_clock_and_calls_back() -> None:
+    engine = FakeEngine(4)
+    src = ReplaySource(trace_points([(0.0, 2000), (1.0, 1000), (2.0, 2000)]), "test")
+    changes: list[tuple[int, int, float]] = []
+    ae = AdaptiveEngine(
+        engine,
+        LatencyTable(TABLE, 2000, alpha=1.0),
+        src,
+        on_level_change=lambda a, b, f: changes.append((a, b, f)),
+        miss_z=0.0,
+    )
+    x = np.zeros((1, 1, 4, 4), dtype=np.float32)
+    for t, want in [(0.5, 0), (1.5, 3), (2.5, 0)]:
+        src.set_time(t)
+        out = ae.run(x)  # no monitor thread: run() polls
+        assert int(out[0, 0]) == want
+        assert engine.level == want
+    assert changes == [(0, 3, 1000.0), (3, 0, 2000.0)]
+    s = ae.stats.summary()
+    assert s["count"] == 3 and s["count_per_level"] == {0: 2, 3: 1}
+    assert ae.emulated  # the clock came from a replayed trace
+
+
+def test_adaptive_engine_monitor_thread_picks_up_the_clock() -> None:
+    engine = FakeEngine(4)
+    src = ReplaySource(trace_points([(0.0, 2000)]), "test")
+    ae = AdaptiveEngine(engine, LatencyTable(TABLE, 2000, alpha=1.0), src, poll_interval_s=0.001)
+    src.set_time(0.0)
+    with ae:
+        assert ae._thread is not None and ae._thread.is_alive()
+    assert ae._thread is None  # stopped and joined on exit
+    with pytest.raises(ValueError, match="levels"):
+        AdaptiveEngine(FakeEngine(3), LatencyTable(TABLE, 2000), FixedSource(2000))
+
+
+def test_adaptive_engine_reports_a_dead_source() -> None:
+    class Broken:
+        name, max_mhz, emulated = "broken", 2000.0, False
+        calls = 0
+
+        def describe(self) -> str:
+            return "broken"
+
+        def read(self) -> Any:
+            Broken.calls += 1
+            if Broken.calls > 1:
+                raise OSError("sensor gone")
+            return FixedSource(2000).read()
+
+    ae = AdaptiveEngine(FakeEngine(4), LatencyTable(TABLE, 2000), Broken())
+    with pytest.raises(OSError, match="sensor gone"):
+        ae.run(np.zeros((1, 1, 4, 4), dtype=np.float32))
+
+
+def test_stats_percentiles_and_misses() -> None:
+    from allinone.dvfs import RunStats
+
+    st = RunStats(target_ms=10.0)
+    for k, ms in [(0, 9.0), (0, 11.0), (1, 8.0), (1, 12.0)]:
+        st.record(k, ms)
+    s = st.summary(flops=[100.0, 50.0])
+    assert s["miss_rate"] == 0.5
+    assert s["mean_level"] == 0.5
+    assert s["mean_flops_ratio"] == pytest.approx(0.75)
+    assert s["time_per_level_ms"] == {0: 20.0, 1: 20.0}
+    assert s["p50_ms"] == pytest.approx(10.0)
+    assert s["switches"] == 1
+
+
+def test_four_ways_on_a_synthetic_trace() -> None:
+    table = [10.0 * 0.9**k for k in range(12)]
+    t = np.arange(0, 4.0, 0.01)
+    trace = {"t_s": t, "cpu_mhz": np.where((t > 1) & (t < 3), 1000.0, 2000.0)}
+    r = run_ways(
+        ModelRunner(table, 0.85, 2000.0),
+        LatencyTable(table, 2000.0),
+        trace,
+        flops=[0.9**k for k in range(12)],
+        steps=400,
+    )
+    assert r["emulated"] is True and r["levels"] == 12
+    for way in WAYS:
+        assert set(r[way]) >= {"p50_ms", "p99_ms", "mean_ms", "cv", "miss_rate", "mean_level"}
+    assert r["fixed_first"]["miss_rate"] > 0.3  # level 0 at half clock misses
+    assert r["fixed_last"]["mean_level"] == 11
+    assert r["adaptive"]["miss_rate"] == 0.0  # noise-free: the model is exact
+    assert r["adaptive"]["mean_flops_ratio"] >= 0.95 * r["oracle"]["mean_flops_ratio"]
+    assert r["adaptive"]["cv"] < r["fixed_first"]["cv"] / 3
