@@ -12,7 +12,6 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -341,7 +340,9 @@ def from_bytes(b: bytes) -> AioModel:
     n_str, n_groups, n_levels, n_tensors, n_values, n_nodes, n_labels = counts[:7]
     name_i, ic, ih, iw, input_value, output_value = counts[7:13]
     for label, n in zip(
-        ("strings", "groups", "levels", "tensors", "values", "nodes", "labels"), counts[:7]
+        ("strings", "groups", "levels", "tensors", "values", "nodes", "labels"),
+        counts[:7],
+        strict=True,
     ):
         if n > MAX_COUNT:
             raise FormatError(f"too many {label}: {n}")
@@ -452,6 +453,7 @@ def from_bytes(b: bytes) -> AioModel:
             )
         )
 
+    _check_graph(nodes, n_values)
     return AioModel(
         name=string(name_i, "model name"),
         input_shape=(ic, ih, iw),
@@ -466,7 +468,24 @@ def from_bytes(b: bytes) -> AioModel:
     )
 
 
-PathLike = Union[str, Path]
+def _check_graph(nodes: list[Node], n_values: int) -> None:
+    """Execution order: inputs are value 0 or earlier outputs; every value but 0 produced once."""
+    produced = [False] * n_values
+    produced[0] = True
+    for i, node in enumerate(nodes):
+        where = f'node {i} ({node.op.upper()} "{node.name}")'
+        for v in node.inputs:
+            if not produced[v]:
+                raise FormatError(f"{where}: input value {v} is not produced by an earlier node")
+        if produced[node.output]:
+            raise FormatError(f"{where}: output value {node.output} is already produced")
+        produced[node.output] = True
+    missing = [v for v, p in enumerate(produced) if not p]
+    if missing:
+        raise FormatError(f"value {missing[0]} is not produced by any node")
+
+
+PathLike = str | Path
 
 
 def save(m: AioModel, path: PathLike) -> None:

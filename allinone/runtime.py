@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from allinone import _core
 
 __all__ = ["Engine", "LevelError", "LevelInfo"]
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 
 class LevelError(IndexError, ValueError):

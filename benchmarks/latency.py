@@ -152,12 +152,12 @@ def bench_model(name: str, threads: list[int], repeats: int, budget_ms: float) -
                     ours_reps.append(time_block(ours, n))
                     ort_reps.append(time_block(theirs, n))
                 o, r = statistics.median(ours_reps), statistics.median(ort_reps)
-                flops = info["flops"]
+                flops = info.flops
                 rows.append(
                     Row(
                         name,
                         k,
-                        info["keep_ratio"],
+                        info.keep_ratio,
                         t,
                         flops / 1e6,
                         o,
@@ -168,7 +168,7 @@ def bench_model(name: str, threads: list[int], repeats: int, budget_ms: float) -
                     )
                 )
                 print(
-                    f"{name:13s} L{k} keep {info['keep_ratio']:.2f} T{t}: ours {o:8.3f} ms  "
+                    f"{name:13s} L{k} keep {info.keep_ratio:.2f} T{t}: ours {o:8.3f} ms  "
                     f"ORT {r:8.3f} ms  ratio {o / r:5.2f}",
                     flush=True,
                 )

@@ -260,12 +260,12 @@ CASES: dict[str, tuple[Callable[[bytes], bytes], str | None, str]] = {
     ),
     "not topological": (
         model_bytes(lambda m: m.nodes.reverse()),
-        None,
+        "is not produced by an earlier node",
         "is not produced by an earlier node",
     ),
     "produced twice": (
         model_bytes(lambda m: setattr(m.nodes[1], "output", 1)),
-        None,
+        "already produced",
         "already produced",
     ),
     "padding too large": (

@@ -3,6 +3,7 @@ hysteresis, feedback, the noise guard, callbacks, statistics. No timing assertio
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -144,11 +145,22 @@ def test_adaptive_engine_follows_the_clock_and_calls_back() -> None:
 
 def test_adaptive_engine_monitor_thread_picks_up_the_clock() -> None:
     engine = FakeEngine(4)
-    src = ReplaySource(trace_points([(0.0, 2000)]), "test")
-    ae = AdaptiveEngine(engine, LatencyTable(TABLE, 2000, alpha=1.0), src, poll_interval_s=0.001)
+    src = ReplaySource(trace_points([(0.0, 2000), (1.0, 1000)]), "test")
     src.set_time(0.0)
+    changed = threading.Event()
+    ae = AdaptiveEngine(
+        engine,
+        LatencyTable(TABLE, 2000, alpha=1.0),
+        src,
+        poll_interval_s=0.001,
+        on_level_change=lambda old, new, mhz: changed.set(),
+        miss_z=0.0,
+    )
+    assert ae.level == 0
     with ae:
-        assert ae._thread is not None and ae._thread.is_alive()
+        src.set_time(1.5)  # the clock halves; only the monitor thread can notice (no run())
+        assert changed.wait(timeout=10.0)  # generous: this checks behaviour, not speed
+        assert ae.level == 3 and engine.level == 3
     assert ae._thread is None  # stopped and joined on exit
     with pytest.raises(ValueError, match="levels"):
         AdaptiveEngine(FakeEngine(3), LatencyTable(TABLE, 2000), FixedSource(2000))

@@ -111,6 +111,18 @@ def test_levels_nest_and_have_the_declared_widths():
             prev = kept
 
 
+def test_trainer_state_dict_round_trip():
+    nested, x, y = trained(tiny_vgg, steps=3)
+    torch.manual_seed(1)
+    other = NestedModel(tiny_vgg(), LEVELS, x[:2])
+    src = NestedTrainer(nested, total_steps=3)
+    dst = NestedTrainer(other, total_steps=3)
+    dst.load_state_dict(src.state_dict())
+    for k in range(nested.n_levels):
+        assert torch.equal(reference_output(nested, k, x), reference_output(other, k, x))
+        assert nested.kept_channels(k, 0) == other.kept_channels(k, 0)
+
+
 def test_hard_mask_is_the_zero_temperature_limit():
     nested, _, _ = trained(tiny_vgg, steps=2)
     masks = nested.masks

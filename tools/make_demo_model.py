@@ -131,8 +131,9 @@ PYTHONPATH=. python tools/make_demo_model.py \\
 - **Training:** `allinone.train` (learned nested channel masks, soft with an annealed temperature
   then hard for the last quarter of the steps, a BatchNorm per level, sandwich rule: largest +
   smallest + 2 random levels per step, in-place distillation from the largest level),
-  {args.epochs} epochs, batch {args.batch_size}, SGD momentum 0.9, lr {args.lr} cosine, weight decay
-  5e-4, seed {args.seed}; BN statistics re-estimated per level on 2,048 training images at the end.
+  {args.epochs} epoch(s), batch {args.batch_size}, SGD momentum 0.9, lr {args.lr} cosine,
+  weight decay 5e-4, seed {args.seed}; BN statistics re-estimated per level on 2,048 training
+  images at the end.
   Took {train_s:.0f} s on {args.threads} CPU thread(s)
   ({platform.processor() or platform.machine()}, torch {torch.__version__}).
 - **Export:** `allinone.train.export_nested` (learned scores as the exporter's `importance`,

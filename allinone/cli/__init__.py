@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Order shown in --help.
-COMMANDS = ["info"]
+COMMANDS = ["info", "demo", "bench", "monitor", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,11 +1,19 @@
 """``allinone train``: train all nested levels of a zoo model on Fashion-MNIST, export ``.aio``.
 
 Only argparse at import time; PyTorch is imported when the command runs.
+
+Launched with torchrun (``RANK`` and ``WORLD_SIZE`` in the environment), every process joins a
+gloo process group, wraps the model in DistributedDataParallel and trains on its
+DistributedSampler shard; ``--batch-size`` is then per process. Only rank 0 prints, evaluates and
+writes the file:
+
+    python -m torch.distributed.run --nproc_per_node=2 -m allinone train -o m.aio
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -27,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--levels", default="1,0.75,0.5,0.25", help="keep ratios, strictly decreasing (1,0.5,...)"
     )
     p.add_argument("--epochs", type=int, default=1, help="passes over the training data")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument(
+        "--batch-size", type=int, default=128, help="images per step (per process under torchrun)"
+    )
     p.add_argument("--lr", type=float, default=0.05, help="peak SGD learning rate (cosine decay)")
     p.add_argument("--limit-train", type=int, default=None, help="use the first N training images")
     p.add_argument(
@@ -58,13 +68,39 @@ def _check_args(args: argparse.Namespace) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the arguments, join the torchrun process group if launched by torchrun, train."""
     levels = _check_args(args)
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError:
         raise RuntimeError(
             "allinone train needs PyTorch: pip install 'allinone[train]' (torch==2.13.0, CPU)"
         ) from None
+
+    from allinone import zoo
+
+    if args.model not in zoo.NAMES:
+        raise ValueError(f"unknown model {args.model!r}; choose from {', '.join(zoo.NAMES)}")
+    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    rank, world = 0, 1
+    if distributed:
+        from allinone.train.distributed import init_distributed
+
+        rank, world = init_distributed("gloo")
+    try:
+        return _train(args, levels, rank, world, distributed)
+    finally:
+        if distributed:
+            from allinone.train.distributed import shutdown_distributed
+
+            shutdown_distributed()
+
+
+def _train(
+    args: argparse.Namespace, levels: list[float], rank: int, world: int, distributed: bool
+) -> int:
+    """Train (one process of a data-parallel run when ``distributed``); rank 0 reports."""
+    import torch
 
     from allinone import zoo
     from allinone.train import (
@@ -77,22 +113,35 @@ def run(args: argparse.Namespace) -> int:
         load_fashion_mnist,
     )
 
-    if args.model not in zoo.NAMES:
-        raise ValueError(f"unknown model {args.model!r}; choose from {', '.join(zoo.NAMES)}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x_train, y_train = load_fashion_mnist("train", args.data_dir, args.limit_train)
-    x_test, y_test = load_fashion_mnist("test", args.data_dir, args.limit_test)
     model = zoo.get(args.model, in_channels=1, num_classes=len(CLASS_NAMES))
     nested = NestedModel(model, levels, torch.from_numpy(x_train[:2]), round_to=args.round_to)
-    steps = args.epochs * ((len(x_train) + args.batch_size - 1) // args.batch_size)
-    trainer = NestedTrainer(nested, total_steps=steps, lr=args.lr, seed=args.seed)
     t0 = time.perf_counter()
-    fit(trainer, x_train, y_train, args.epochs, args.batch_size, seed=args.seed)
+    if distributed:
+        from allinone.train.distributed import fit_distributed, steps_per_epoch, wrap_ddp
+
+        steps = args.epochs * steps_per_epoch(len(x_train), args.batch_size, world)
+        trainer = NestedTrainer(
+            nested, total_steps=steps, lr=args.lr, seed=args.seed, module=wrap_ddp(nested)
+        )
+        fit_distributed(trainer, x_train, y_train, args.epochs, args.batch_size, seed=args.seed)
+    else:
+        steps = args.epochs * ((len(x_train) + args.batch_size - 1) // args.batch_size)
+        trainer = NestedTrainer(nested, total_steps=steps, lr=args.lr, seed=args.seed)
+        fit(trainer, x_train, y_train, args.epochs, args.batch_size, seed=args.seed)
     seconds = time.perf_counter() - t0
+    if rank != 0:
+        return 0
+    x_test, y_test = load_fashion_mnist("test", args.data_dir, args.limit_test)
     acc = trainer.evaluate(batches(x_test, y_test, 256))
     export_nested(nested, args.output, name=args.model, labels=list(CLASS_NAMES))
-    print(f"trained {args.model} on {len(x_train)} images, {args.epochs} epoch(s), {seconds:.0f} s")
+    how = f"{world} processes (DDP, gloo), " if distributed else ""
+    print(
+        f"trained {args.model} on {len(x_train)} images, {args.epochs} epoch(s), "
+        f"{how}{seconds:.0f} s"
+    )
     print(f"wrote {args.output}; test accuracy on {len(x_test)} images:")
     print(format_table(nested, acc))
     return 0

@@ -39,7 +39,7 @@ class LatencyTable:
         Gaussian noise), the governor's starting noise estimate; 0.02 without p90s."""
         if len(self.p90_ms) != len(self.level_ms):
             return 0.02
-        ratios = [p / m - 1.0 for p, m in zip(self.p90_ms, self.level_ms)]
+        ratios = [p / m - 1.0 for p, m in zip(self.p90_ms, self.level_ms, strict=True)]
         return float(np.clip(np.median(ratios) / 1.28, 0.005, 0.2))
 
     def save(self, path: str | Path) -> None:

@@ -12,6 +12,9 @@ the hard-masked model at level k.
         trainer.step(batch)
     trainer.finish()
     export_nested(nested, "model.aio", labels=CLASS_NAMES)
+
+Data-parallel training (torchrun, DistributedDataParallel on gloo): see
+:mod:`allinone.train.distributed`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ _LAZY = {
     "reference_output": "allinone.train.export",
     "batches": "allinone.train.loop",
     "fit": "allinone.train.loop",
+    "fit_distributed": "allinone.train.distributed",
+    "init_distributed": "allinone.train.distributed",
+    "launched_by_torchrun": "allinone.train.distributed",
+    "shutdown_distributed": "allinone.train.distributed",
+    "wrap_ddp": "allinone.train.distributed",
 }
 
 __all__ = sorted(_LAZY)

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from allinone.train.bn import PerLevelBatchNorm
 from allinone.train.nested import NestedModel
@@ -27,6 +28,11 @@ class NestedTrainer:
     linearly from ``t_start`` to 0 at ``hard_from × total_steps``; after that the masks are hard,
     exactly the prefix masks of export, so the weights and per-level BatchNorm settle on them.
     The learning rate follows a cosine from ``lr`` to 0 over ``total_steps``.
+
+    ``module`` is what the training forward passes call, ``nested`` itself by default; pass a
+    :class:`torch.nn.parallel.DistributedDataParallel` wrapping ``nested`` to train data-parallel
+    (see :mod:`allinone.train.distributed`). Every process must then use the same ``seed``, so
+    that all of them train the same levels in each step.
     """
 
     def __init__(
@@ -42,12 +48,14 @@ class NestedTrainer:
         t_start: float = 1.0,
         hard_from: float = 0.75,
         seed: int = 0,
+        module: nn.Module | None = None,
     ) -> None:
         if total_steps < 1:
             raise ValueError(f"total_steps must be >= 1, got {total_steps}")
         if not 0.0 <= hard_from <= 1.0:
             raise ValueError(f"hard_from must be in [0, 1], got {hard_from}")
         self.nested = nested
+        self.module: nn.Module = nested if module is None else module
         self.total_steps = total_steps
         self.n_middle = n_middle
         self.kd_weight = kd_weight
@@ -107,7 +115,7 @@ class NestedTrainer:
         tau = self.kd_temperature
         for level in self.sample_levels():
             net.set_level(level)
-            logits = net(x)
+            logits = self.module(x)
             loss = F.cross_entropy(logits, y)
             if level == 0:
                 teacher = F.softmax(logits.detach() / tau, dim=1)

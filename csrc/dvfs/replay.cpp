@@ -92,7 +92,20 @@ void ReplaySource::find_limits() {
   }
 }
 
+void ReplaySource::set_time(double t_s) {
+  std::lock_guard<std::mutex> lock(clock_mu_);
+  manual_ = true;
+  manual_t_ = t_s;
+}
+
+void ReplaySource::restart() {
+  std::lock_guard<std::mutex> lock(clock_mu_);
+  manual_ = false;
+  start_ = std::chrono::steady_clock::now();
+}
+
 double ReplaySource::now_s() const {
+  std::lock_guard<std::mutex> lock(clock_mu_);
   if (manual_) return manual_t_;
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -35,8 +36,9 @@ class ReplaySource : public FrequencySource {
   // Value held at trace time t (before 0: the first row; past the end: the last row, or wrapped
   // when loop is set).
   Reading at(double t_s) const;
-  void set_time(double t_s) { manual_ = true, manual_t_ = t_s; }
-  void restart() { manual_ = false, start_ = std::chrono::steady_clock::now(); }
+  // Thread-safe against read() (a monitor thread reads while the app drives the time).
+  void set_time(double t_s);
+  void restart();
   void set_loop(bool loop) { loop_ = loop; }
   double duration_s() const { return points_.back().t_s; }
   double max_gpu_mhz() const { return max_gpu_; }
@@ -49,7 +51,9 @@ class ReplaySource : public FrequencySource {
   std::vector<TracePoint> points_;
   std::string origin_;
   double max_cpu_ = 0, max_gpu_ = 0;
-  bool loop_ = false, manual_ = false;
+  bool loop_ = false;
+  mutable std::mutex clock_mu_;  // guards the three clock fields below
+  bool manual_ = false;
   double manual_t_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };

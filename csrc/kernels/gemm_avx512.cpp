@@ -133,6 +133,8 @@ void fill_table_avx512(KernelTable& t) {
   t.pack_b = aio_f32_packb_32__avx512;
   t.gemv = aio_f32_gemv_ukernel_12__avx512;
   fill_table_depthwise_avx512(t);
+  fill_table_pool_avx512(t);
+  fill_table_elementwise_avx512(t);
 }
 
 }  // namespace detail

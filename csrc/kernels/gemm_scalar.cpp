@@ -64,6 +64,8 @@ void fill_table_scalar(KernelTable& t) {
   t.gemv = aio_f32_gemv_ukernel_12__scalar;
   t.depthwise_name = "aio_f32_dwconv__scalar";
   t.depthwise = depthwise_conv_scalar;
+  t.max_pool = max_pool_portable;
+  t.add_act = add_act_portable;
 }
 
 }  // namespace detail

@@ -32,16 +32,16 @@ struct TileEpilogue {
 
 // One micro-tile: C[mr][nc] (+)= A_panel[.. mr rows ..] * B_strip, then the epilogue if epi != null.
 //   a: first row of the tile inside a packed A panel, at the block's first k; stride kMR per k.
-//   b: B strip, ldb floats per k: a packed strip (ldb = nr, zero-padded past nc) or, for full
-//      strips, B itself; nr columns are always loaded, nc <= nr stored.
+//   b: packed B strip, ldb (= nr) floats per k, zero-padded past nc: nr columns are always
+//      loaded (no load masks), nc <= nr stored.
 //   c: tile's [0][0] in C, leading dimension ldc; exactly mr rows x nc columns are written.
 //   accumulate: add the partial sums already in C (earlier K blocks).
 using GemmUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const float* a, const float* b,
                                size_t ldb, float* c, size_t ldc, bool accumulate,
                                const TileEpilogue* epi);
 
-// One output column (N == 1, e.g. a Linear layer): rows in lanes instead of pixels in lanes, so
-// no 31 of 32 lanes are wasted. Same a/c/epi conventions as GemmUkernelFn; b[k * ldb] is the
+// One output column (N == 1, e.g. a Linear layer): rows in lanes instead of pixels in lanes,
+// which would leave 31 of 32 lanes idle. Same a/c/epi conventions as GemmUkernelFn; b[k * ldb] is the
 // column; the whole K is done in one call.
 using GemvFn = void (*)(size_t mr, size_t K, const float* a, const float* b, size_t ldb, float* c,
                         size_t ldc, const TileEpilogue* epi);
@@ -54,6 +54,12 @@ using PackBFn = void (*)(const float* b, size_t ldb, size_t kc, size_t nb, float
 using DepthwiseFn = void (*)(const float* x, const float* w, const ConvGeom& g, float* y,
                              size_t c0, size_t c1, const Epilogue& epi);
 
+// Whole max-pool op for a channel range (same contract as aio::max_pool).
+using MaxPoolFn = void (*)(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1);
+
+// Same contract as aio::add_act.
+using AddActFn = void (*)(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
+
 struct KernelTable {
   const char* isa = "scalar";
   const char* gemm_name = "";
@@ -63,6 +69,8 @@ struct KernelTable {
   GemvFn gemv = nullptr;
   const char* depthwise_name = "";
   DepthwiseFn depthwise = nullptr;
+  MaxPoolFn max_pool = nullptr;
+  AddActFn add_act = nullptr;
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries.
@@ -75,6 +83,8 @@ void fill_table_avx2(KernelTable& t);
 void fill_table_avx512(KernelTable& t);
 void fill_table_depthwise_avx2(KernelTable& t);    // called by fill_table_avx2
 void fill_table_depthwise_avx512(KernelTable& t);  // called by fill_table_avx512
+void fill_table_pool_avx512(KernelTable& t);       // called by fill_table_avx512
+void fill_table_elementwise_avx512(KernelTable& t);  // called by fill_table_avx512
 #endif
 
 // The vector depthwise kernels first copy each channel plane into a zero-bordered scratch plane
@@ -88,6 +98,12 @@ PaddedPlane depthwise_padded_geom(const ConvGeom& g, size_t lanes);
 // Per-thread scratch of at least `floats` floats, 64-byte aligned; grows on demand and is then
 // reused, so a warm inference path does not allocate.
 float* depthwise_scratch(size_t floats);
+
+// Portable add + activation (every ISA without its own).
+void add_act_portable(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
+
+// Portable max pooling; the vector version falls back to it for strides above 2.
+void max_pool_portable(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1);
 
 // Portable reference depthwise; the vector versions fall back to it for odd geometries.
 void depthwise_conv_scalar(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,

@@ -57,9 +57,11 @@ size_t taps(const Span& s, size_t dil) { return s.hi > s.lo ? (s.hi - 1 - s.lo) 
 
 }  // namespace
 
+namespace detail {
+
 // Separable: the window's input rows are first reduced element-wise into one row (a loop the
 // compiler vectorizes), then each output reduces its few columns of that row.
-void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1) {
+void max_pool_portable(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1) {
   if (c0 >= c1 || g.w_out == 0) return;
   PoolScratch& s = scratch(g);
   float* row = s.row.data();
@@ -88,6 +90,12 @@ void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1)
       }
     }
   }
+}
+
+}  // namespace detail
+
+void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1) {
+  detail::table().max_pool(x, g, y, c0, c1);
 }
 
 void avg_pool(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0, size_t c1) {

@@ -3,6 +3,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -51,7 +52,11 @@ class PoolLease {
 
 struct Engine::Impl {
   Impl(std::unique_ptr<Model> m, int threads)
-      : model(std::move(m)), pool(threads), contexts(*model, threads) {}
+      : model(std::move(m)), pool(threads), contexts(*model, threads) {
+    // One context up front: the first run allocates nothing, and a model whose activations do
+    // not fit in memory fails at load rather than at its first run.
+    contexts.release(contexts.acquire());
+  }
 
   std::unique_ptr<Model> model;
   ThreadPool pool;
@@ -91,6 +96,21 @@ struct Engine::Impl {
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
+namespace {
+// Builds the model and the engine's runtime state; `where` prefixes error messages (the path).
+template <class MakeImpl>
+auto build_engine(std::vector<uint8_t> bytes, const std::string& where, MakeImpl make) {
+  const std::string prefix = where.empty() ? "" : where + ": ";
+  try {
+    return make(Model::build(std::move(bytes)));
+  } catch (const Error& e) {
+    throw Error(e.code(), prefix + e.what());
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::Format, prefix + "model too large for this machine's memory");
+  }
+}
+}  // namespace
+
 std::unique_ptr<Engine> Engine::load_memory(const void* data, size_t size,
                                             const EngineOptions& opts) {
   const int threads = resolve_threads(opts.threads);
@@ -98,13 +118,10 @@ std::unique_ptr<Engine> Engine::load_memory(const void* data, size_t size,
     throw Error(ErrorCode::InvalidArgument, "load_memory: null data");
   std::vector<uint8_t> bytes(size);
   if (size) std::memcpy(bytes.data(), data, size);
-  std::unique_ptr<Model> model;
-  try {
-    model = Model::build(std::move(bytes));
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::Format, "model too large for this machine's memory");
-  }
-  return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(model), threads)));
+  return build_engine(std::move(bytes), "", [&](std::unique_ptr<Model> m) {
+    // The constructor is private, so make_unique cannot reach it; ownership is immediate.
+    return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(m), threads)));
+  });
 }
 
 std::unique_ptr<Engine> Engine::load_file(const std::string& path, const EngineOptions& opts) {
@@ -118,15 +135,10 @@ std::unique_ptr<Engine> Engine::load_file(const std::string& path, const EngineO
   in.seekg(0);
   if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), end))
     throw Error(ErrorCode::Io, "cannot read model file '" + path + "'");
-  std::unique_ptr<Model> model;
-  try {
-    model = Model::build(std::move(bytes));
-  } catch (const Error& e) {
-    throw Error(e.code(), path + ": " + e.what());
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::Format, path + ": model too large for this machine's memory");
-  }
-  return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(model), threads)));
+  return build_engine(std::move(bytes), path, [&](std::unique_ptr<Model> m) {
+    // The constructor is private, so make_unique cannot reach it; ownership is immediate.
+    return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(m), threads)));
+  });
 }
 
 const std::string& Engine::name() const { return impl_->model->name; }

@@ -202,6 +202,17 @@ void test_pools() {
   }
 }
 
+void test_max_pool_nan() {
+  // NaN propagates like torch.max_pool2d, from either operand order.
+  const ConvGeom g = geom(1, 4, 36, 2, 2, 0, 1);
+  std::vector<float> x(4 * 36, 1.f);
+  x[1 * 36 + 1] = std::nanf("");  // window (0, 0), second row
+  x[0 * 36 + 20] = std::nanf("");  // window (0, 10), first tap
+  std::vector<float> y(g.h_out * g.w_out);
+  aio::max_pool(x.data(), g, y.data(), 0, 1);
+  for (size_t i = 0; i < y.size(); ++i) AIO_CHECK((i == 0 || i == 10) == std::isnan(y[i]));
+}
+
 void test_global_avg_pool() {
   for (size_t hw : {1, 7, 49, 3136}) {
     const auto x = aio_test::random_vec(4 * hw, 51);
@@ -245,6 +256,7 @@ int main() {
     test_im2col();
     test_depthwise(isa);
     test_pools();
+    test_max_pool_nan();
     test_global_avg_pool();
     test_add_act();
     std::printf("  %s: spatial kernels checked\n", isa);

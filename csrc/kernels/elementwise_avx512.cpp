@@ -1,0 +1,28 @@
+// AVX-512 add + activation: memory-bound, but silu/hardswish are not once scalar (libm exp).
+#include <immintrin.h>
+
+#include "kernels/kernels_internal.h"
+#include "kernels/vec_avx512.h"
+
+namespace aio {
+namespace detail {
+namespace {
+
+void aio_f32_add_act__avx512(const float* a, const float* b, float* y, size_t i0, size_t i1,
+                             Act act) {
+  for (size_t i = i0; i < i1; i += 16) {
+    const size_t n = i1 - i;
+    const __mmask16 m = n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                : static_cast<__mmask16>((1u << n) - 1u);
+    __m512 v = _mm512_maskz_loadu_ps(m, a + i);
+    if (b) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + i));
+    _mm512_mask_storeu_ps(y + i, m, avx512::act(v, act));
+  }
+}
+
+}  // namespace
+
+void fill_table_elementwise_avx512(KernelTable& t) { t.add_act = aio_f32_add_act__avx512; }
+
+}  // namespace detail
+}  // namespace aio

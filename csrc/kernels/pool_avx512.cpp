@@ -1,0 +1,85 @@
+// AVX-512 max pooling, output width in lanes. Separable: the window's in-image rows are reduced
+// element-wise into one row bordered with -inf (so padding never wins, and a window that is all
+// padding gives -inf, as PyTorch), then each vector of 16 outputs takes kw (de-interleaved) loads.
+#include <immintrin.h>
+
+#include <limits>
+
+#include "kernels/kernels_internal.h"
+#include "kernels/vec_avx512.h"
+
+namespace aio {
+namespace detail {
+namespace {
+
+// max that lets NaN through from either side, like torch.max_pool2d. x86 max returns its second
+// operand when either is NaN, so a NaN in a already survives and only b needs the blend.
+inline __m512 nan_max(__m512 a, __m512 b) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), _mm512_max_ps(b, a), b);
+}
+
+template <int S>
+inline __m512 load_taps(const float* src) {
+  if (S == 1) return _mm512_loadu_ps(src);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  return _mm512_permutex2var_ps(_mm512_loadu_ps(src), even, _mm512_loadu_ps(src + 16));
+}
+
+__mmask16 tail_mask(size_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+template <int S>
+void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1) {
+  const size_t outs = (g.w_out + 15) / 16 * 16;
+  size_t cols = (outs - 1) * S + (g.kw - 1) * g.dw + 1 + (S == 2);
+  if (cols < g.pw + g.w_in) cols = g.pw + g.w_in;
+  cols = (cols + 15) / 16 * 16;
+  float* row = depthwise_scratch(cols);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (size_t c = 0; c < cols; c += 16) _mm512_storeu_ps(row + c, ninf);
+  float* body = row + g.pw;  // image column ix lives at body[ix]; borders stay -inf
+  for (size_t ch = c0; ch < c1; ++ch) {
+    const float* xc = x + ch * g.h_in * g.w_in;
+    float* yc = y + ch * g.h_out * g.w_out;
+    for (size_t oy = 0; oy < g.h_out; ++oy) {
+      bool any = false;
+      for (size_t t = 0; t < g.kh; ++t) {
+        const size_t iy = oy * g.sh + t * g.dh - g.ph;  // wraps above the image: then >= h_in
+        if (oy * g.sh + t * g.dh < g.ph || iy >= g.h_in) continue;
+        const float* xr = xc + iy * g.w_in;
+        for (size_t ix = 0; ix < g.w_in; ix += 16) {
+          const __mmask16 m = tail_mask(g.w_in - ix);
+          const __m512 v = _mm512_maskz_loadu_ps(m, xr + ix);
+          _mm512_mask_storeu_ps(body + ix, m,
+                                any ? nan_max(_mm512_maskz_loadu_ps(m, body + ix), v) : v);
+        }
+        any = true;
+      }
+      if (!any)  // every row of the window is padding
+        for (size_t ix = 0; ix < g.w_in; ix += 16)
+          _mm512_mask_storeu_ps(body + ix, tail_mask(g.w_in - ix), ninf);
+      float* yr = yc + oy * g.w_out;
+      for (size_t ox = 0; ox < g.w_out; ox += 16) {
+        __m512 m = ninf;
+        for (size_t j = 0; j < g.kw; ++j) m = nan_max(m, load_taps<S>(row + ox * S + j * g.dw));
+        _mm512_mask_storeu_ps(yr + ox, tail_mask(g.w_out - ox), m);
+      }
+    }
+  }
+}
+
+void aio_f32_maxpool_rows__avx512(const float* x, const ConvGeom& g, float* y, size_t c0,
+                                  size_t c1) {
+  if (c0 >= c1 || g.w_out == 0) return;
+  if (g.sw == 1) return max_pool_rows<1>(x, g, y, c0, c1);
+  if (g.sw == 2) return max_pool_rows<2>(x, g, y, c0, c1);
+  max_pool_portable(x, g, y, c0, c1);
+}
+
+}  // namespace
+
+void fill_table_pool_avx512(KernelTable& t) { t.max_pool = aio_f32_maxpool_rows__avx512; }
+
+}  // namespace detail
+}  // namespace aio
