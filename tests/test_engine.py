@@ -290,6 +290,22 @@ def test_large_model_multithreaded_matches(tmp_path: Path) -> None:
         close(engine.run_at(k, x), reference(m, k, x), f"large level {k}")
 
 
+def model_wide_k() -> F.AioModel:
+    """K = 512*9 columns on a 7x7 image: the im2col block is capped by scratch, not by pixels."""
+    b = Builder("widek", (512, 7, 7), [16, 24], [[16, 24], [8, 12]], seed=6)
+    v1 = b.conv(0, 0, 16, k=3, p=1, act="relu")
+    return b.done(b.conv(v1, 1, 24, k=3, p=1, act="none"))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_wide_k_matches(threads: int, tmp_path: Path) -> None:
+    m = model_wide_k()
+    engine = Engine(save(m, tmp_path), threads=threads)
+    x = rand_input(m, n=2)
+    for k in range(m.num_levels):
+        close(engine.run_at(k, x), reference(m, k, x), f"wide-K level {k}")
+
+
 def test_metadata(tmp_path: Path) -> None:
     m = model_features()
     engine = Engine(save(m, tmp_path), threads=1)

@@ -95,7 +95,7 @@ def test_training_lowers_the_loss_of_every_level(make):
         losses = trainer.step((x, y))
         assert set(losses) == {0, 1, 2, 3}  # 4 levels: sandwich + 2 middle = all of them
     after = level_losses(nested, x, y)
-    for k, (b, a) in enumerate(zip(before, after)):
+    for k, (b, a) in enumerate(zip(before, after, strict=True)):
         assert a < 0.8 * b, f"level {k}: loss {b:.3f} -> {a:.3f}"
 
 

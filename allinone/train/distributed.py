@@ -110,8 +110,8 @@ def fit_distributed(
     means: list[float] = []
     for epoch in range(epochs):
         sampler.set_epoch(epoch)
-        show = progress and rank == 0
-        bar = Progress(per_epoch, f"epoch {epoch + 1}/{epochs} ({world} processes)") if show else None
+        desc = f"epoch {epoch + 1}/{epochs} ({world} processes)"
+        bar = Progress(per_epoch, desc) if progress and rank == 0 else None
         total = 0.0
         for xb, yb in loader:
             losses = trainer.step((xb, yb))

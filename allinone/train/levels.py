@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 __all__ = ["Level", "check_ratios", "parse_levels"]
 
 # A level is a keep ratio in (0, 1] or an explicit width per channel group.
-Level = Union[float, Sequence[int]]
+Level = float | Sequence[int]
 
 
 def parse_levels(text: str) -> list[float]:
@@ -30,7 +29,7 @@ def check_ratios(ratios: Sequence[float]) -> None:
     for r in ratios:
         if not 0.0 < r <= 1.0:
             raise ValueError(f"keep ratio {r} is outside (0, 1]")
-    for a, b in zip(ratios, ratios[1:]):
+    for a, b in zip(ratios, ratios[1:], strict=False):
         if not b < a:
             raise ValueError(
                 "levels must be strictly decreasing (level 0 is the least pruned); "

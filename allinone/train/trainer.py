@@ -160,7 +160,7 @@ class NestedTrainer:
                 bn.momentum = None
             for x in data:
                 net(x)
-            for m, mom in zip(bns, saved):
+            for m, mom in zip(bns, saved, strict=True):
                 m.bns[level].momentum = mom
         net.temperature = saved_t
         net.set_level(0)

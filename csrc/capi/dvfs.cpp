@@ -161,8 +161,8 @@ aio_status aio_source_get_duration(aio_source_t source, double* seconds) {
 
 aio_status aio_source_set_loop(aio_source_t source, int32_t loop) {
   return guard(__func__, [&] {
-    aio::capi::get(source).with_replay(
-        __func__, [&](aio::dvfs::ReplaySource& r) { r.set_loop(loop != 0); });
+    aio::capi::get(source).with_replay(__func__,
+                                       [&](aio::dvfs::ReplaySource& r) { r.set_loop(loop != 0); });
   });
 }
 
@@ -195,9 +195,9 @@ aio_status aio_adaptive_init(aio_engine_t engine, aio_source_t source,
     require(out, "out");
     if (!engine || !engine->engine) bad_arg("engine is NULL");
     aio::capi::get(source);
-    const aio_adaptive_options o = aio::capi::read_options(
-        opts, aio_adaptive_options_default(), aio::capi::kAdaptiveOptionsV1,
-        "aio_adaptive_options");
+    const aio_adaptive_options o =
+        aio::capi::read_options(opts, aio_adaptive_options_default(), aio::capi::kAdaptiveOptionsV1,
+                                "aio_adaptive_options");
 
     auto a = std::make_unique<aio_adaptive>();
     a->engine = engine->engine;
@@ -211,7 +211,8 @@ aio_status aio_adaptive_init(aio_engine_t engine, aio_source_t source,
                 " != the model's " + std::to_string(e.num_levels()) + " levels");
       table.assign(o.level_ms, o.level_ms + o.num_level_ms);
     } else {
-      if (o.num_level_ms != 0) bad_arg("aio_adaptive_options.level_ms is NULL but num_level_ms > 0");
+      if (o.num_level_ms != 0)
+        bad_arg("aio_adaptive_options.level_ms is NULL but num_level_ms > 0");
       table = aio::dvfs::calibrate(e, o.calibration_runs > 0 ? o.calibration_runs : 20);
       for (double& t : table) t = std::max(t, 1e-6);  // a timer tick of 0 is not a latency
     }

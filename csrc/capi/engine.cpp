@@ -54,8 +54,8 @@ void check_buffers(const aio::Engine& e, size_t level, uint32_t batch, const flo
   const uint64_t in = checked_mul(batch, volume(e.input_shape()));
   const uint64_t out = checked_mul(batch, volume(e.output_shape(level)));
   if (input_len != in)
-    bad_arg("input_len " + std::to_string(input_len) + " floats, expected batch x C x H x W = " +
-            std::to_string(in));
+    bad_arg("input_len " + std::to_string(input_len) +
+            " floats, expected batch x C x H x W = " + std::to_string(in));
   if (output_len < out)
     bad_arg("output_len " + std::to_string(output_len) + " floats is too small: level " +
             std::to_string(level) + " writes " + std::to_string(out));

@@ -13,11 +13,16 @@ thread_local char t_error[1024] = "";
 
 aio_status from_code(ErrorCode code) {
   switch (code) {
-    case ErrorCode::Io: return AIO_STATUS_IO;
-    case ErrorCode::Format: return AIO_STATUS_FORMAT;
-    case ErrorCode::InvalidArgument: return AIO_STATUS_INVALID_ARGUMENT;
-    case ErrorCode::Unsupported: return AIO_STATUS_UNSUPPORTED;
-    case ErrorCode::Internal: return AIO_STATUS_INTERNAL;
+    case ErrorCode::Io:
+      return AIO_STATUS_IO;
+    case ErrorCode::Format:
+      return AIO_STATUS_FORMAT;
+    case ErrorCode::InvalidArgument:
+      return AIO_STATUS_INVALID_ARGUMENT;
+    case ErrorCode::Unsupported:
+      return AIO_STATUS_UNSUPPORTED;
+    case ErrorCode::Internal:
+      return AIO_STATUS_INTERNAL;
   }
   return AIO_STATUS_INTERNAL;
 }
@@ -64,14 +69,22 @@ extern "C" {
 
 const char* aio_status_name(aio_status status) {
   switch (status) {
-    case AIO_STATUS_OK: return "AIO_STATUS_OK";
-    case AIO_STATUS_IO: return "AIO_STATUS_IO";
-    case AIO_STATUS_FORMAT: return "AIO_STATUS_FORMAT";
-    case AIO_STATUS_INVALID_ARGUMENT: return "AIO_STATUS_INVALID_ARGUMENT";
-    case AIO_STATUS_UNSUPPORTED: return "AIO_STATUS_UNSUPPORTED";
-    case AIO_STATUS_INTERNAL: return "AIO_STATUS_INTERNAL";
-    case AIO_STATUS_UNAVAILABLE: return "AIO_STATUS_UNAVAILABLE";
-    case AIO_STATUS_OUT_OF_MEMORY: return "AIO_STATUS_OUT_OF_MEMORY";
+    case AIO_STATUS_OK:
+      return "AIO_STATUS_OK";
+    case AIO_STATUS_IO:
+      return "AIO_STATUS_IO";
+    case AIO_STATUS_FORMAT:
+      return "AIO_STATUS_FORMAT";
+    case AIO_STATUS_INVALID_ARGUMENT:
+      return "AIO_STATUS_INVALID_ARGUMENT";
+    case AIO_STATUS_UNSUPPORTED:
+      return "AIO_STATUS_UNSUPPORTED";
+    case AIO_STATUS_INTERNAL:
+      return "AIO_STATUS_INTERNAL";
+    case AIO_STATUS_UNAVAILABLE:
+      return "AIO_STATUS_UNAVAILABLE";
+    case AIO_STATUS_OUT_OF_MEMORY:
+      return "AIO_STATUS_OUT_OF_MEMORY";
   }
   return "AIO_STATUS_UNKNOWN";
 }

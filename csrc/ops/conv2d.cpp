@@ -16,8 +16,15 @@ namespace {
 
 enum class ConvPath { Pointwise, Im2col, Depthwise, Grouped };
 
-// Column block of the im2col paths: bounds each worker's scratch to K x kColBlock floats.
+// Column block of the im2col paths: at most kColBlock pixels, and few enough that one worker's
+// K x block im2col tile stays in L2 (kColBytes) while the GEMM streams over it.
 constexpr size_t kColBlock = 256;
+constexpr size_t kColBytes = size_t(1) << 19;
+size_t col_block(size_t k_full) {
+  const size_t align = std::max<size_t>(1, gemm_col_align());
+  const size_t fit = kColBytes / (sizeof(float) * std::max<size_t>(1, k_full)) / align * align;
+  return std::max(align, std::min(kColBlock, fit));
+}
 
 class Conv2d final : public Op {
  public:
@@ -46,6 +53,7 @@ class Conv2d final : public Op {
     }
     const float* w = m.tensor_data(n.weight);
     const size_t k_full = size_t(x.c / groups_) * taps_;
+    k_full_ = k_full;
     if (groups_ == 1) {
       path_ = (taps_ == 1 && n.sh == 1 && n.sw == 1 && n.ph == 0 && n.pw == 0) ? ConvPath::Pointwise
                                                                                : ConvPath::Im2col;
@@ -60,7 +68,7 @@ class Conv2d final : public Op {
     scale_.load(m, n.scale, y.c);
     bias_.load(m, n.bias, y.c);
     if (path_ == ConvPath::Im2col || path_ == ConvPath::Grouped)
-      scratch_ = k_full * std::min<size_t>(kColBlock, geom_.h_out * geom_.w_out);
+      scratch_ = k_full * std::min<size_t>(col_block(k_full), geom_.h_out * geom_.w_out);
     levels_ = m.num_levels();
   }
 
@@ -117,7 +125,7 @@ class Conv2d final : public Op {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
     const size_t K = g.c_in * taps_;
-    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), kColBlock);
+    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), col_block(k_full_));
     ctx.parallel(
         t.count(),
         [&](size_t task, size_t worker) {
@@ -151,7 +159,8 @@ class Conv2d final : public Op {
     ConvGeom g = geom_;
     g.c_in = cin_[0] / groups_;
     const size_t K = g.c_in * taps_, in_stride = g.c_in * geom_.h_in * geom_.w_in;
-    const size_t col_tiles = (P + kColBlock - 1) / kColBlock;
+    const size_t block = col_block(k_full_);
+    const size_t col_tiles = (P + block - 1) / block;
     const size_t nb = (P + col_tiles - 1) / col_tiles;
     const size_t tasks = groups_ * col_tiles;
     auto body = [&](size_t task, size_t worker) {
@@ -167,7 +176,7 @@ class Conv2d final : public Op {
   uint32_t in_, out_, res_;
   Act act_;
   ConvGeom geom_;
-  size_t groups_ = 1, taps_ = 1, c_out_full_ = 0, levels_ = 1, scratch_ = 0;
+  size_t groups_ = 1, taps_ = 1, c_out_full_ = 0, levels_ = 1, scratch_ = 0, k_full_ = 0;
   ConvPath path_ = ConvPath::Im2col;
   std::vector<uint32_t> cin_, cout_;  // per level
   PackedA packed_;

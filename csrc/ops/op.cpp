@@ -31,10 +31,13 @@ Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size
   // im2col scratch; ~4 tiles per worker leave room for load balance.
   const size_t target = t.serial ? 1 : 4 * workers;
   size_t n_tiles = (cols + nb_max - 1) / nb_max;
-  if (n_tiles < target) n_tiles = std::min(target, std::max<size_t>(1, cols / col_align));
+  // More tiles for parallelism, never fewer than the scratch cap allows.
+  n_tiles = std::max(n_tiles, std::min(target, std::max<size_t>(1, cols / col_align)));
+  // A whole number of tiles per worker: 13 equal tiles on 2 workers idle one for 1/13 of the op.
+  if (!t.serial && n_tiles > workers) n_tiles = round_up(n_tiles, workers);
   t.nb = (cols + n_tiles - 1) / n_tiles;
   if (t.nb < cols) t.nb = std::min(cols, std::min(nb_max, round_up(t.nb, col_align)));
-  t.n_tiles = (cols + t.nb - 1) / t.nb;
+  t.n_tiles = (cols + t.nb - 1) / t.nb;  // t.nb <= nb_max holds: n_tiles >= cols / nb_max
   // Then row panels when the columns alone leave workers idle (narrow levels, small images).
   size_t m_tiles = 1;
   if (t.n_tiles < target)

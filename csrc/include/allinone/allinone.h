@@ -196,13 +196,13 @@ typedef struct aio_stats {
   uint32_t struct_size; /* set by the caller: sizeof(aio_stats) */
   uint64_t count;       /* inferences since init or the last aio_adaptive_reset_stats */
   double p50_ms, p90_ms, p99_ms, max_ms, mean_ms;
-  double cv;          /* standard deviation / mean of latency */
-  double miss_rate;   /* share of inferences slower than the target */
-  double mean_level;  /* average level index */
-  uint64_t switches;  /* level changes between consecutive inferences */
-  double target_ms;   /* the target the miss rate was counted against */
-  double feedback;    /* governor's measured/predicted EWMA */
-  double spread;      /* governor's relative latency spread (sigma) */
+  double cv;         /* standard deviation / mean of latency */
+  double miss_rate;  /* share of inferences slower than the target */
+  double mean_level; /* average level index */
+  uint64_t switches; /* level changes between consecutive inferences */
+  double target_ms;  /* the target the miss rate was counted against */
+  double feedback;   /* governor's measured/predicted EWMA */
+  double spread;     /* governor's relative latency spread (sigma) */
 } aio_stats;
 
 AIO_API aio_adaptive_options aio_adaptive_options_default(void);
@@ -223,8 +223,7 @@ AIO_API aio_status aio_adaptive_get_target(aio_adaptive_t adaptive, double* targ
 /* target_ms <= 0 restores the default. */
 AIO_API aio_status aio_adaptive_set_target(aio_adaptive_t adaptive, double target_ms);
 /* The latency table in use (calibrated or given): writes min(len, levels) entries. */
-AIO_API aio_status aio_adaptive_get_table(aio_adaptive_t adaptive, double* level_ms,
-                                          uint32_t len);
+AIO_API aio_status aio_adaptive_get_table(aio_adaptive_t adaptive, double* level_ms, uint32_t len);
 /* Predicted latency of a level at a clock, with the current feedback. */
 AIO_API aio_status aio_adaptive_predict(aio_adaptive_t adaptive, uint32_t level, double mhz,
                                         double* ms);

@@ -14,7 +14,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "allinone/allinone.h"
@@ -174,6 +173,10 @@ class Engine {
   std::unique_ptr<aio_engine, detail::EngineFree> h_;
 };
 
+struct Reading {
+  double cpu_mhz, gpu_mhz;  // 0 for a clock the source does not have
+};
+
 class Source {
  public:
   static Source fixed(double cpu_mhz, double max_mhz = 0) {
@@ -199,11 +202,10 @@ class Source {
 
   aio_source_t get() const { return h_.get(); }
 
-  // {cpu_mhz, gpu_mhz}
-  std::pair<double, double> read() {
-    double c = 0, g = 0;
-    check(aio_source_read(get(), &c, &g));
-    return std::make_pair(c, g);
+  Reading read() {
+    Reading r = {0.0, 0.0};
+    check(aio_source_read(get(), &r.cpu_mhz, &r.gpu_mhz));
+    return r;
   }
   double max_mhz() const {
     double m = 0;
@@ -238,6 +240,11 @@ class Source {
   std::unique_ptr<aio_source, detail::SourceFree> h_;
 };
 
+struct LevelStats {
+  uint64_t count;
+  double total_ms;
+};
+
 struct RunResult {
   uint32_t level;
   double latency_ms;  // per image; emulated when the adaptive handle emulates
@@ -262,7 +269,8 @@ class Adaptive {
   // input.size() = batch x the input size; output is resized to batch x the largest output.
   RunResult run(const std::vector<float>& input, std::vector<float>& output) {
     if (in_size_ == 0 || input.empty() || input.size() % in_size_ != 0)
-      throw Error(AIO_STATUS_INVALID_ARGUMENT, "input is not a positive multiple of the image size");
+      throw Error(AIO_STATUS_INVALID_ARGUMENT,
+                  "input is not a positive multiple of the image size");
     const uint32_t batch = static_cast<uint32_t>(input.size() / in_size_);
     output.resize(size_t(batch) * out_size_);
     RunResult r = {0, 0.0};
@@ -297,12 +305,11 @@ class Adaptive {
     check(aio_adaptive_get_stats(get(), &s));
     return s;
   }
-  // {count, total_ms} at one level since the last reset.
-  std::pair<uint64_t, double> level_stats(uint32_t level) const {
-    uint64_t n = 0;
-    double ms = 0;
-    check(aio_adaptive_get_level_stats(get(), level, &n, &ms));
-    return std::make_pair(n, ms);
+  // Inferences at one level and their total time since the last reset.
+  LevelStats level_stats(uint32_t level) const {
+    LevelStats r = {0, 0.0};
+    check(aio_adaptive_get_level_stats(get(), level, &r.count, &r.total_ms));
+    return r;
   }
   void reset_stats() { check(aio_adaptive_reset_stats(get())); }
 
