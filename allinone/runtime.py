@@ -159,6 +159,18 @@ class Engine:
         out, _ = self._native.run(self._check_input(x), self._check_level(level))
         return out
 
+    def profile(self, x: np.ndarray, level: int, repeats: int = 20) -> list[tuple[str, str, float, int]]:
+        """Per-layer timing of one image at ``level``: ``[(node name, kind, median ms, flops)]``.
+
+        Runs the image ``repeats`` times with the engine's threads; ordinary runs carry no timing.
+        """
+        x = self._check_input(x)
+        if x.ndim == 4:
+            if x.shape[0] != 1:
+                raise ValueError("profile takes one image")
+            x = x[0]
+        return list(self._native.profile(x, self._check_level(level), int(repeats)))
+
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray):
             raise ValueError(f"input must be a numpy.ndarray, got {type(x).__name__}")

@@ -68,7 +68,7 @@ class ResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         layers: list[nn.Module] = []
         cin = c0
-        for i, (n, c) in enumerate(zip(blocks, widths)):
+        for i, (n, c) in enumerate(zip(blocks, widths, strict=True)):
             stride = 1 if i == 0 else 2
             blks = [BasicBlock(cin if j == 0 else c, c, stride if j == 0 else 1) for j in range(n)]
             layers.append(nn.Sequential(*blks))

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -122,6 +123,19 @@ def engine_vs_torch(path: Path, nested: NestedModel, x: np.ndarray) -> float:
     return worst
 
 
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo`` on Linux) and the number of logical CPUs."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical CPUs, {platform.system()}"
+
+
 def timed(fn: Callable[[], object]) -> tuple[object, float]:
     t0 = time.perf_counter()
     out = fn()
@@ -174,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "lr": args.lr,
         "seed": args.seed,
         "threads": args.threads,
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+        "machine": cpu_name(),
         "torch": torch.__version__,
         "python": platform.python_version(),
     }

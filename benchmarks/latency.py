@@ -6,6 +6,11 @@ time both runtimes in the same process, interleaved repeat by repeat, and report
 
     python benchmarks/latency.py                       # all models, threads 1 and 2
     python benchmarks/latency.py --models resnet20 --repeats 3 --json out.json
+    python benchmarks/latency.py --models resnet18 --threads 1 --layers   # + per-layer ms, GFLOP/s
+
+The header carries the machine's measured FP32 peak (benchmarks/peak.py: numpy/OpenBLAS SGEMM,
+best of 30, per thread count); ``--layers`` adds, per model x level x threads, every layer's median
+time from ``Engine.profile`` with its GFLOP/s and share of that peak.
 
 Needs the ``train`` and ``onnx`` extras (torch builds the zoo model; onnxruntime is the baseline).
 """
@@ -17,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -90,7 +96,25 @@ def build_model(name: str, workdir: Path, seed: int = 0) -> Path:
     return path
 
 
-def bench_model(name: str, threads: list[int], repeats: int, budget_ms: float) -> tuple[list[Row], dict]:
+def layer_table(eng, x: np.ndarray, level: int, peak: float, repeats: int = 20) -> str:
+    """Per-layer medians of one image (ours), with GFLOP/s and % of `peak` GFLOP/s."""
+    prof = eng.profile(x, level, repeats)
+    total = sum(ms for _, _, ms, _ in prof) or 1e-9
+    lines = [f"    {'layer':32s} {'kind':16s} {'ms':>8s} {'share':>6s} {'MFLOP':>8s} {'GFLOP/s':>8s} {'%peak':>6s}"]
+    for name, kind, ms, flops in prof:
+        gf = flops / ms / 1e6 if ms > 0 else 0.0
+        lines.append(
+            f"    {name[:32]:32s} {kind:16s} {ms:8.3f} {100 * ms / total:5.1f}% {flops / 1e6:8.1f} {gf:8.1f} "
+            f"{100 * gf / peak if flops else 0:5.0f}%"
+        )
+    flops = sum(f for *_, f in prof)
+    lines.append(f"    {'sum of layer medians':49s} {total:8.3f}        {flops / 1e6:8.1f} {flops / total / 1e6:8.1f}")
+    return "\n".join(lines)
+
+
+def bench_model(
+    name: str, threads: list[int], repeats: int, budget_ms: float, layers: bool = False, peaks: dict | None = None
+) -> tuple[list[Row], dict]:
     import onnxruntime as ort
 
     from allinone import Engine
@@ -172,6 +196,9 @@ def bench_model(name: str, threads: list[int], repeats: int, budget_ms: float) -
                     f"ORT {r:8.3f} ms  ratio {o / r:5.2f}",
                     flush=True,
                 )
+                if layers:
+                    peak = (peaks or {}).get(t) or (peaks or {}).get(1) or 1.0
+                    print(layer_table(eng, x[0], k, peak), flush=True)
     return rows, sizes
 
 
@@ -207,6 +234,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats (median reported)")
     ap.add_argument("--budget-ms", type=float, default=300.0, help="time per repeat per runtime")
     ap.add_argument("--json", help="write rows and sizes as JSON here")
+    ap.add_argument("--layers", action="store_true", help="print per-layer times (ours) for every cell")
+    ap.add_argument("--no-peak", action="store_true", help="skip the SGEMM peak probe")
     args = ap.parse_args()
 
     import onnxruntime as ort
@@ -214,15 +243,24 @@ def main() -> None:
     from allinone import __version__
     from allinone._core import isa
 
+    peaks: dict[int, float] = {}
+    if not args.no_peak:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import peak as peak_probe
+
+        for t in sorted(set(args.threads) | {1}):
+            peaks[t] = peak_probe.measure(t)["best"]
+    peak_txt = ", ".join(f"{t} thread{'s' if t > 1 else ''} {p:.1f}" for t, p in sorted(peaks.items()))
     header = (
         f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; allinone {__version__} (ISA {isa()}), "
-        f"onnxruntime {ort.__version__}; repeats {args.repeats}, medians of per-repeat medians"
+        f"onnxruntime {ort.__version__}; repeats {args.repeats}, medians of per-repeat medians; "
+        f"measured FP32 peak (numpy SGEMM, GFLOP/s): {peak_txt or 'not measured'}"
     )
     print(header, flush=True)
     rows: list[Row] = []
     sizes: dict[str, dict] = {}
     for name in args.models:
-        r, s = bench_model(name, args.threads, args.repeats, args.budget_ms)
+        r, s = bench_model(name, args.threads, args.repeats, args.budget_ms, args.layers, peaks)
         rows += r
         sizes[name] = s
     print()
@@ -230,7 +268,7 @@ def main() -> None:
     print(markdown(rows, sizes))
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"header": header, "rows": [asdict(r) for r in rows], "sizes": sizes}, indent=1)
+            json.dumps({"header": header, "peaks": peaks, "rows": [asdict(r) for r in rows], "sizes": sizes}, indent=1)
         )
 
 

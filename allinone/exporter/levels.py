@@ -64,7 +64,7 @@ def resolve_levels(
             raise ValueError(
                 f"level {i}: expected a keep ratio, a {{group: width}} dict or a list, got {spec!r}"
             )
-        for g, (w, f) in enumerate(zip(row, full)):
+        for g, (w, f) in enumerate(zip(row, full, strict=True)):
             if not 1 <= w <= f:
                 raise ValueError(f"level {i}: width {w} of group {g} is not in [1, {f}]")
         rows.append(row)
@@ -127,7 +127,7 @@ def budget_levels(
     scores = channel_scores(graph, groups, importance)
     # Importance share of each channel within its group, in storage order.
     norm = []
-    for s, p in zip(scores, rank(scores)):
+    for s, p in zip(scores, rank(scores), strict=True):
         srt = s[p]
         norm.append(srt / max(float(srt.sum()), 1e-12))
     floor = [min(f, max(round_to, math.ceil(min_keep * f))) for f in groups.full]

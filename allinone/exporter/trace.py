@@ -101,7 +101,7 @@ def _conv_padding(conv: nn.Conv2d, name: str) -> tuple[int, int]:
         return (0, 0)
     if pad == "same":
         out = []
-        for k, d in zip(conv.kernel_size, conv.dilation):
+        for k, d in zip(conv.kernel_size, conv.dilation, strict=True):
             total = d * (k - 1)
             if total % 2:
                 raise ValueError(f"asymmetric 'same' padding is unsupported at node '{name}'")

@@ -135,6 +135,26 @@ void bind_engine(pybind11::module_& m) {
            [](const Engine& e, size_t level) { return level_dict(e.level_info(level)); })
       .def_property_readonly("level", &Engine::level)
       .def("set_level", &Engine::set_level, ::py::arg("level"))
+      .def(
+          "profile",
+          [](Engine& e, const ::py::array& x, size_t level, size_t repeats) {
+            const Shape in = e.input_shape();
+            if (x.dtype().kind() != 'f' || x.itemsize() != 4 ||
+                !(x.flags() & ::py::array::c_style) ||
+                static_cast<size_t>(x.size()) != size_t(in.c) * in.h * in.w)
+              throw Error(ErrorCode::InvalidArgument,
+                          "profile: x must be one C-contiguous float32 image");
+            std::vector<OpProfile> r;
+            {
+              ::py::gil_scoped_release nogil;
+              r = e.profile(level, static_cast<const float*>(x.data()), repeats);
+            }
+            ::py::list out;
+            for (const auto& p : r) out.append(::py::make_tuple(p.name, p.kind, p.ms, p.flops));
+            return out;
+          },
+          ::py::arg("x"), ::py::arg("level"), ::py::arg("repeats") = 20,
+          "Per-op medians of one image at `level`: [(name, kind, ms, flops)].")
       .def("run", &run, ::py::arg("x"), ::py::arg("level") = -1,
            "Runs x at `level` (-1: current); returns (output, level used).");
 }

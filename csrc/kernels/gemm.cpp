@@ -36,24 +36,29 @@ float* pack_buffer() {
 
 size_t gemm_col_align() { return detail::table().gemm_nr; }
 
-void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size_t ldc, size_t m0,
-          size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
-  if (m0 >= m1 || n0 >= n1) return;
+namespace {
+
+// Longest K for which gemm reads B in place (see gemm).
+constexpr size_t kDirectMaxK = 128;
+
+// Where the micro-kernels read one K x N block of B: columns [0, direct_cols) straight from the
+// caller's matrix (direct + j, row stride ld), the rest from packed strips (strip of column j at
+// packed + j * kc, row stride nr).
+struct BBlock {
+  const float* direct = nullptr;
+  size_t ld = 0, direct_cols = 0;
+  const float* packed = nullptr;
+};
+
+// The blocked driver shared by gemm and gemm_conv; pack(k0, kc, n0, nb, dst) describes the B block
+// rows [k0, k0 + kc) x columns [n0, n0 + nb) as a BBlock, packing into dst what it must.
+template <class PackB>
+void gemm_blocked(const PackedA& a, size_t K, float* c, size_t ldc, size_t m0, size_t m1, size_t n0,
+                  size_t n1, const Epilogue& epi, PackB&& pack) {
   const detail::KernelTable& t = detail::table();
   const size_t nr = t.gemm_nr;
   const size_t panel_stride = a.cols() * kMR;  // full model's stride: levels read a prefix
   const float* apack = a.data();
-  if (n1 - n0 == 1) {
-    for (size_t row = m0; row < m1;) {
-      const size_t panel = row / kMR, r0 = row % kMR, mr = std::min(kMR - r0, m1 - row);
-      const detail::TileEpilogue te{epi.scale ? epi.scale + row : nullptr,
-                                    epi.bias ? epi.bias + row : nullptr,
-                                    epi.residual ? epi.residual + row * ldc + n0 : nullptr, epi.act};
-      t.gemv(mr, K, apack + panel * panel_stride + r0, b + n0, ldb, c + row * ldc + n0, ldc, &te);
-      row += mr;
-    }
-    return;
-  }
   float* bpack = pack_buffer();
   // Equal K blocks (e.g. 300 = 150 + 150, not 256 + 44): no short block with its C reload
   // overhead amortised over few k.
@@ -66,17 +71,18 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
     for (size_t k0 = 0;; k0 += kc_step) {
       const size_t kc = std::min(kc_step, K - k0);
       const bool first = k0 == 0, last = k0 + kc >= K;
-      const float* bk = b + k0 * ldb + nb0;
       // Packed strips are zero-padded, so micro-kernels load whole vectors without masks, and each
       // strip streams contiguously (no TLB walk over ldb-strided rows for every A panel).
-      t.pack_b(bk, ldb, kc, nb, bpack);
+      const BBlock bb = pack(k0, kc, nb0, nb, bpack);
       // Blocks end on panel boundaries so only the range's own edges make partial tiles.
       for (size_t mb0 = m0, mb1 = 0; mb0 < m1; mb0 = mb1) {
         mb1 = std::min(m1, mb0 / kMR * kMR + kMC);
         // Strip outer, panels inner: one B strip stays in L1 while the A panels stream from L2.
         for (size_t j0 = 0; j0 < nb; j0 += nr) {
           const size_t nc = std::min(nr, nb - j0);
-          const float* bs = bpack + j0 * kc;
+          const bool direct = j0 < bb.direct_cols;
+          const float* bs = direct ? bb.direct + j0 : bb.packed + j0 * kc;
+          const size_t ldb = direct ? bb.ld : nr;
           for (size_t row = mb0; row < mb1;) {
             const size_t panel = row / kMR, r0 = row % kMR;
             const size_t mr = std::min(kMR - r0, mb1 - row);
@@ -88,7 +94,7 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
               te.residual = epi.residual ? epi.residual + row * ldc + nb0 + j0 : nullptr;
               te.act = epi.act;
             }
-            t.gemm(mr, nc, kc, apack + panel * panel_stride + k0 * kMR + r0, bs, nr, ct, ldc,
+            t.gemm(mr, nc, kc, apack + panel * panel_stride + k0 * kMR + r0, bs, ldb, ct, ldc,
                    !first, last ? &te : nullptr);
             row += mr;
           }
@@ -97,6 +103,65 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
       if (last) break;
     }
   }
+}
+
+}  // namespace
+
+void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size_t ldc, size_t m0,
+          size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
+  if (m0 >= m1 || n0 >= n1) return;
+  const detail::KernelTable& t = detail::table();
+  const size_t panel_stride = a.cols() * kMR;
+  const float* apack = a.data();
+  if (n1 - n0 == 1) {
+    for (size_t row = m0; row < m1;) {
+      const size_t panel = row / kMR, r0 = row % kMR, mr = std::min(kMR - r0, m1 - row);
+      const detail::TileEpilogue te{epi.scale ? epi.scale + row : nullptr,
+                                    epi.bias ? epi.bias + row : nullptr,
+                                    epi.residual ? epi.residual + row * ldc + n0 : nullptr, epi.act};
+      t.gemv(mr, K, apack + panel * panel_stride + r0, b + n0, ldb, c + row * ldc + n0, ldc, &te);
+      row += mr;
+    }
+    return;
+  }
+  // With a short K, packing B costs about as much as the multiply (each packed element feeds only
+  // M FMAs), so whole strips are read in place and only a partial last strip (which the kernels
+  // would over-read) is packed. With a long K the strided rows would thrash the TLB: pack.
+  const size_t nr = t.gemm_nr;
+  const bool in_place = K <= kDirectMaxK;
+  gemm_blocked(a, K, c, ldc, m0, m1, n0, n1, epi,
+               [&](size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
+                 BBlock bb;
+                 const float* src = b + k0 * ldb + nb0;
+                 if (!in_place) {
+                   t.pack_b(src, ldb, kc, nb, dst);
+                   bb.packed = dst;
+                   return bb;
+                 }
+                 bb.direct = src;
+                 bb.ld = ldb;
+                 bb.direct_cols = nb / nr * nr;
+                 if (bb.direct_cols < nb) {
+                   // The packed tail strip is addressed as packed + j0 * kc with j0 = direct_cols.
+                   t.pack_b(src + bb.direct_cols, ldb, kc, nb - bb.direct_cols, dst);
+                   bb.packed = dst - bb.direct_cols * kc;
+                 }
+                 return bb;
+               });
+}
+
+void gemm_conv(const PackedA& a, const float* x, const ConvGeom& g, float* c, size_t ldc,
+               size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
+  if (m0 >= m1 || n0 >= n1) return;
+  const detail::KernelTable& t = detail::table();
+  const size_t K = g.c_in * g.kh * g.kw;
+  gemm_blocked(a, K, c, ldc, m0, m1, n0, n1, epi,
+               [&](size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
+                 t.pack_conv_b(x, g, k0, kc, nb0, nb, t.gemm_nr, dst);
+                 BBlock bb;
+                 bb.packed = dst;
+                 return bb;
+               });
 }
 
 }  // namespace aio

@@ -61,6 +61,7 @@ void fill_table_scalar(KernelTable& t) {
   t.gemm_nr = kNR;
   t.gemm = aio_f32_gemm_ukernel_12x8__scalar;
   t.pack_b = aio_f32_packb_8__scalar;
+  t.pack_conv_b = pack_conv_b_portable;
   t.gemv = aio_f32_gemv_ukernel_12__scalar;
   t.depthwise_name = "aio_f32_dwconv__scalar";
   t.depthwise = depthwise_conv_scalar;

@@ -65,6 +65,12 @@ struct ConvGeom {
   size_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
 };
 
+// gemm's product for a convolution of image x (NCHW, one image, g.c_in channels), without an
+// im2col buffer: B = im2col(x) restricted to K = g.c_in * kh * kw rows is generated block by block
+// straight into the GEMM's packed strips. Columns are output pixels (p = y * w_out + x).
+void gemm_conv(const PackedA& a, const float* x, const ConvGeom& g, float* c, size_t ldc,
+               size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi);
+
 // im2col for output pixels [p0, p1) (p = y * w_out + x): col[(c*kh + i)*kw + j][p] with leading
 // dimension ldcol. Out-of-image taps are 0.
 void im2col(const float* x, const ConvGeom& g, float* col, size_t ldcol, size_t p0, size_t p1);

@@ -50,6 +50,19 @@ using GemvFn = void (*)(size_t mr, size_t K, const float* a, const float* b, siz
 // past nb, strip after strip (strip j at dst + j * nr * kc).
 using PackBFn = void (*)(const float* b, size_t ldb, size_t kc, size_t nb, float* dst);
 
+// Implicit-GEMM B packing for a convolution: the rows [k0, k0 + kc) x pixels [p0, p0 + nb) of the
+// (never materialised) im2col matrix of image x, written straight into pack_b's strip layout
+// (strips of nr columns, zero-padded). nb <= kNC. Fusing im2col into the copy pack_b makes anyway
+// removes one full pass over the K x N matrix and the per-row call overhead of a separate im2col.
+using PackConvBFn = void (*)(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t p0,
+                             size_t nb, size_t nr, float* dst);
+// Portable version (any nr).
+void pack_conv_b_portable(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t p0,
+                          size_t nb, size_t nr, float* dst);
+// Per-thread row buffer of at least `floats` floats, 64-byte aligned, grown on demand (so a warm
+// inference path does not allocate).
+float* conv_row_buffer(size_t floats);
+
 // Whole depthwise op for a channel range (same contract as aio::depthwise_conv).
 using DepthwiseFn = void (*)(const float* x, const float* w, const ConvGeom& g, float* y,
                              size_t c0, size_t c1, const Epilogue& epi);
@@ -66,6 +79,7 @@ struct KernelTable {
   size_t gemm_nr = 8;  // B strip width the GEMM micro-kernel expects
   GemmUkernelFn gemm = nullptr;
   PackBFn pack_b = nullptr;  // packs strips of gemm_nr columns
+  PackConvBFn pack_conv_b = nullptr;  // implicit-GEMM conv packing, strips of gemm_nr columns
   GemvFn gemv = nullptr;
   const char* depthwise_name = "";
   DepthwiseFn depthwise = nullptr;
@@ -85,6 +99,7 @@ void fill_table_depthwise_avx2(KernelTable& t);    // called by fill_table_avx2
 void fill_table_depthwise_avx512(KernelTable& t);  // called by fill_table_avx512
 void fill_table_pool_avx512(KernelTable& t);       // called by fill_table_avx512
 void fill_table_elementwise_avx512(KernelTable& t);  // called by fill_table_avx512
+void fill_table_conv_pack_avx512(KernelTable& t);    // called by fill_table_avx512
 #endif
 
 // The vector depthwise kernels first copy each channel plane into a zero-bordered scratch plane

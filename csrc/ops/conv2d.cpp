@@ -1,8 +1,8 @@
 // CONV2D: four paths over one packed weight image.
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
-//  - general (groups 1): per column block, im2col into the worker's scratch, then GEMM;
+//  - general (groups 1): implicit GEMM (gemm_conv), im2col fused into the GEMM's B packing;
 //  - depthwise (groups == C_in == C_out): the depthwise kernel, split by channels;
-//  - grouped (other groups, never pruned): per group and column block, im2col then GEMM on the
+//  - grouped (other groups, never pruned): per group and column block, implicit GEMM on the
 //    group's rows of the packed weight.
 // Levels are prefixes: rows < c_out(level), K < c_in(level)*kh*kw, with the full-width strides.
 #include <algorithm>
@@ -16,15 +16,9 @@ namespace {
 
 enum class ConvPath { Pointwise, Im2col, Depthwise, Grouped };
 
-// Column block of the im2col paths: at most kColBlock pixels, and few enough that one worker's
-// K x block im2col tile stays in L2 (kColBytes) while the GEMM streams over it.
+// Column block of the implicit-GEMM paths: the GEMM driver packs at most 256 columns of B at a
+// time, so wider tiles buy nothing and only coarsen the work split.
 constexpr size_t kColBlock = 256;
-constexpr size_t kColBytes = size_t(1) << 19;
-size_t col_block(size_t k_full) {
-  const size_t align = std::max<size_t>(1, gemm_col_align());
-  const size_t fit = kColBytes / (sizeof(float) * std::max<size_t>(1, k_full)) / align * align;
-  return std::max(align, std::min(kColBlock, fit));
-}
 
 class Conv2d final : public Op {
  public:
@@ -53,7 +47,6 @@ class Conv2d final : public Op {
     }
     const float* w = m.tensor_data(n.weight);
     const size_t k_full = size_t(x.c / groups_) * taps_;
-    k_full_ = k_full;
     if (groups_ == 1) {
       path_ = (taps_ == 1 && n.sh == 1 && n.sw == 1 && n.ph == 0 && n.pw == 0) ? ConvPath::Pointwise
                                                                                : ConvPath::Im2col;
@@ -67,12 +60,8 @@ class Conv2d final : public Op {
     }
     scale_.load(m, n.scale, y.c);
     bias_.load(m, n.bias, y.c);
-    if (path_ == ConvPath::Im2col || path_ == ConvPath::Grouped)
-      scratch_ = k_full * std::min<size_t>(col_block(k_full), geom_.h_out * geom_.w_out);
     levels_ = m.num_levels();
   }
-
-  size_t scratch_floats() const override { return scratch_; }
 
   uint64_t macs(size_t level) const override {
     const uint64_t pixels = uint64_t(geom_.h_out) * geom_.w_out;
@@ -124,18 +113,13 @@ class Conv2d final : public Op {
     const size_t M = cout_[ctx.level], P = pixels();
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
-    const size_t K = g.c_in * taps_;
-    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), col_block(k_full_));
+    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), kColBlock);
     ctx.parallel(
         t.count(),
-        [&](size_t task, size_t worker) {
+        [&](size_t task, size_t) {
           const size_t m0 = (task / t.n_tiles) * t.mb, p0 = (task % t.n_tiles) * t.nb;
-          const size_t p1 = std::min(P, p0 + t.nb), nb = p1 - p0;
-          // im2col and gemm index columns by the absolute pixel p; the worker's scratch holds only
-          // columns [p0, p1), so the base handed to them is shifted back by p0.
-          float* col = ctx.scratch_of(worker) - p0;
-          im2col(x, g, col, nb, p0, p1);
-          gemm(packed_, K, col, nb, y, P, m0, std::min(M, m0 + t.mb), p0, p1, epi);
+          gemm_conv(packed_, x, g, y, P, m0, std::min(M, m0 + t.mb), p0, std::min(P, p0 + t.nb),
+                    epi);
         },
         t.serial);
   }
@@ -158,17 +142,14 @@ class Conv2d final : public Op {
     const size_t P = pixels(), rows = c_out_full_ / groups_;
     ConvGeom g = geom_;
     g.c_in = cin_[0] / groups_;
-    const size_t K = g.c_in * taps_, in_stride = g.c_in * geom_.h_in * geom_.w_in;
-    const size_t block = col_block(k_full_);
-    const size_t col_tiles = (P + block - 1) / block;
+    const size_t in_stride = g.c_in * geom_.h_in * geom_.w_in;
+    const size_t col_tiles = (P + kColBlock - 1) / kColBlock;
     const size_t nb = (P + col_tiles - 1) / col_tiles;
     const size_t tasks = groups_ * col_tiles;
-    auto body = [&](size_t task, size_t worker) {
+    auto body = [&](size_t task, size_t) {
       const size_t grp = task / col_tiles, p0 = (task % col_tiles) * nb;
-      const size_t p1 = std::min(P, p0 + nb);
-      float* col = ctx.scratch_of(worker) - p0;  // absolute column index, as in run_im2col
-      im2col(x + grp * in_stride, g, col, p1 - p0, p0, p1);
-      gemm(packed_, K, col, p1 - p0, y, P, grp * rows, (grp + 1) * rows, p0, p1, epi);
+      gemm_conv(packed_, x + grp * in_stride, g, y, P, grp * rows, (grp + 1) * rows, p0,
+                std::min(P, p0 + nb), epi);
     };
     ctx.parallel(tasks, body, 2 * macs(0) < kSerialFlops);
   }
@@ -176,7 +157,7 @@ class Conv2d final : public Op {
   uint32_t in_, out_, res_;
   Act act_;
   ConvGeom geom_;
-  size_t groups_ = 1, taps_ = 1, c_out_full_ = 0, levels_ = 1, scratch_ = 0, k_full_ = 0;
+  size_t groups_ = 1, taps_ = 1, c_out_full_ = 0, levels_ = 1;
   ConvPath path_ = ConvPath::Im2col;
   std::vector<uint32_t> cin_, cout_;  // per level
   PackedA packed_;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -70,7 +71,9 @@ struct Engine::Impl {
                       std::to_string(model->levels.size()) + " levels)");
   }
 
-  void run(size_t k, const float* input, size_t n, float* output) {
+  // times: nullptr for ordinary runs; else one slot per op, filled with that op's seconds (the
+  // profiler's path: the branch is per op, not per tile, so plain runs pay nothing measurable).
+  void run(size_t k, const float* input, size_t n, float* output, double* times = nullptr) {
     check_level(k);
     if (n == 0) return;
     if (input == nullptr || output == nullptr)
@@ -88,7 +91,15 @@ struct Engine::Impl {
     for (size_t i = 0; i < n; ++i) {
       oc.input = input + i * in_floats;
       ctx->values[m.output_value] = output + i * out_floats;  // the last op writes straight out
-      for (const auto& op : m.ops) op->run(oc);
+      if (times == nullptr) {
+        for (const auto& op : m.ops) op->run(oc);
+      } else {
+        for (size_t j = 0; j < m.ops.size(); ++j) {
+          const auto t0 = std::chrono::steady_clock::now();
+          m.ops[j]->run(oc);
+          times[j] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+      }
     }
   }
 };
@@ -168,6 +179,28 @@ size_t Engine::run(const float* input, size_t n, float* output) {
 
 void Engine::run_at(size_t level, const float* input, size_t n, float* output) {
   impl_->run(level, input, n, output);
+}
+
+std::vector<OpProfile> Engine::profile(size_t level, const float* input, size_t repeats) {
+  impl_->check_level(level);
+  const Model& m = *impl_->model;
+  repeats = std::max<size_t>(1, repeats);
+  std::vector<float> out(m.output_floats(level));
+  std::vector<double> t(m.ops.size());
+  std::vector<std::vector<double>> samples(m.ops.size(), std::vector<double>(repeats));
+  impl_->run(level, input, 1, out.data());  // warm-up: caches, pack buffers, sleeping workers
+  for (size_t r = 0; r < repeats; ++r) {
+    impl_->run(level, input, 1, out.data(), t.data());
+    for (size_t j = 0; j < t.size(); ++j) samples[j][r] = t[j];
+  }
+  std::vector<OpProfile> res(m.ops.size());
+  for (size_t j = 0; j < m.ops.size(); ++j) {
+    auto& s = samples[j];
+    std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
+    res[j] = OpProfile{m.op_names[j], m.op_kinds[j], s[s.size() / 2] * 1e3,
+                       sat_mul(2, m.ops[j]->macs(level))};
+  }
+  return res;
 }
 
 size_t Engine::weight_bytes() const { return impl_->model->weight_bytes; }

@@ -38,6 +38,14 @@ struct LevelInfo {
   std::vector<uint32_t> widths;  // channels kept in each group
 };
 
+// One op's share of a profiled run (Engine::profile).
+struct OpProfile {
+  std::string name;    // node name from the file
+  std::string kind;    // "conv3x3/s1", "dwconv3x3/s2", "add", "linear", ...
+  double ms = 0;       // median over the profiled repeats, milliseconds
+  uint64_t flops = 0;  // 2 x multiply-adds at the profiled level (0 for ops without MACs)
+};
+
 struct EngineOptions {
   int threads = 0;  // 0: one per available core
 };
@@ -70,6 +78,10 @@ class Engine {
   size_t run(const float* input, size_t n, float* output);
   // Same, at a given level, leaving the current level alone.
   void run_at(size_t level, const float* input, size_t n, float* output);
+
+  // Per-op timing of one image at `level`: runs it `repeats` times (with the pool, like run())
+  // and returns each op's median time. Timing is done only here; run() has no timing code.
+  std::vector<OpProfile> profile(size_t level, const float* input, size_t repeats);
 
   // Bytes of weights held in memory (packed), all levels together.
   size_t weight_bytes() const;

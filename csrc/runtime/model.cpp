@@ -7,6 +7,27 @@
 #include "format/model_file.h"
 
 namespace aio {
+namespace {
+
+// A short label for per-layer profiles: the op and, for convolutions, kernel and stride.
+std::string op_kind(const ModelFile& f, const NodeDesc& n) {
+  switch (n.op) {
+    case OpCode::Conv2d: {
+      const bool dw = n.groups > 1 && n.groups == f.values[n.in0].c;
+      std::string k = dw ? "dwconv" : (n.groups > 1 ? "gconv" : "conv");
+      return k + std::to_string(n.kh) + "x" + std::to_string(n.kw) + "/s" + std::to_string(n.sh);
+    }
+    case OpCode::Linear: return "linear";
+    case OpCode::Add: return "add";
+    case OpCode::Act: return "act";
+    case OpCode::MaxPool: return "maxpool";
+    case OpCode::AvgPool: return "avgpool";
+    case OpCode::GlobalAvgPool: return "global_avgpool";
+  }
+  return "op";
+}
+
+}  // namespace
 
 std::unique_ptr<Model> Model::build(std::vector<uint8_t> bytes) {
   auto model = std::make_unique<Model>();
@@ -19,7 +40,11 @@ std::unique_ptr<Model> Model::build(std::vector<uint8_t> bytes) {
     md.output_value = f.output_value;
     md.num_values = f.values.size();
     md.ops.reserve(f.nodes.size());
-    for (size_t i = 0; i < f.nodes.size(); ++i) md.ops.push_back(make_op(f, i));
+    for (size_t i = 0; i < f.nodes.size(); ++i) {
+      md.ops.push_back(make_op(f, i));
+      md.op_names.push_back(f.nodes[i].name);
+      md.op_kinds.push_back(op_kind(f, f.nodes[i]));
+    }
     md.plan = plan_buffers(f);
     for (const auto& op : md.ops) {
       md.scratch_floats = std::max(md.scratch_floats, op->scratch_floats());

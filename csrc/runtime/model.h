@@ -26,6 +26,8 @@ class Model {
   uint32_t output_value = 0;
   size_t num_values = 0;
   std::vector<std::unique_ptr<Op>> ops;  // execution order
+  std::vector<std::string> op_names;     // per op: the node's name in the file
+  std::vector<std::string> op_kinds;     // per op: "conv3x3/s1", "depthwise3x3/s2", "add", ...
   BufferPlan plan;
   size_t scratch_floats = 0;  // per worker
   size_t weight_bytes = 0;

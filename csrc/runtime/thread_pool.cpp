@@ -28,6 +28,23 @@ inline void cpu_relax() {
 // of one run, short enough not to burn a core when the engine is idle.
 constexpr auto kSpin = std::chrono::microseconds(1000);
 
+// Pure pause-spinning lasts this many polls (a few microseconds: the usual hand-off); after it,
+// waiters yield between polls. On a machine shared with other processes the thread being waited
+// for may be queued on the waiter's own core: a waiter that only spins holds that core for its
+// whole time slice (milliseconds), a yielding one hands it over at once. Measured on a loaded
+// 2-core host, ResNet-20 L0 at 2 threads: 1.36 ms with pure spinning, 1.28 ms with yielding.
+constexpr unsigned kPureSpins = 2048;
+
+// One poll of a wait loop: pause while the wait is young, yield once it is not.
+inline void wait_step(unsigned& polls) {
+  if (polls < kPureSpins) {
+    ++polls;
+    cpu_relax();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
@@ -80,7 +97,8 @@ void ThreadPool::parallel_for(size_t n, TaskFn fn) {
       cv_.notify_all();
     }
     run_tasks(0);
-    while (done_.load(std::memory_order_acquire) < count) cpu_relax();
+    unsigned polls = 0;
+    while (done_.load(std::memory_order_acquire) < count) wait_step(polls);
   }
 }
 
@@ -88,10 +106,10 @@ void ThreadPool::worker_loop(size_t id) {
   uint64_t seen = generation_.load(std::memory_order_acquire);
   for (;;) {
     const auto start = std::chrono::steady_clock::now();
-    unsigned spins = 0;
+    unsigned spins = 0, polls = 0;
     while (generation_.load(std::memory_order_acquire) == seen &&
            !stop_.load(std::memory_order_relaxed)) {
-      cpu_relax();
+      wait_step(polls);
       if ((++spins & 255u) == 0 && std::chrono::steady_clock::now() - start > kSpin) {
         std::unique_lock<std::mutex> lk(mu_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);

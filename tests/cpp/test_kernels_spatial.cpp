@@ -1,4 +1,4 @@
-// im2col, depthwise conv, pooling and elementwise kernels against naive double-precision
+// im2col, implicit-GEMM conv, depthwise conv, pooling and elementwise kernels against naive double-precision
 // references, on every ISA this machine supports. Tolerance: |got - ref| <= 1e-5 * max|ref| over
 // each output (aio_test::kRelTol); im2col and max pooling move values and must match exactly.
 #include <cmath>
@@ -249,11 +249,68 @@ void test_add_act() {
   }
 }
 
+// Implicit-GEMM convolution (gemm_conv: im2col fused into B packing) against a direct double
+// reference: strides 1-3 (1 and 2 take the vector packer, 3 the portable one), dilation, padding
+// wider than the kernel, K above one 256-row block, row/pixel sub-ranges as the tiler issues
+// them, and a level prefix (fewer input channels than the packed weight's full K).
+void test_gemm_conv() {
+  struct Case {
+    ConvGeom g;
+    size_t m, c_full;
+  };
+  const Case cases[] = {{geom(3, 7, 9, 3, 1, 1, 1), 5, 3},     {geom(2, 11, 10, 3, 2, 1, 1), 13, 2},
+                        {geom(4, 9, 9, 5, 1, 2, 1), 16, 4},    {geom(2, 12, 13, 3, 1, 2, 2), 7, 2},
+                        {geom(3, 8, 8, 1, 2, 0, 1), 12, 3},    {geom(1, 5, 4, 7, 2, 3, 1), 3, 1},
+                        {geom(2, 10, 11, 3, 3, 0, 1), 9, 2},   {geom(2, 5, 5, 3, 1, 4, 1), 4, 2},
+                        {geom(40, 9, 9, 3, 1, 1, 1), 30, 40},  {geom(24, 20, 37, 3, 2, 1, 1), 26, 48},
+                        {geom(3, 40, 40, 7, 2, 3, 1), 12, 3},  {geom(8, 3, 70, 3, 1, 1, 1), 8, 16}};
+  for (const Case& cs : cases) {
+    const ConvGeom& g = cs.g;
+    const size_t taps = g.kh * g.kw, K = g.c_in * taps, K_full = cs.c_full * taps;
+    const size_t P = g.h_out * g.w_out;
+    // Weight [m][c_full][taps]; the level uses the first g.c_in channels, which are the first K
+    // columns of each row as the packing of a channel prefix requires.
+    const auto w = aio_test::random_vec(cs.m * K_full, 31);
+    const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 32);
+    const aio::PackedA a = aio::PackedA::pack(w.data(), cs.m, K_full, K_full);
+    std::vector<double> ref(cs.m * P, 0.0);
+    double max_ref = 0;
+    for (size_t o = 0; o < cs.m; ++o)
+      for (size_t p = 0; p < P; ++p) {
+        const size_t oy = p / g.w_out, ox = p % g.w_out;
+        double acc = 0;
+        for (size_t c = 0; c < g.c_in; ++c)
+          for (size_t i = 0; i < g.kh; ++i)
+            for (size_t j = 0; j < g.kw; ++j)
+              acc += static_cast<double>(w[o * K_full + c * taps + i * g.kw + j]) *
+                     at(x, g, c, tap(oy, g.sh, i, g.dh, g.ph), tap(ox, g.sw, j, g.dw, g.pw));
+        ref[o * P + p] = acc;
+        max_ref = std::fmax(max_ref, std::fabs(acc));
+      }
+    (void)K;
+    const size_t ranges[][4] = {{0, cs.m, 0, P}, {cs.m / 2, cs.m, P / 3, P - P / 5}, {0, 1, P - 1, P}};
+    for (const auto& r : ranges) {
+      if (r[0] >= r[1] || r[2] >= r[3]) continue;
+      std::vector<float> y(cs.m * P, -7.f);
+      aio::gemm_conv(a, x.data(), g, y.data(), P, r[0], r[1], r[2], r[3], aio::Epilogue{});
+      for (size_t o = 0; o < cs.m; ++o)
+        for (size_t p = 0; p < P; ++p) {
+          const bool inside = o >= r[0] && o < r[1] && p >= r[2] && p < r[3];
+          if (inside)
+            AIO_CHECK_NEAR(y[o * P + p], ref[o * P + p], kRelTol * std::fmax(max_ref, 1.0));
+          else
+            AIO_CHECK(y[o * P + p] == -7.f);
+        }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
   aio_test::for_each_isa([](const char* isa) {
     test_im2col();
+    test_gemm_conv();
     test_depthwise(isa);
     test_pools();
     test_max_pool_nan();
