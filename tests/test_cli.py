@@ -15,6 +15,7 @@ import pytest
 from allinone import Engine
 from allinone.cli import COMMANDS, main
 from allinone.cli.run import load_image, resize_bilinear
+from support import PACKAGE_PARENT
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "allinone" / "data" / "demo.aio"
@@ -75,8 +76,8 @@ def test_runtime_commands_do_not_import_torch(argv: list[str], tmp_path: Path) -
     argv = [str(x) if a == "INPUT" else a for a in argv]
     r = subprocess.run(
         [sys.executable, "-c", NO_TORCH, *argv],
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        env={"PYTHONPATH": PACKAGE_PARENT, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -409,7 +410,7 @@ def test_convert_without_torch_says_what_to_install(tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-c", NO_TORCH, "convert", str(tmp_path / "m.onnx"), "-o", "x.aio"],
         cwd=tmp_path,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": PACKAGE_PARENT, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,

@@ -20,6 +20,7 @@ import pytest
 
 from allinone import Engine
 from allinone import format as aio_format
+from support import PACKAGE_PARENT
 
 ROOT = Path(__file__).resolve().parent.parent
 DAEMON = ROOT / "examples" / "daemon" / "aio_daemon.py"
@@ -91,7 +92,7 @@ def daemon(tmp_path: Path) -> Any:
     log = (tmp_path / "daemon.log").open("wb")
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": PACKAGE_PARENT,
     }
     proc = subprocess.Popen(
         [

@@ -408,9 +408,9 @@ def test_per_level_calibration_changes_bn_stats(
         close(engine.run_at(k, x.numpy()), ref, what=f"calibrated level {k} engine")
 
 
-def test_onnx_export_does_not_import_torch() -> None:
+def test_onnx_export_does_not_import_torch(tmp_path) -> None:
     import subprocess
     import sys
 
     code = "import sys, allinone.onnx_export; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

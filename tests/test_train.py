@@ -282,7 +282,7 @@ def test_cli_trains_and_prints_the_level_table(tmp_path, capsys):
     assert load(out).labels[9] == "Ankle boot"
 
 
-def test_cli_module_does_not_import_torch():
+def test_cli_module_does_not_import_torch(tmp_path):
     code = (
         "import sys, argparse; import allinone.cli.train as t; "
         "t.register(argparse.ArgumentParser().add_subparsers()); "
@@ -291,4 +291,4 @@ def test_cli_module_does_not_import_torch():
         "import allinone.train.data; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

@@ -17,8 +17,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from allinone.format import load  # noqa: E402
+from support import PACKAGE_PARENT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # One process of the run: train a tiny nested VGG on a shard of synthetic data, then save the
 # final state, the images this process trained on, and the loss of every level before/after.
@@ -92,7 +92,7 @@ WORKER = textwrap.dedent(
 
 
 def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": PACKAGE_PARENT, "OMP_NUM_THREADS": "1"}
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
     cmd = [

@@ -31,10 +31,11 @@ def trace_path(name_or_path: str | Path) -> Path:
 
 
 def load_trace(name_or_path: str | Path) -> dict[str, np.ndarray]:
-    """Parses a trace (strictly: a malformed row raises ``Unavailable`` naming the line) into
-    arrays ``t_s``, ``cpu_mhz`` and ``gpu_mhz`` (zeros when the trace has no GPU column)."""
+    """Parses a trace into arrays ``t_s``, ``cpu_mhz`` and ``gpu_mhz`` (zeros when the trace has
+    no GPU column). Strict: a malformed row, or bytes that are not text, raise ``Unavailable``
+    naming the line."""
     path = trace_path(name_or_path)
-    pts = native.parse_trace(path.read_text(), str(path))
+    pts = native.parse_trace(path.read_bytes(), str(path))
     return {
         "t_s": np.array([p.t_s for p in pts]),
         "cpu_mhz": np.array([p.cpu_mhz for p in pts]),

@@ -20,7 +20,7 @@ double parse_num(const std::string& tok, const std::string& where) {
   char* end = nullptr;
   double v = std::strtod(t.c_str(), &end);
   if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v))
-    throw Unavailable(where + ": not a number: '" + t + "'");
+    throw Unavailable(where + ": not a number: " + sysfs::quote(t));
   return v;
 }
 }  // namespace

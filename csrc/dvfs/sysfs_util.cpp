@@ -17,13 +17,30 @@ std::optional<std::string> read_text(const std::string& path) {
   return ss.str();
 }
 
+std::string quote(const std::string& raw) {
+  static const char* hex = "0123456789abcdef";
+  std::string out = "'";
+  for (size_t i = 0; i < raw.size() && i < 40; ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  if (raw.size() > 40) out += "...";
+  return out + "'";
+}
+
 namespace {
 uint64_t parse_u64(const std::string& tok, const std::string& path) {
-  if (tok.empty() || tok.size() > 19) throw Unavailable(path + ": not a number: '" + tok + "'");
+  if (tok.empty() || tok.size() > 19) throw Unavailable(path + ": not a number: " + quote(tok));
   uint64_t v = 0;
   for (char c : tok) {
     if (!std::isdigit(static_cast<unsigned char>(c)))
-      throw Unavailable(path + ": not a number: '" + tok + "'");
+      throw Unavailable(path + ": not a number: " + quote(tok));
     v = v * 10 + static_cast<uint64_t>(c - '0');
   }
   return v;

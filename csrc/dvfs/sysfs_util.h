@@ -14,6 +14,9 @@ std::optional<std::string> read_text(const std::string& path);
 std::optional<uint64_t> read_u64(const std::string& path);
 // Whitespace-separated unsigned integers. Throws Unavailable on garbage.
 std::optional<std::vector<uint64_t>> read_u64_list(const std::string& path);
+// The text quoted for an error message: bytes that are not printable ASCII become \xNN, so the
+// message stays valid UTF-8 whatever a damaged file holds; long text is cut to 40 bytes.
+std::string quote(const std::string& raw);
 // "0-3 6 8-9" or "0 1 2 3" (both forms appear in related_cpus / affected_cpus).
 std::vector<int> parse_cpu_list(const std::string& text);
 

@@ -52,13 +52,12 @@ struct BBlock {
 
 // The blocked driver shared by gemm and gemm_conv; pack(k0, kc, n0, nb, dst) describes the B block
 // rows [k0, k0 + kc) x columns [n0, n0 + nb) as a BBlock, packing into dst what it must.
+// A: packed row panels at apack, panel_stride floats apart (a level reads a prefix of each).
 template <class PackB>
-void gemm_blocked(const PackedA& a, size_t K, float* c, size_t ldc, size_t m0, size_t m1, size_t n0,
-                  size_t n1, const Epilogue& epi, PackB&& pack) {
+void gemm_blocked(const float* apack, size_t panel_stride, size_t K, float* c, size_t ldc,
+                  size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi, PackB&& pack) {
   const detail::KernelTable& t = detail::table();
   const size_t nr = t.gemm_nr;
-  const size_t panel_stride = a.cols() * kMR;  // full model's stride: levels read a prefix
-  const float* apack = a.data();
   float* bpack = pack_buffer();
   // Equal K blocks (e.g. 300 = 150 + 150, not 256 + 44): no short block with its C reload
   // overhead amortised over few k.
@@ -129,7 +128,7 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
   // would over-read) is packed. With a long K the strided rows would thrash the TLB: pack.
   const size_t nr = t.gemm_nr;
   const bool in_place = K <= kDirectMaxK;
-  gemm_blocked(a, K, c, ldc, m0, m1, n0, n1, epi,
+  gemm_blocked(apack, panel_stride, K, c, ldc, m0, m1, n0, n1, epi,
                [&](size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
                  BBlock bb;
                  const float* src = b + k0 * ldb + nb0;
@@ -155,7 +154,7 @@ void gemm_conv(const PackedA& a, const float* x, const ConvGeom& g, float* c, si
   if (m0 >= m1 || n0 >= n1) return;
   const detail::KernelTable& t = detail::table();
   const size_t K = g.c_in * g.kh * g.kw;
-  gemm_blocked(a, K, c, ldc, m0, m1, n0, n1, epi,
+  gemm_blocked(a.data(), a.cols() * kMR, K, c, ldc, m0, m1, n0, n1, epi,
                [&](size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
                  t.pack_conv_b(x, g, k0, kc, nb0, nb, t.gemm_nr, dst);
                  BBlock bb;

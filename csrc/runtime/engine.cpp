@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <new>
 #include <thread>
@@ -137,6 +138,11 @@ std::unique_ptr<Engine> Engine::load_memory(const void* data, size_t size,
 
 std::unique_ptr<Engine> Engine::load_file(const std::string& path, const EngineOptions& opts) {
   const int threads = resolve_threads(opts.threads);
+  // A directory or a device "opens" as a stream but has no meaningful size (tellg() can be huge).
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    throw Error(ErrorCode::Io, "cannot read model file '" + path + "': not a regular file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in)
     throw Error(ErrorCode::Io, "cannot open model file '" + path + "': " + std::strerror(errno));
