@@ -159,7 +159,9 @@ class Engine:
         out, _ = self._native.run(self._check_input(x), self._check_level(level))
         return out
 
-    def profile(self, x: np.ndarray, level: int, repeats: int = 20) -> list[tuple[str, str, float, int]]:
+    def profile(
+        self, x: np.ndarray, level: int, repeats: int = 20
+    ) -> list[tuple[str, str, float, int]]:
         """Per-layer timing of one image at ``level``: ``[(node name, kind, median ms, flops)]``.
 
         Runs the image ``repeats`` times with the engine's threads; ordinary runs carry no timing.

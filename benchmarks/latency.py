@@ -100,7 +100,9 @@ def layer_table(eng, x: np.ndarray, level: int, peak: float, repeats: int = 20) 
     """Per-layer medians of one image (ours), with GFLOP/s and % of `peak` GFLOP/s."""
     prof = eng.profile(x, level, repeats)
     total = sum(ms for _, _, ms, _ in prof) or 1e-9
-    lines = [f"    {'layer':32s} {'kind':16s} {'ms':>8s} {'share':>6s} {'MFLOP':>8s} {'GFLOP/s':>8s} {'%peak':>6s}"]
+    lines = [
+        f"    {'layer':32s} {'kind':16s} {'ms':>8s} {'share':>6s} {'MFLOP':>8s} {'GFLOP/s':>8s} {'%peak':>6s}"
+    ]
     for name, kind, ms, flops in prof:
         gf = flops / ms / 1e6 if ms > 0 else 0.0
         lines.append(
@@ -108,12 +110,19 @@ def layer_table(eng, x: np.ndarray, level: int, peak: float, repeats: int = 20) 
             f"{100 * gf / peak if flops else 0:5.0f}%"
         )
     flops = sum(f for *_, f in prof)
-    lines.append(f"    {'sum of layer medians':49s} {total:8.3f}        {flops / 1e6:8.1f} {flops / total / 1e6:8.1f}")
+    lines.append(
+        f"    {'sum of layer medians':49s} {total:8.3f}        {flops / 1e6:8.1f} {flops / total / 1e6:8.1f}"
+    )
     return "\n".join(lines)
 
 
 def bench_model(
-    name: str, threads: list[int], repeats: int, budget_ms: float, layers: bool = False, peaks: dict | None = None
+    name: str,
+    threads: list[int],
+    repeats: int,
+    budget_ms: float,
+    layers: bool = False,
+    peaks: dict | None = None,
 ) -> tuple[list[Row], dict]:
     import onnxruntime as ort
 
@@ -160,7 +169,7 @@ def bench_model(
             for k, sess in enumerate(sessions):
                 info = eng.levels[k]
 
-                def ours(k=k):
+                def ours(k=k, eng=eng):
                     eng.run_at(k, x)
 
                 def theirs(sess=sess):
@@ -228,20 +237,24 @@ def markdown(rows: list[Row], sizes: dict[str, dict]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats (median reported)")
     ap.add_argument("--budget-ms", type=float, default=300.0, help="time per repeat per runtime")
     ap.add_argument("--json", help="write rows and sizes as JSON here")
-    ap.add_argument("--layers", action="store_true", help="print per-layer times (ours) for every cell")
+    ap.add_argument(
+        "--layers", action="store_true", help="print per-layer times (ours) for every cell"
+    )
     ap.add_argument("--no-peak", action="store_true", help="skip the SGEMM peak probe")
     args = ap.parse_args()
 
     import onnxruntime as ort
+    from allinone._core import isa
 
     from allinone import __version__
-    from allinone._core import isa
 
     peaks: dict[int, float] = {}
     if not args.no_peak:
@@ -250,7 +263,9 @@ def main() -> None:
 
         for t in sorted(set(args.threads) | {1}):
             peaks[t] = peak_probe.measure(t)["best"]
-    peak_txt = ", ".join(f"{t} thread{'s' if t > 1 else ''} {p:.1f}" for t, p in sorted(peaks.items()))
+    peak_txt = ", ".join(
+        f"{t} thread{'s' if t > 1 else ''} {p:.1f}" for t, p in sorted(peaks.items())
+    )
     header = (
         f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; allinone {__version__} (ISA {isa()}), "
         f"onnxruntime {ort.__version__}; repeats {args.repeats}, medians of per-repeat medians; "
@@ -268,7 +283,15 @@ def main() -> None:
     print(markdown(rows, sizes))
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"header": header, "peaks": peaks, "rows": [asdict(r) for r in rows], "sizes": sizes}, indent=1)
+            json.dumps(
+                {
+                    "header": header,
+                    "peaks": peaks,
+                    "rows": [asdict(r) for r in rows],
+                    "sizes": sizes,
+                },
+                indent=1,
+            )
         )
 
 

@@ -41,20 +41,28 @@ def measure(threads: int, n: int = 1536, reps: int = 30) -> dict:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(n), str(reps)], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", _PROBE, str(n), str(reps)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--n", type=int, default=1536)
     ap.add_argument("--reps", type=int, default=30)
     args = ap.parse_args()
     for t in args.threads:
         r = measure(t, args.n, args.reps)
-        print(f"threads {t}: SGEMM n={args.n} best {r['best']:.1f} GFLOP/s, median {r['median']:.1f} GFLOP/s")
+        print(
+            f"threads {t}: SGEMM n={args.n} best {r['best']:.1f} GFLOP/s, median {r['median']:.1f} GFLOP/s"
+        )
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import PACKAGE_PARENT
 
 from allinone import Engine
 from allinone.cli import COMMANDS, main
 from allinone.cli.run import load_image, resize_bilinear
-from support import PACKAGE_PARENT
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "allinone" / "data" / "demo.aio"

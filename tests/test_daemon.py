@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import PACKAGE_PARENT
 
 from allinone import Engine
 from allinone import format as aio_format
-from support import PACKAGE_PARENT
 
 ROOT = Path(__file__).resolve().parent.parent
 DAEMON = ROOT / "examples" / "daemon" / "aio_daemon.py"

@@ -16,9 +16,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from allinone.format import load  # noqa: E402
 from support import PACKAGE_PARENT  # noqa: E402
 
+from allinone.format import load  # noqa: E402
 
 # One process of the run: train a tiny nested VGG on a shard of synthetic data, then save the
 # final state, the images this process trained on, and the loss of every level before/after.

@@ -71,10 +71,9 @@ if [[ $WHAT == all || $WHAT == asan || $WHAT == asan-build ]]; then
     cp -r allinone "$stage/" && rm -f "$stage"/allinone/_core*.so && cp "${so[0]}" "$stage/allinone/"
     root=$(pwd)
     # detect_leaks=0: CPython never frees its interpreter state, and suppressing that hides ours.
-    # test_directory_is_an_oserror: a reported bug that aborts under ASan (allocation-size-too-big).
     (cd "$stage" && LD_PRELOAD="$LIBASAN" PYTHONPATH="$root/$stage" \
       ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      python3 -m pytest -q -p no:cacheprovider -k "not test_directory_is_an_oserror" \
+      python3 -m pytest -q -p no:cacheprovider \
       "$root"/tests/test_bad_inputs.py "$root"/tests/test_format.py "$root"/tests/test_engine.py \
       "$root"/tests/test_governor.py "$root"/tests/test_dvfs.py)
   else

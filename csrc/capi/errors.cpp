@@ -85,6 +85,8 @@ const char* aio_status_name(aio_status status) {
       return "AIO_STATUS_UNAVAILABLE";
     case AIO_STATUS_OUT_OF_MEMORY:
       return "AIO_STATUS_OUT_OF_MEMORY";
+    case AIO_STATUS_MAX_ENUM_:
+      break;
   }
   return "AIO_STATUS_UNKNOWN";
 }

@@ -43,7 +43,7 @@ constexpr size_t kDirectMaxK = 128;
 
 // Where the micro-kernels read one K x N block of B: columns [0, direct_cols) straight from the
 // caller's matrix (direct + j, row stride ld), the rest from packed strips (strip of column j at
-// packed + j * kc, row stride nr).
+// packed + (j - direct_cols) * kc, row stride nr).
 struct BBlock {
   const float* direct = nullptr;
   size_t ld = 0, direct_cols = 0;
@@ -80,7 +80,7 @@ void gemm_blocked(const float* apack, size_t panel_stride, size_t K, float* c, s
         for (size_t j0 = 0; j0 < nb; j0 += nr) {
           const size_t nc = std::min(nr, nb - j0);
           const bool direct = j0 < bb.direct_cols;
-          const float* bs = direct ? bb.direct + j0 : bb.packed + j0 * kc;
+          const float* bs = direct ? bb.direct + j0 : bb.packed + (j0 - bb.direct_cols) * kc;
           const size_t ldb = direct ? bb.ld : nr;
           for (size_t row = mb0; row < mb1;) {
             const size_t panel = row / kMR, r0 = row % kMR;
@@ -131,6 +131,11 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
   gemm_blocked(apack, panel_stride, K, c, ldc, m0, m1, n0, n1, epi,
                [&](size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
                  BBlock bb;
+                 // An empty K block reads no B at all (and b may be null then).
+                 if (kc == 0) {
+                   bb.packed = dst;
+                   return bb;
+                 }
                  const float* src = b + k0 * ldb + nb0;
                  if (!in_place) {
                    t.pack_b(src, ldb, kc, nb, dst);
@@ -141,9 +146,8 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
                  bb.ld = ldb;
                  bb.direct_cols = nb / nr * nr;
                  if (bb.direct_cols < nb) {
-                   // The packed tail strip is addressed as packed + j0 * kc with j0 = direct_cols.
                    t.pack_b(src + bb.direct_cols, ldb, kc, nb - bb.direct_cols, dst);
-                   bb.packed = dst - bb.direct_cols * kc;
+                   bb.packed = dst;
                  }
                  return bb;
                });

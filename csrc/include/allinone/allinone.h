@@ -50,7 +50,9 @@ typedef enum aio_status {
   AIO_STATUS_UNSUPPORTED = 4,      /* valid file using something this build cannot run */
   AIO_STATUS_INTERNAL = 5,         /* a bug: please report with the message */
   AIO_STATUS_UNAVAILABLE = 6,      /* a frequency source cannot work on this machine */
-  AIO_STATUS_OUT_OF_MEMORY = 7
+  AIO_STATUS_OUT_OF_MEMORY = 7,
+  /* Not a status: widens the enum to 32 bits so any int a caller passes is a valid value. */
+  AIO_STATUS_MAX_ENUM_ = 0x7fffffff
 } aio_status;
 
 /* Static name of a status ("AIO_STATUS_FORMAT"); "AIO_STATUS_UNKNOWN" for other values. */
