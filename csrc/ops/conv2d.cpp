@@ -26,18 +26,7 @@ class Conv2d final : public Op {
       : in_(n.in0), out_(n.out), res_(n.in1), act_(act_of(n.act)) {
     const ValueDesc& x = m.values[n.in0];
     const ValueDesc& y = m.values[n.out];
-    geom_.h_in = x.h;
-    geom_.w_in = x.w;
-    geom_.h_out = y.h;
-    geom_.w_out = y.w;
-    geom_.kh = n.kh;
-    geom_.kw = n.kw;
-    geom_.sh = n.sh;
-    geom_.sw = n.sw;
-    geom_.ph = n.ph;
-    geom_.pw = n.pw;
-    geom_.dh = n.dh;
-    geom_.dw = n.dw;
+    geom_ = window_geom(m, n);
     groups_ = n.groups;
     taps_ = size_t(n.kh) * n.kw;
     c_out_full_ = y.c;

@@ -63,6 +63,27 @@ constexpr uint64_t kSerialFlops = 500000;
 // Epilogue activation from the file's code (validated to be <= 4).
 inline Act act_of(uint32_t code) { return static_cast<Act>(code); }
 
+// Spatial geometry of a windowed node (conv or pool) at full width: input and output sizes from
+// its values, window, stride, padding and dilation from the node. c_in is set per level by the op.
+inline ConvGeom window_geom(const ModelFile& m, const NodeDesc& n) {
+  const ValueDesc& x = m.values[n.in0];
+  const ValueDesc& y = m.values[n.out];
+  ConvGeom g;
+  g.h_in = x.h;
+  g.w_in = x.w;
+  g.h_out = y.h;
+  g.w_out = y.w;
+  g.kh = n.kh;
+  g.kw = n.kw;
+  g.sh = n.sh;
+  g.sw = n.sw;
+  g.ph = n.ph;
+  g.pw = n.pw;
+  g.dh = n.dh;
+  g.dw = n.dw;
+  return g;
+}
+
 // Per-level scale or bias copied out of the file ([n_levels][rows]); empty when absent.
 struct LevelVectors {
   std::unique_ptr<float[]> data;

@@ -14,20 +14,7 @@ class Pool final : public Op {
         out_(n.out),
         max_(n.op == OpCode::MaxPool),
         count_pad_((n.flags & kFlagCountIncludePad) != 0) {
-    const ValueDesc& x = m.values[n.in0];
-    const ValueDesc& y = m.values[n.out];
-    geom_.h_in = x.h;
-    geom_.w_in = x.w;
-    geom_.h_out = y.h;
-    geom_.w_out = y.w;
-    geom_.kh = n.kh;
-    geom_.kw = n.kw;
-    geom_.sh = n.sh;
-    geom_.sw = n.sw;
-    geom_.ph = n.ph;
-    geom_.pw = n.pw;
-    geom_.dh = n.dh;
-    geom_.dw = n.dw;
+    geom_ = window_geom(m, n);
     for (size_t k = 0; k < m.num_levels(); ++k) channels_.push_back(m.channels(n.out, k));
   }
 
