@@ -40,7 +40,8 @@ class AdaptiveEngine:
         on_level_change: called as (old, new, mhz) on the monitor thread after each switch.
         emulate: when True, each run busy-waits as if executed at the source's clock (for
             replayed traces on machines without DVFS); results are then EMULATED.
-        up_margin, ewma_weight, miss_z: governor tuning (see csrc/dvfs/governor.h).
+        up_margin, ewma_weight, miss_z, guard_quantile: governor tuning (see
+            csrc/dvfs/governor.h; guard_quantile 0 leaves only the miss_z·σ guard).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class AdaptiveEngine:
         up_margin: float = 0.01,
         ewma_weight: float = 0.1,
         miss_z: float = 1.5,
+        guard_quantile: float = 0.99,
     ) -> None:
         if len(table.level_ms) != engine.num_levels:
             raise ValueError(
@@ -68,6 +70,7 @@ class AdaptiveEngine:
         cfg.target_ms = target_ms or 0.0
         cfg.alpha = table.alpha if alpha is None else alpha
         cfg.up_margin, cfg.ewma_weight, cfg.miss_z = up_margin, ewma_weight, miss_z
+        cfg.guard_quantile = guard_quantile
         cfg.initial_spread = table.spread_prior()
         self.engine = engine
         self.source = source

@@ -84,6 +84,9 @@ def main() -> int:
     ap.add_argument("--model", help=".aio model (default allinone/data/demo.aio if present)")
     ap.add_argument("--simulate", action="store_true", help="latency model instead of an engine")
     ap.add_argument("--noise", type=float, default=0.02, help="--simulate: relative noise")
+    ap.add_argument("--tail-p", type=float, default=0.0, help="--simulate: outlier probability")
+    ap.add_argument("--tail-scale", type=float, default=0.1, help="--simulate: outlier mean size")
+    ap.add_argument("--guard-quantile", type=float, default=0.99, help="0: the miss_z·σ guard only")
     ap.add_argument("--alpha", type=float, default=0.85)
     ap.add_argument("--steps", type=int, default=1000, help="inferences per way per trace")
     ap.add_argument("--threads", type=int, default=1)
@@ -121,8 +124,24 @@ def main() -> int:
             runner = EngineRunner(engine, args.alpha, f_max)
         else:
             table = LatencyTable(true_ms, f_max, alpha=args.alpha, emulated=True)
-            runner = ModelRunner(true_ms, args.alpha, f_max, noise=args.noise, seed=1)
-        r = run_ways(runner, table, trace, flops=flops, alpha=args.alpha, steps=args.steps)
+            runner = ModelRunner(
+                true_ms,
+                args.alpha,
+                f_max,
+                noise=args.noise,
+                seed=1,
+                tail_p=args.tail_p,
+                tail_scale=args.tail_scale,
+            )
+        r = run_ways(
+            runner,
+            table,
+            trace,
+            flops=flops,
+            alpha=args.alpha,
+            steps=args.steps,
+            guard_quantile=args.guard_quantile,
+        )
         r.pop("series")
         all_results[path.stem] = r
         print(f"\n== {path.name}")

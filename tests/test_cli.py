@@ -101,6 +101,19 @@ def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------ run
+def test_monitor_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["monitor", "--source", "fixed:1234", "--count", "3", "--interval", "0", "--json"])
+        == 0
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["source"] == "fixed" and lines[0]["emulated"] is True
+    assert lines[0]["max_mhz"] == 1234
+    readings = lines[1:]
+    assert [r["cpu_mhz"] for r in readings] == [1234, 1234, 1234]
+    assert all(b["t_s"] >= a["t_s"] for a, b in zip(readings, readings[1:], strict=False))
+
+
 def test_run_npy_json_matches_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     eng = Engine(DEMO, threads=1)
     x = np.random.default_rng(0).standard_normal((2, *eng.input_shape)).astype(np.float64)

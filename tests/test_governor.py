@@ -24,7 +24,8 @@ def trace_points(rows: list[tuple[float, float]]) -> list[Any]:
 def config(**kw: float) -> GovernorConfig:
     cfg = GovernorConfig()
     cfg.alpha = 1.0  # exact arithmetic: t(f) = t(f_ref)·f_ref/f
-    cfg.miss_z = 0.0
+    cfg.miss_z = 0.0  # both noise guards off unless a test turns one on
+    cfg.guard_quantile = 0.0
     for k, v in kw.items():
         setattr(cfg, k, v)
     return cfg
@@ -89,6 +90,51 @@ def test_noise_guard_leaves_room_for_spread() -> None:
         g.observe(k, 2000, g.table_ms[k] * float(np.exp(rng.normal(0, 0.03))))
     assert 0.02 < g.spread < 0.04
     assert g.level == 1  # level 0 meets 10.2 only at its median; 9·(1+1.5·0.03) does with margin
+
+
+def test_quantile_guard_covers_a_heavy_tail() -> None:
+    # 90 % of runs on the table, 10 % slowed by 15-25 %: σ is large enough to matter but the
+    # σ guard at z = 1.5 (≈ 1 + 1.5·0.06) does not cover the tail; the 0.99-quantile guard does.
+    rng = np.random.default_rng(1)
+    table = [10.0 * 0.9**k for k in range(6)]
+
+    def slow() -> float:
+        return 1.0 + (rng.uniform(0.15, 0.25) if rng.random() < 0.1 else 0.0)
+
+    def run(**kw: float) -> tuple[float, float]:
+        g = Governor(table, 2000, config(target_ms=10.5, **kw))
+        misses, levels = 0, []
+        for i in range(2000):
+            k = g.update(2000)
+            ms = table[k] * slow()
+            g.observe(k, 2000, ms)
+            if i >= 500:
+                misses += ms > 10.5
+                levels.append(k)
+        return misses / 1500, float(np.mean(levels))
+
+    sigma_miss, sigma_level = run(miss_z=1.5)
+    q_miss, q_level = run(guard_quantile=0.99, guard_window=128)
+    assert q_miss <= 0.01 < sigma_miss
+    assert q_level > sigma_level  # the cover costs pruning, as it must ...
+    assert q_level < 3.5  # ... but no more than the tail needs: level 3 is 27 % under target
+
+
+def test_quantile_guard_waits_for_samples_and_resets() -> None:
+    g = Governor(TABLE, 2000, config(target_ms=10.5, guard_quantile=0.99, guard_window=16))
+    for _ in range(3):  # fewer than guard_window/4 deviations: no guard yet
+        g.observe(0, 2000, 13.0)
+    assert g.update(2000) == 0 or g.feedback > 1.0  # only feedback moved the choice
+    h = Governor(TABLE, 2000, config(target_ms=10.5, guard_quantile=0.99, guard_window=16))
+    for i in range(16):  # one run in four 25 % slow; feedback settles near 1.06
+        h.observe(0, 2000, 12.5 if i % 4 == 0 else 10.0)
+    assert h.update(2000) >= 1  # the quantile of those deviations does not fit level 0
+    h.reset_feedback()
+    assert h.update(2000) == 0  # the window is emptied with the feedback
+    with pytest.raises(ValueError, match="guard_quantile"):
+        Governor(TABLE, 2000, config(guard_quantile=1.0))
+    with pytest.raises(ValueError, match="guard_window"):
+        Governor(TABLE, 2000, config(guard_quantile=0.5, guard_window=2))
 
 
 def test_invalid_governor_arguments() -> None:

@@ -29,7 +29,7 @@ for t in fuzz_parse fuzz_run fuzz_graph; do
   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Icsrc -Itests/fuzz "tests/fuzz/$t.cpp" build/asan/csrc/liballinone_core.a -lpthread -o "$OUT/$t"
 done
-PYTHONPATH=. python3 tests/fuzz/make_corpus.py "$OUT/seeds" >/dev/null
+python3 tests/fuzz/make_corpus.py "$OUT/seeds" >/dev/null
 cp tests/fuzz/regressions/* "$OUT/seeds/" 2>/dev/null || true
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

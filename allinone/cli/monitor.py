@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -24,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default="/sys", help="sysfs root (a fake tree for testing)")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between readings")
     p.add_argument("--count", type=int, default=0, help="stop after N readings (0: until ^C)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON lines on stdout: one object describing the source, then one per reading "
+        "(the detection report goes to stderr)",
+    )
     p.set_defaults(func=run)
 
 
@@ -33,16 +40,25 @@ def run(args: argparse.Namespace) -> int:
 
     if args.source == "auto":
         det = detect_source(args.root)
-        print("frequency sources:\n" + det.report())
+        print("frequency sources:\n" + det.report(), file=sys.stderr if args.json else sys.stdout)
         if det.source is None:
             print("allinone monitor: no frequency source available here", file=sys.stderr)
             return 1
         src = det.source
     else:
         src = open_source(args.source, args.root)
+    if args.json:
+        head = {
+            "source": src.name,
+            "description": src.describe(),
+            "emulated": bool(src.emulated),
+            "max_mhz": src.max_mhz,
+        }
+        print(json.dumps(head), flush=True)
     tag = " [EMULATED]" if src.emulated else ""
-    print(f"source: {src.name}: {src.describe()}{tag}; max {src.max_mhz:.0f} MHz")
-    if src.name == "cpufreq":
+    if not args.json:
+        print(f"source: {src.name}: {src.describe()}{tag}; max {src.max_mhz:.0f} MHz")
+    if src.name == "cpufreq" and not args.json:
         for p in src.policies:
             cpus = ",".join(map(str, p.related_cpus))
             print(
@@ -54,11 +70,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         while args.count <= 0 or n < args.count:
             r = src.read()
-            parts = [f"cpu {r.cpu_mhz:7.0f} MHz"] if r.cpu_mhz else []
-            parts += [f"gpu {r.gpu_mhz:7.0f} MHz"] if r.gpu_mhz else []
-            if src.name == "cpufreq":
-                parts += [f"policy{p.id} {src.current_khz(p) / 1000:.0f}" for p in src.policies]
-            print(f"{time.monotonic() - t0:8.2f} s  " + "  ".join(parts), flush=True)
+            t = time.monotonic() - t0
+            if args.json:
+                line = json.dumps({"t_s": round(t, 6), "cpu_mhz": r.cpu_mhz, "gpu_mhz": r.gpu_mhz})
+            else:
+                parts = [f"cpu {r.cpu_mhz:7.0f} MHz"] if r.cpu_mhz else []
+                parts += [f"gpu {r.gpu_mhz:7.0f} MHz"] if r.gpu_mhz else []
+                if src.name == "cpufreq":
+                    parts += [f"policy{p.id} {src.current_khz(p) / 1000:.0f}" for p in src.policies]
+                line = f"{t:8.2f} s  " + "  ".join(parts)
+            print(line, flush=True)
             n += 1
             if args.count <= 0 or n < args.count:
                 time.sleep(args.interval)

@@ -63,6 +63,10 @@ class ModelRunner:
     noise: float = 0.0
     seed: int = 0
     emulated: bool = True
+    # Heavy tail: with probability tail_p a run is slowed by an extra exponential delay of mean
+    # tail_scale (relative), the shape of lost time slices and interrupts on a real CPU.
+    tail_p: float = 0.0
+    tail_scale: float = 0.0
 
     def __post_init__(self) -> None:
         self._emu = native.Emulator(self.alpha, self.f_max_mhz)
@@ -70,6 +74,8 @@ class ModelRunner:
 
     def __call__(self, level: int, f_mhz: float) -> float:
         jitter = float(np.exp(self._rng.normal(0.0, self.noise))) if self.noise > 0 else 1.0
+        if self.tail_p > 0 and self._rng.random() < self.tail_p:
+            jitter *= 1.0 + float(self._rng.exponential(self.tail_scale))
         return self.true_ms[level] * self._emu.slowdown(f_mhz) * jitter
 
 
@@ -85,6 +91,8 @@ def run_ways(
     up_margin: float = 0.01,
     ewma_weight: float = 0.1,
     miss_z: float = 1.5,
+    guard_quantile: float = 0.99,
+    guard_window: int = 128,
     ways: tuple[str, ...] = WAYS,
 ) -> dict[str, Any]:
     """Steps through `trace` (arrays t_s, cpu_mhz) `steps` times per way. `table` is the
@@ -95,6 +103,7 @@ def run_ways(
     cfg = native.GovernorConfig()
     cfg.alpha, cfg.up_margin, cfg.ewma_weight = alpha, up_margin, ewma_weight
     cfg.miss_z = miss_z
+    cfg.guard_quantile, cfg.guard_window = guard_quantile, guard_window
     cfg.initial_spread = table.spread_prior()
     cfg.target_ms = target_ms or 0.0
     f_max = float(np.max(trace["cpu_mhz"]))

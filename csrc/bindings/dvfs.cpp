@@ -114,7 +114,9 @@ void bind_dvfs(pybind11::module_& m) {
       .def_readwrite("spread_max", &GovernorConfig::spread_max)
       .def_readwrite("initial_spread", &GovernorConfig::initial_spread)
       .def_readwrite("feedback_min", &GovernorConfig::feedback_min)
-      .def_readwrite("feedback_max", &GovernorConfig::feedback_max);
+      .def_readwrite("feedback_max", &GovernorConfig::feedback_max)
+      .def_readwrite("guard_quantile", &GovernorConfig::guard_quantile)
+      .def_readwrite("guard_window", &GovernorConfig::guard_window);
   ::py::class_<Governor>(d, "Governor")
       .def(::py::init<std::vector<double>, double, GovernorConfig>(), ::py::arg("level_ms"),
            ::py::arg("f_ref_mhz"), ::py::arg("config") = GovernorConfig{})

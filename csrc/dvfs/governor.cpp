@@ -25,6 +25,12 @@ Governor::Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfi
   if (!(cfg_.up_margin >= 0 && cfg_.up_margin < 1))
     throw std::invalid_argument("Governor: up_margin in [0,1)");
   if (!(cfg_.initial_spread >= 0)) throw std::invalid_argument("Governor: initial_spread >= 0");
+  if (!(cfg_.guard_quantile >= 0 && cfg_.guard_quantile < 1))
+    throw std::invalid_argument("Governor: guard_quantile in [0,1)");
+  if (cfg_.guard_quantile > 0 && cfg_.guard_window < 4)
+    throw std::invalid_argument("Governor: guard_window must be >= 4");
+  devs_.reserve(cfg_.guard_window);
+  scratch_.reserve(cfg_.guard_window);  // observe/choose stay allocation-free
   spread2_ = cfg_.initial_spread * cfg_.initial_spread;
   set_target_ms(cfg_.target_ms);
 }
@@ -54,10 +60,29 @@ double Governor::predict_ms(size_t level, double f_mhz, bool with_feedback) cons
   return predict_locked(level, f_mhz, with_feedback);
 }
 
+double Governor::guard_locked() const {
+  const double sigma_guard = 1.0 + cfg_.miss_z * std::sqrt(spread2_);
+  if (!(cfg_.guard_quantile > 0) || devs_.size() < std::max<size_t>(cfg_.guard_window / 4, 4))
+    return sigma_guard;
+  scratch_.assign(devs_.begin(), devs_.end());
+  // Linear interpolation between order statistics (numpy's default percentile).
+  const double pos = cfg_.guard_quantile * static_cast<double>(scratch_.size() - 1);
+  const auto lo = static_cast<size_t>(pos);
+  std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(lo),
+                   scratch_.end());
+  double q = scratch_[lo];
+  if (lo + 1 < scratch_.size()) {
+    const double hi = *std::min_element(scratch_.begin() + static_cast<std::ptrdiff_t>(lo) + 1,
+                                        scratch_.end());
+    q += (pos - static_cast<double>(lo)) * (hi - q);
+  }
+  return 1.0 + std::max(0.0, q);
+}
+
 size_t Governor::best_level_locked(double f_mhz, double target_ms, bool with_feedback) const {
   // Levels are ordered least to most pruned, so the first that fits is the least pruned. A
   // calibrated table need not be strictly monotone (noise), hence a scan, not a bisection.
-  const double guard = with_feedback ? 1.0 + cfg_.miss_z * std::sqrt(spread2_) : 1.0;
+  const double guard = with_feedback ? guard_locked() : 1.0;
   for (size_t k = 0; k < table_.size(); ++k)
     if (predict_locked(k, f_mhz, with_feedback) * guard <= target_ms) return k;
   return table_.size() - 1;
@@ -93,6 +118,14 @@ void Governor::observe(size_t level, double f_mhz, double measured_ms) {
   double dev = std::clamp(ratio / feedback_ - 1.0, -cfg_.spread_max, cfg_.spread_max);
   spread2_ = (1.0 - w) * spread2_ + w * dev * dev;
   spread2_ = std::min(spread2_, cfg_.spread_max * cfg_.spread_max);
+  if (cfg_.guard_quantile > 0) {
+    if (devs_.size() < cfg_.guard_window) {
+      devs_.push_back(dev);
+    } else {
+      devs_[dev_next_] = dev;
+      dev_next_ = (dev_next_ + 1) % cfg_.guard_window;
+    }
+  }
   feedback_ = (1.0 - w) * feedback_ + w * ratio;
   feedback_ = std::clamp(feedback_, cfg_.feedback_min, cfg_.feedback_max);
 }
@@ -122,6 +155,8 @@ void Governor::reset_feedback() {
   std::lock_guard<std::mutex> lock(mu_);
   feedback_ = 1.0;
   spread2_ = cfg_.initial_spread * cfg_.initial_spread;
+  devs_.clear();
+  dev_next_ = 0;
 }
 
 size_t Governor::switches() const {
