@@ -12,6 +12,8 @@ last level, adaptive, oracle), checked against the project's acceptance criteria
 Everything here is EMULATED (replayed synthetic traces; slowdown by busy-waiting).
 
     PYTHONPATH=. python benchmarks/dvfs_stability.py --model allinone/data/demo.aio  # real engine
+    PYTHONPATH=. python benchmarks/dvfs_stability.py --model allinone/data/demo.aio --batch 8
+    PYTHONPATH=. python benchmarks/dvfs_stability.py --zoo mobilenet_v2  # 4 levels; needs torch
     PYTHONPATH=. python benchmarks/dvfs_stability.py --simulate --noise 0.02  # latency model
 
 --simulate replaces the engine by a latency model (12 levels, each 10 % faster, lognormal noise):
@@ -82,6 +84,12 @@ def check_emulator(alpha: float, engine: object | None, f_max: float = 2000.0) -
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help=".aio model (default allinone/data/demo.aio if present)")
+    ap.add_argument(
+        "--zoo",
+        help="instead of --model: a zoo model (random weights, keep 1/0.75/0.5/0.25) exported "
+        "as benchmarks/latency.py does (needs torch)",
+    )
+    ap.add_argument("--batch", type=int, default=1, help="images per inference")
     ap.add_argument("--simulate", action="store_true", help="latency model instead of an engine")
     ap.add_argument("--noise", type=float, default=0.02, help="--simulate: relative noise")
     ap.add_argument("--tail-p", type=float, default=0.0, help="--simulate: outlier probability")
@@ -95,6 +103,12 @@ def main() -> int:
     args = ap.parse_args()
 
     engine = None
+    if args.zoo and not args.simulate:
+        import tempfile
+
+        from latency import build_model  # benchmarks/latency.py, beside this file
+
+        args.model = str(build_model(args.zoo, Path(tempfile.mkdtemp(prefix="aio-dvfs-"))))
     if not args.simulate:
         model = Path(args.model or ROOT / "allinone" / "data" / "demo.aio")
         if not model.exists():
@@ -104,7 +118,9 @@ def main() -> int:
 
         engine = Engine(str(model), threads=args.threads)
         flops = [float(lv.flops) for lv in engine.levels]
-        print(f"model {model}: {engine.num_levels} levels, threads {args.threads}")
+        print(
+            f"model {model}: {engine.num_levels} levels, threads {args.threads}, batch {args.batch}"
+        )
     else:
         n = 12
         true_ms = [10.0 * 0.9**k for k in range(n)]
@@ -119,9 +135,11 @@ def main() -> int:
         f_max = float(trace["cpu_mhz"].max())
         if engine is not None:
             if table is None:  # calibrate once; the reference clock is each trace's own f_max
-                table = calibrate(engine, f_max, runs=30, alpha=args.alpha, emulated=True)
+                table = calibrate(
+                    engine, f_max, runs=30, alpha=args.alpha, emulated=True, batch=args.batch
+                )
             table.f_ref_mhz = f_max
-            runner = EngineRunner(engine, args.alpha, f_max)
+            runner = EngineRunner(engine, args.alpha, f_max, args.batch)
         else:
             table = LatencyTable(true_ms, f_max, alpha=args.alpha, emulated=True)
             runner = ModelRunner(

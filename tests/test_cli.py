@@ -87,6 +87,43 @@ def test_runtime_commands_do_not_import_torch(argv: list[str], tmp_path: Path) -
         json.loads(r.stdout)
 
 
+def test_demo_runs_without_torch(tmp_path: Path) -> None:
+    # README's main command, shortened: the shipped model on the shipped trace, JSON written.
+    out = tmp_path / "demo.json"
+    argv = ["demo", "--steps", "40", "--runs", "3", "--threads", "1", "--json", str(out)]
+    r = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *argv, "--plot", str(tmp_path / "d.png")],
+        cwd=tmp_path,
+        env={"PYTHONPATH": PACKAGE_PARENT, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "EMULATED" in r.stdout
+    result = json.loads(out.read_text())
+    for way in ("fixed_first", "fixed_last", "adaptive", "oracle"):
+        assert set(result[way]) >= {"p50_ms", "p99_ms", "mean_ms", "cv", "miss_rate"}
+        assert 0.0 <= result[way]["miss_rate"] <= 1.0
+    assert result["emulated"] is True and result["levels"] == 12 and result["batch"] == 1
+    # fixed_last runs the cheapest level, fixed_first the full model: FLOPs say so.
+    assert result["fixed_last"]["mean_flops_ratio"] < result["fixed_first"]["mean_flops_ratio"]
+
+
+def test_bench_batch_and_table_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = tmp_path / "t.json"
+    common = ["bench", str(DEMO), "--trace", "rpi4_thermal_throttle", "--steps", "20"]
+    code, out, _ = _cli(
+        capsys, *common, "--runs", "3", "--threads", "1", "--batch", "2", "--save-table", str(table)
+    )
+    assert code == 0 and "batch 2" in out
+    assert json.loads(table.read_text())["batch"] == 2
+    code, _, err = _cli(capsys, *common, "--table", str(table))  # batch 1 against a batch-2 table
+    assert code != 0 and "calibrated at batch 2" in err
+    code, _, err = _cli(capsys, *common, "--batch", "0")
+    assert code != 0 and "--batch must be at least 1" in err
+
+
 # ----------------------------------------------------------------------------------- info
 def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _cli(capsys, "info", str(DEMO), "--json")

@@ -193,6 +193,8 @@ def test_latency_table_round_trip(tmp_path: Path) -> None:
         LatencyTable.load(p)
     with pytest.raises(ValueError):
         LatencyTable([], 2000.0)
+    with pytest.raises(ValueError, match="batch"):
+        LatencyTable([1.0], 2000.0, batch=0)
     assert t.spread_prior() == pytest.approx(0.5 / 2.0 / 1.28)  # median of 1/6, 1/4, 1/2
     assert LatencyTable([1.0], 1.0).spread_prior() == 0.02
 

@@ -34,6 +34,13 @@ def add_trace_options(p: argparse.ArgumentParser, trace_required: bool) -> None:
     p.add_argument("--steps", type=int, default=800, help="inferences per way (default 800)")
     p.add_argument("--runs", type=int, default=20, help="calibration runs per level (default 20)")
     p.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="images per inference (default 1); longer runs "
+        "average out the machine's run-to-run jitter",
+    )
     p.add_argument("--table", help="load the latency table from this JSON instead of calibrating")
     p.add_argument("--save-table", help="write the calibrated latency table to this JSON")
     p.add_argument("--json", dest="json_out", help="write the results as JSON")
@@ -53,6 +60,8 @@ def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     from allinone.dvfs.table import LatencyTable, calibrate
     from allinone.dvfs.traces import load_trace, trace_path
 
+    if args.batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
     path = trace_path(args.trace)
     trace = load_trace(path)
     f_max = float(trace["cpu_mhz"].max())
@@ -63,6 +72,8 @@ def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(
                 f"{args.table}: {len(table.level_ms)} levels, model has {engine.num_levels}"
             )
+        if table.batch != args.batch:
+            raise ValueError(f"{args.table}: calibrated at batch {table.batch}, not {args.batch}")
         # The table's clock is this machine's speed standing for the trace's top operating point.
         table.f_ref_mhz = f_max
     else:
@@ -74,11 +85,12 @@ def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
             alpha=args.alpha,
             source=f"trace {path.name}",
             emulated=True,
+            batch=args.batch,
         )
         if args.save_table:
             table.save(args.save_table)
     flops = [float(lv.flops) for lv in engine.levels]
-    runner = EngineRunner(engine, args.alpha, f_max)
+    runner = EngineRunner(engine, args.alpha, f_max, args.batch)
     result = run_ways(
         runner,
         table,
@@ -90,7 +102,8 @@ def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     result["trace"] = path.name
     result["model"] = str(model)
-    print(f"trace {path.name} (f_max {f_max:.0f} MHz), model {model}")
+    result["batch"] = args.batch
+    print(f"trace {path.name} (f_max {f_max:.0f} MHz), model {model}, batch {args.batch}")
     print(format_table(result))
     if args.json_out:
         out = {k: v for k, v in result.items() if k != "series"}

@@ -36,14 +36,15 @@ class Runner(Protocol):
 
 class EngineRunner:
     """Runs the real engine, then busy-waits so the run takes as long as it would at f (the
-    Emulator's model). Latencies are wall time, engine plus padding: EMULATED."""
+    Emulator's model). Latencies are wall time, engine plus padding: EMULATED. One call runs
+    ``batch`` images."""
 
     emulated = True
 
-    def __init__(self, engine: Any, alpha: float, f_max_mhz: float) -> None:
+    def __init__(self, engine: Any, alpha: float, f_max_mhz: float, batch: int = 1) -> None:
         self.engine = engine
         self.emulator = native.Emulator(alpha, f_max_mhz)
-        self.x = make_input(engine)
+        self.x = make_input(engine, batch)
 
     def __call__(self, level: int, f_mhz: float) -> float:
         t0 = time.perf_counter()

@@ -18,7 +18,7 @@ class LatencyTable:
     """Each level's median (and p90) latency in ms, measured at clock ``f_ref_mhz``.
 
     ``emulated`` is True when ``f_ref_mhz`` is not this machine's measured clock but the top of a
-    replayed trace that the machine's fixed speed stands in for."""
+    replayed trace that the machine's fixed speed stands in for. ``batch``: images per timed run."""
 
     level_ms: list[float]
     f_ref_mhz: float
@@ -27,12 +27,15 @@ class LatencyTable:
     model: str = ""
     source: str = ""
     emulated: bool = False
+    batch: int = 1
 
     def __post_init__(self) -> None:
         if not self.level_ms or any(not (t > 0) for t in self.level_ms):
             raise ValueError("LatencyTable: level_ms must be a non-empty list of positive numbers")
         if not self.f_ref_mhz > 0:
             raise ValueError("LatencyTable: f_ref_mhz must be positive")
+        if not (isinstance(self.batch, int) and self.batch >= 1):
+            raise ValueError("LatencyTable: batch must be a positive integer")
 
     def spread_prior(self) -> float:
         """Relative latency spread σ implied by the calibration (p90 = median·(1 + 1.28σ) for
@@ -78,12 +81,13 @@ def calibrate(
     alpha: float = 0.85,
     source: str = "",
     emulated: bool = False,
+    batch: int = 1,
 ) -> LatencyTable:
-    """Times every level with ``engine.run_at`` (batch 1) and returns medians and p90s.
+    """Times every level with ``engine.run_at`` on ``batch`` images and returns medians and p90s.
 
     Run it with the clock at ``f_ref_mhz`` (the top operating point, e.g. performance governor);
     warm-up runs are discarded so caches, page faults and thread start-up do not count."""
-    x = make_input(engine)
+    x = make_input(engine, batch)
     n = engine.num_levels
     for level in range(n):
         for _ in range(warmup):
@@ -106,4 +110,5 @@ def calibrate(
         model=str(getattr(engine, "name", "")),
         source=source,
         emulated=emulated,
+        batch=batch,
     )
