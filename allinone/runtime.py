@@ -41,17 +41,37 @@ class Engine:
     Args:
         path: the model file.
         threads: worker threads (the caller counts as one); ``None`` or 0: one per available core.
+        max_activation_bytes: refuse a model whose activations need more than this per image;
+            ``None``: the library's default (1 GiB); 0: no limit. A few hundred bytes of valid
+            file can declare gigabytes of activations: set this when models come from elsewhere.
+        max_flops: refuse a model whose level 0 needs more FLOPs per image; 0: no limit.
 
     Raises:
         OSError: the file cannot be read (the message names the path).
         ValueError: the file is malformed (the message names the problem).
+        RuntimeError: the model is over a limit (the message gives its needs and the limit).
     """
 
-    def __init__(self, path: PathLike, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        threads: int | None = None,
+        *,
+        max_activation_bytes: int | None = None,
+        max_flops: int = 0,
+    ) -> None:
         if threads is not None and (not isinstance(threads, int) or threads < 0):
             raise ValueError(f"threads must be a non-negative int or None, got {threads!r}")
+        for name, v in (("max_activation_bytes", max_activation_bytes), ("max_flops", max_flops)):
+            if v is not None and (not isinstance(v, int) or v < 0):
+                raise ValueError(f"{name} must be a non-negative int, got {v!r}")
         self._path = os.fspath(path)
-        self._native = _core.Engine(self._path, threads or 0)
+        self._native = _core.Engine(
+            self._path,
+            threads or 0,
+            max_activation_bytes=max_activation_bytes,
+            max_flops=max_flops,
+        )
         self._levels = tuple(
             LevelInfo(
                 keep_ratio=float(d["keep_ratio"]),

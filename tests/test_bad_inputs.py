@@ -265,6 +265,63 @@ def test_truncated_and_flipped_model(tmp_path: Path, model_path: Path) -> None:
         Engine(p)
 
 
+def huge_activation_model(side: int) -> F.AioModel:
+    """A valid file of a few hundred bytes: conv 1->8 on a side x side input, then a global pool.
+    Its one intermediate holds 8·side² floats."""
+    rng = np.random.default_rng(0)
+    return F.AioModel(
+        name="huge",
+        input_shape=(1, side, side),
+        groups=[8],
+        keep_ratios=[1.0],
+        widths=np.array([[8]], np.uint32),
+        values=[F.Value(None, (1, side, side)), F.Value(0, (8, side, side)), F.Value(0, (8, 1, 1))],
+        nodes=[
+            F.Node(
+                "conv2d",
+                "c",
+                [0],
+                1,
+                "relu",
+                "c.w",
+                "c.s",
+                "c.b",
+                (3, 3),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+                1,
+            ),
+            F.Node("global_avgpool", "gap", [1], 2),
+        ],
+        output=2,
+        tensors={
+            "c.w": rng.standard_normal((8, 1, 3, 3)).astype(np.float32),
+            "c.s": np.ones((1, 8), np.float32),
+            "c.b": np.zeros((1, 8), np.float32),
+        },
+    )
+
+
+def test_resource_limits_refuse_hostile_but_valid_files(tmp_path: Path) -> None:
+    p = tmp_path / "huge.aio"
+    F.save(huge_activation_model(16384), p)  # 8 GiB of activations per image
+    assert p.stat().st_size < 4096
+    with pytest.raises(RuntimeError, match=r"8192\.0 MiB of activations.*max_activation_bytes"):
+        Engine(p, threads=1)  # the default limit (1 GiB)
+    small = tmp_path / "small.aio"
+    F.save(huge_activation_model(64), small)  # 128 KiB: loads by default
+    eng = Engine(small, threads=1)
+    assert eng.run(np.ones((1, 64, 64), np.float32)).shape == (8,)
+    with pytest.raises(RuntimeError, match="max_activation_bytes"):
+        Engine(small, threads=1, max_activation_bytes=64 * 1024)
+    with pytest.raises(RuntimeError, match="FLOPs per image at level 0.*max_flops"):
+        Engine(small, threads=1, max_flops=1000)
+    Engine(small, threads=1, max_activation_bytes=0, max_flops=10**9)  # 0: no limit
+    with pytest.raises(ValueError, match="max_flops"):
+        Engine(small, max_flops=-1)
+
+
 @pytest.mark.parametrize("threads", [-1, -(2**31), 2**31, 1.5, "2"])
 def test_bad_threads(model_path: Path, threads: object) -> None:
     with pytest.raises((ValueError, TypeError, OverflowError), match="thread|int"):

@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <string>
 
 #include "bindings.h"
@@ -28,6 +29,16 @@ void translate(const Error& e) {
     case ErrorCode::Io: PyErr_SetString(PyExc_OSError, e.what()); return;
     default: PyErr_SetString(PyExc_RuntimeError, e.what()); return;
   }
+}
+
+// None keeps the library's default activation limit (EngineOptions); 0 removes it.
+EngineOptions options(int threads, std::optional<uint64_t> max_activation_bytes,
+                      uint64_t max_flops) {
+  EngineOptions o;
+  o.threads = threads;
+  if (max_activation_bytes) o.max_activation_bytes = *max_activation_bytes;
+  o.max_flops = max_flops;
+  return o;
 }
 
 ::py::dict level_dict(const LevelInfo& li) {
@@ -100,22 +111,23 @@ void bind_engine(pybind11::module_& m) {
   });
 
   ::py::class_<Engine>(m, "Engine", "A loaded .aio model (native; use allinone.Engine)")
-      .def(::py::init([](const std::string& path, int threads) {
-             EngineOptions o;
-             o.threads = threads;
-             return Engine::load_file(path, o);
+      .def(::py::init([](const std::string& path, int threads,
+                         std::optional<uint64_t> max_activation_bytes, uint64_t max_flops) {
+             return Engine::load_file(path, options(threads, max_activation_bytes, max_flops));
            }),
            ::py::arg("path"), ::py::arg("threads") = 0,
+           ::py::arg("max_activation_bytes") = ::py::none(), ::py::arg("max_flops") = 0,
            ::py::call_guard<::py::gil_scoped_release>())  // loading packs weights: seconds
       .def_static(
           "from_bytes",
-          [](const ::py::bytes& b, int threads) {
-            EngineOptions o;
-            o.threads = threads;
+          [](const ::py::bytes& b, int threads, std::optional<uint64_t> max_activation_bytes,
+             uint64_t max_flops) {
             const std::string_view v(b);
-            return Engine::load_memory(v.data(), v.size(), o);
+            return Engine::load_memory(v.data(), v.size(),
+                                       options(threads, max_activation_bytes, max_flops));
           },
-          ::py::arg("data"), ::py::arg("threads") = 0)
+          ::py::arg("data"), ::py::arg("threads") = 0,
+          ::py::arg("max_activation_bytes") = ::py::none(), ::py::arg("max_flops") = 0)
       .def_property_readonly("name", &Engine::name)
       .def_property_readonly("labels", &Engine::labels)
       .def_property_readonly("num_levels", &Engine::num_levels)

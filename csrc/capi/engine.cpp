@@ -1,4 +1,5 @@
 // C API: aio_engine_t over aio::Engine.
+#include <cstddef>
 #include <limits>
 #include <string>
 
@@ -7,7 +8,8 @@
 namespace aio::capi {
 namespace {
 
-constexpr size_t kEngineOptionsV1 = sizeof(aio_engine_options);
+// The first published aio_engine_options ended after `threads`; the limits came later.
+constexpr size_t kEngineOptionsV1 = offsetof(aio_engine_options, max_activation_bytes);
 constexpr size_t kLevelInfoV1 = sizeof(aio_level_info);
 
 aio::Engine& get(aio_engine_t e) {
@@ -35,6 +37,8 @@ aio::EngineOptions engine_options(const aio_engine_options* user) {
   if (o.threads < 0) bad_arg("aio_engine_options.threads must be >= 0 (0: one per core)");
   aio::EngineOptions eo;
   eo.threads = o.threads;
+  eo.max_activation_bytes = o.max_activation_bytes;
+  eo.max_flops = o.max_flops;
   return eo;
 }
 
@@ -73,6 +77,9 @@ aio_engine_options aio_engine_options_default(void) {
   aio_engine_options o{};
   o.struct_size = sizeof o;
   o.threads = 0;
+  const aio::EngineOptions defaults;
+  o.max_activation_bytes = defaults.max_activation_bytes;
+  o.max_flops = defaults.max_flops;
   return o;
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -109,12 +110,40 @@ Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
 namespace {
-// Builds the model and the engine's runtime state; `where` prefixes error messages (the path).
+std::string human_bytes(uint64_t b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1024.0 * 1024.0));
+  return buf;
+}
+
+// EngineOptions' resource limits (see engine.h), before any activation memory is reserved.
+void check_limits(const Model& m, const EngineOptions& opts) {
+  const uint64_t act = static_cast<uint64_t>(m.plan.arena_floats) * sizeof(float);
+  if (opts.max_activation_bytes && act > opts.max_activation_bytes)
+    throw Error(ErrorCode::Unsupported,
+                "the model needs " + human_bytes(act) + " of activations per image (input " +
+                    std::to_string(m.input.c) + "x" + std::to_string(m.input.h) + "x" +
+                    std::to_string(m.input.w) + "), over the limit of " +
+                    human_bytes(opts.max_activation_bytes) +
+                    " (EngineOptions.max_activation_bytes; raise it to load this model)");
+  const uint64_t flops = m.levels.empty() ? 0 : m.levels[0].flops;
+  if (opts.max_flops && flops > opts.max_flops)
+    throw Error(ErrorCode::Unsupported, "the model needs " + std::to_string(flops) +
+                                            " FLOPs per image at level 0, over the limit of " +
+                                            std::to_string(opts.max_flops) +
+                                            " (EngineOptions.max_flops)");
+}
+
+// Builds the model, checks its limits, then `make` builds the engine's runtime state; `where`
+// prefixes error messages (the path).
 template <class MakeImpl>
-auto build_engine(std::vector<uint8_t> bytes, const std::string& where, MakeImpl make) {
+auto build_engine(std::vector<uint8_t> bytes, const std::string& where, const EngineOptions& opts,
+                  MakeImpl make) {
   const std::string prefix = where.empty() ? "" : where + ": ";
   try {
-    return make(Model::build(std::move(bytes)));
+    std::unique_ptr<Model> m = Model::build(std::move(bytes));
+    check_limits(*m, opts);
+    return make(std::move(m));
   } catch (const Error& e) {
     throw Error(e.code(), prefix + e.what());
   } catch (const std::bad_alloc&) {
@@ -130,7 +159,7 @@ std::unique_ptr<Engine> Engine::load_memory(const void* data, size_t size,
     throw Error(ErrorCode::InvalidArgument, "load_memory: null data");
   std::vector<uint8_t> bytes(size);
   if (size) std::memcpy(bytes.data(), data, size);
-  return build_engine(std::move(bytes), "", [&](std::unique_ptr<Model> m) {
+  return build_engine(std::move(bytes), "", opts, [&](std::unique_ptr<Model> m) {
     // The constructor is private, so make_unique cannot reach it; ownership is immediate.
     return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(m), threads)));
   });
@@ -152,7 +181,7 @@ std::unique_ptr<Engine> Engine::load_file(const std::string& path, const EngineO
   in.seekg(0);
   if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), end))
     throw Error(ErrorCode::Io, "cannot read model file '" + path + "'");
-  return build_engine(std::move(bytes), path, [&](std::unique_ptr<Model> m) {
+  return build_engine(std::move(bytes), path, opts, [&](std::unique_ptr<Model> m) {
     // The constructor is private, so make_unique cannot reach it; ownership is immediate.
     return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(m), threads)));
   });

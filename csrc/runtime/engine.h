@@ -48,6 +48,12 @@ struct OpProfile {
 
 struct EngineOptions {
   int threads = 0;  // 0: one per available core
+  // Resource limits, checked at load. A well-formed file can still declare work no device should
+  // accept: a few hundred bytes can describe a 1x32768x65536 input (8 GiB per activation) or a
+  // chain of padded pools that computes for hours. A model over a limit is refused with
+  // ErrorCode::Unsupported and a message giving its needs. 0: no limit.
+  uint64_t max_activation_bytes = uint64_t(1) << 30;  // activation arena per image (1 GiB)
+  uint64_t max_flops = 0;                             // level 0, per image
 };
 
 class Model;  // parsed file plus packed weights (runtime/model.h); opaque to users

@@ -2,6 +2,7 @@
 // a tiny valid model built here byte by byte runs through every entry point; every misuse (NULL
 // arguments, a missing or damaged file, wrong buffer lengths or struct sizes, levels out of
 // range, a non-replay source asked for trace time) returns a status and a message, never crashes.
+#include <cstddef>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -279,6 +280,23 @@ void test_engine_errors() {
   o.threads = -2;
   EXPECT_FAIL(aio_engine_init_memory(b.data(), b.size(), &o, &e), AIO_STATUS_INVALID_ARGUMENT,
               "threads");
+  // Resource limits: a model over one is refused with its needs in the message.
+  o = aio_engine_options_default();
+  AIO_CHECK(o.max_activation_bytes == (uint64_t(1) << 30) && o.max_flops == 0);
+  o.max_activation_bytes = 16;
+  EXPECT_FAIL(aio_engine_init_memory(b.data(), b.size(), &o, &e), AIO_STATUS_UNSUPPORTED,
+              "max_activation_bytes");
+  o = aio_engine_options_default();
+  o.max_flops = 1;
+  EXPECT_FAIL(aio_engine_init_memory(b.data(), b.size(), &o, &e), AIO_STATUS_UNSUPPORTED,
+              "max_flops");
+  // A caller built against the first header (struct ends after `threads`) gets the defaults.
+  o = aio_engine_options_default();
+  o.struct_size = offsetof(aio_engine_options, max_activation_bytes);
+  o.max_flops = 1;  // beyond its struct_size: must be ignored
+  EXPECT_OK(aio_engine_init_memory(b.data(), b.size(), &o, &e));
+  aio_engine_free(e);
+  e = nullptr;
   // A newer caller's larger struct is accepted (unknown tail ignored).
   struct Bigger {
     aio_engine_options base;

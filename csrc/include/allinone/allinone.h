@@ -73,6 +73,11 @@ typedef struct aio_engine* aio_engine_t;
 typedef struct aio_engine_options {
   uint32_t struct_size; /* sizeof(aio_engine_options) */
   int32_t threads;      /* worker threads; 0: one per available core */
+  /* Resource limits checked at load (added in 0.1; an older, shorter struct gets the defaults).
+   * A few hundred bytes of valid file can declare gigabytes of activations or hours of compute;
+   * a model over a limit fails with AIO_STATUS_UNSUPPORTED and a message giving its needs. */
+  uint64_t max_activation_bytes; /* activation memory per image; default 1 GiB; 0: no limit */
+  uint64_t max_flops;            /* FLOPs per image at level 0; default 0: no limit */
 } aio_engine_options;
 
 typedef struct aio_shape {

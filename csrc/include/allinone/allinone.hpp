@@ -59,17 +59,25 @@ inline uint64_t volume(const aio_shape& s) { return uint64_t(s.c) * s.h * s.w; }
 }  // namespace detail
 
 class Engine {
- public:
-  explicit Engine(const std::string& path, int32_t threads = 0) {
+  static aio_engine_options with_threads(int32_t threads) {
     aio_engine_options o = aio_engine_options_default();
     o.threads = threads;
+    return o;
+  }
+
+ public:
+  explicit Engine(const std::string& path, int32_t threads = 0)
+      : Engine(path, with_threads(threads)) {}
+  // Full options (resource limits): start from aio_engine_options_default().
+  Engine(const std::string& path, const aio_engine_options& o) {
     aio_engine_t h = nullptr;
     check(aio_engine_init_file(path.c_str(), &o, &h));
     h_.reset(h);
   }
   static Engine from_memory(const void* data, size_t size, int32_t threads = 0) {
-    aio_engine_options o = aio_engine_options_default();
-    o.threads = threads;
+    return from_memory(data, size, with_threads(threads));
+  }
+  static Engine from_memory(const void* data, size_t size, const aio_engine_options& o) {
     aio_engine_t h = nullptr;
     check(aio_engine_init_memory(data, size, &o, &h));
     return Engine(h);
