@@ -22,7 +22,7 @@ from allinone.exporter import (  # noqa: E402
     to_aio,
     trace,
 )
-from allinone.exporter.levels import budget_levels, flops, resolve_levels  # noqa: E402
+from allinone.exporter.levels import budget_levels, flops, layer_macs, resolve_levels  # noqa: E402
 from allinone.exporter.ranking import channel_scores  # noqa: E402
 from allinone.format import load  # noqa: E402
 
@@ -206,6 +206,40 @@ def test_budget_levels_fall_about_ten_percent() -> None:
     for k in range(1, 12):
         assert f[k] <= f[0] * 0.9**k
         assert f[k] >= f[0] * 0.9**k * 0.9  # not much more than asked
+
+
+def test_latency_budget_spares_what_is_cheap_on_the_device(tmp_path: Path) -> None:
+    from allinone.exporter.latency import LayerLatency, measure_layer_latency
+
+    model = zoo.vgg_small(in_channels=1).eval()
+    x = torch.randn(1, 1, 28, 28)
+    graph = trace(model, x)
+    groups = find_groups(graph)
+    full = layer_macs(graph, groups, groups.full)
+    # Measured by the engine: every conv/linear, four widths plus (0, 0), times positive.
+    table = measure_layer_latency(model, x, threads=1, repeats=3)
+    assert set(table.points) == set(full)
+    for pts in table.points.values():
+        assert len(pts) == 5 and pts[0] == (0.0, 0.0) and all(ms > 0 for _, ms in pts[1:])
+    table.save(tmp_path / "t.json")
+    assert LayerLatency.load(tmp_path / "t.json").points == table.points
+    # A synthetic table where the first conv is 50x slower per MAC than the rest: a latency budget
+    # thins its group first, a FLOP budget does not single it out.
+    first = graph.layers[0].name
+    fake = LayerLatency(
+        {n: [(0.0, 0.0), (float(m), m * (50.0 if n == first else 1.0))] for n, m in full.items()}
+    )
+    g0 = groups.of_value[graph.layers[0].output]
+    by_latency = budget_levels(model, x, n_levels=3, step=0.8, latency=fake)
+    by_flops = budget_levels(model, x, n_levels=3, step=0.8)
+    assert by_latency[1][g0] < by_flops[1][g0]
+    for k in (1, 2):  # and each level meets its latency budget under that table
+        ms = fake.predict_ms(layer_macs(graph, groups, by_latency[k]))
+        assert ms <= fake.predict_ms(full) * 0.8**k
+    with pytest.raises(KeyError, match="not in the latency table"):
+        fake.layer_ms("nope", 1.0)
+    with pytest.raises(ValueError, match="descending"):
+        measure_layer_latency(model, x, keeps=(0.5, 1.0))
 
 
 # -- ranking --------------------------------------------------------------------------------------

@@ -282,6 +282,29 @@ def test_cli_trains_and_prints_the_level_table(tmp_path, capsys):
     assert load(out).labels[9] == "Ankle boot"
 
 
+def test_cli_latency_budget_levels(tmp_path, capsys):
+    # --budget latency: --levels are fractions of level 0's latency, measured per layer by the
+    # engine; widths then differ between groups, unlike uniform keep ratios.
+    data = fake_fashion_mnist(tmp_path)
+    out = tmp_path / "m.aio"
+    rc = cli(
+        "--model", "vgg_small", "--data-dir", str(data), "--levels", "1,0.6,0.35",
+        "--budget", "latency", "--epochs", "1", "--batch-size", "32", "--limit-train", "64",
+        "-o", str(out),
+    )  # fmt: skip
+    assert rc == 0
+    m = load(out)
+    widths = np.asarray(m.widths, dtype=float)
+    assert widths.shape[0] == 3 and (np.diff(widths, axis=0) <= 0).all()
+    keep = widths[1:] / widths[0]
+    assert (keep.max(axis=1) - keep.min(axis=1) > 0.05).all()  # not one ratio everywhere
+    with pytest.raises(ValueError, match="ratios must start at 1.0"):
+        cli(
+            "--model", "vgg_small", "--data-dir", str(data), "--levels", "0.9,0.5",
+            "--budget", "flops", "--limit-train", "64", "-o", str(out),
+        )  # fmt: skip
+
+
 def test_cli_module_does_not_import_torch(tmp_path):
     code = (
         "import sys, argparse; import allinone.cli.train as t; "

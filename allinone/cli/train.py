@@ -34,6 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--levels", default="1,0.75,0.5,0.25", help="keep ratios, strictly decreasing (1,0.5,...)"
     )
+    p.add_argument(
+        "--budget",
+        choices=("keep", "flops", "latency"),
+        default="keep",
+        help="what --levels are fractions of: channels kept in every group (keep), or level "
+        "0's FLOPs or latency (measured per layer by the engine), with widths allocated "
+        "across layers (default keep)",
+    )
     p.add_argument("--epochs", type=int, default=1, help="passes over the training data")
     p.add_argument(
         "--batch-size", type=int, default=128, help="images per step (per process under torchrun)"
@@ -117,7 +125,22 @@ def _train(
     torch.manual_seed(args.seed)
     x_train, y_train = load_fashion_mnist("train", args.data_dir, args.limit_train)
     model = zoo.get(args.model, in_channels=1, num_classes=len(CLASS_NAMES))
-    nested = NestedModel(model, levels, torch.from_numpy(x_train[:2]), round_to=args.round_to)
+    example = torch.from_numpy(x_train[:2])
+    designed: list[float] | list[list[int]] = levels
+    if args.budget != "keep":
+        from allinone.exporter import budget_levels
+        from allinone.exporter.latency import measure_layer_latency
+
+        latency = (
+            measure_layer_latency(model.eval(), example, threads=args.threads)
+            if args.budget == "latency"
+            else None
+        )
+        designed = budget_levels(
+            model, example, ratios=levels, round_to=args.round_to, latency=latency
+        )
+        model.train()
+    nested = NestedModel(model, designed, example, round_to=args.round_to)
     t0 = time.perf_counter()
     if distributed:
         from allinone.train.distributed import fit_distributed, steps_per_epoch, wrap_ddp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,7 +13,10 @@ from allinone.exporter.groups import Groups, find_groups, is_depthwise
 from allinone.exporter.ranking import Importance, channel_scores, rank
 from allinone.exporter.trace import Graph, trace
 
-__all__ = ["LevelSpec", "budget_levels", "flops", "resolve_levels"]
+if TYPE_CHECKING:
+    from allinone.exporter.latency import LayerLatency
+
+__all__ = ["LevelSpec", "budget_levels", "flops", "layer_macs", "resolve_levels"]
 
 LevelSpec = float | Mapping[int, int] | Sequence[int]
 
@@ -81,25 +85,31 @@ def resolve_levels(
     return widths, ratios
 
 
-def flops(graph: Graph, groups: Groups, widths: Sequence[int]) -> int:
-    """Multiply-accumulates of the convs and linears of ``graph`` at per-group ``widths``."""
+def layer_macs(graph: Graph, groups: Groups, widths: Sequence[int]) -> dict[str, int]:
+    """Multiply-accumulates of each conv and linear of ``graph`` (by layer name) at per-group
+    ``widths``."""
 
     def width(v: int) -> int:
         g = groups.of_value[v]
         return graph.shapes[v][0] if g is None else int(widths[g])
 
-    total = 0
+    out: dict[str, int] = {}
     for i, layer in enumerate(graph.layers):
         cin, cout = width(layer.inputs[0]), width(layer.output)
         _, h, w = graph.shapes[layer.output]
         if layer.kind == "conv2d":
             kh, kw = layer.kernel
             per_out = 1 if is_depthwise(graph, i) else cin // layer.groups
-            total += h * w * cout * per_out * kh * kw
+            out[layer.name] = h * w * cout * per_out * kh * kw
         elif layer.kind == "linear":
             _, hi, wi = graph.shapes[layer.inputs[0]]
-            total += cout * cin * hi * wi
-    return total
+            out[layer.name] = cout * cin * hi * wi
+    return out
+
+
+def flops(graph: Graph, groups: Groups, widths: Sequence[int]) -> int:
+    """Multiply-accumulates of the convs and linears of ``graph`` at per-group ``widths``."""
+    return sum(layer_macs(graph, groups, widths).values())
 
 
 def budget_levels(
@@ -110,8 +120,15 @@ def budget_levels(
     importance: Importance = "l1",
     round_to: int = 1,
     min_keep: float = 0.25,
+    latency: LayerLatency | None = None,
+    ratios: Sequence[float] | None = None,
 ) -> list[list[int]]:
-    """Design ``n_levels`` nested levels whose FLOPs fall by a factor ``step`` per level.
+    """Design ``n_levels`` nested levels whose cost falls by a factor ``step`` per level, or,
+    with ``ratios`` (1.0 first, decreasing), levels costing those fractions of level 0.
+
+    The cost is FLOPs, or with ``latency`` (:func:`allinone.exporter.latency.measure_layer_latency`:
+    a per-layer table measured by the runtime) the predicted latency: a layer that runs slowly
+    per FLOP on the device is then worth more to shrink than its FLOPs say.
 
     Greedy: starting from full width, repeatedly shrink (by ``round_to`` channels) the group whose
     removed channels cost the least importance per FLOP
@@ -120,8 +137,16 @@ def budget_levels(
     groups are spared). No group falls below ``min_keep`` of its width.
     Returns per-group width lists, usable as ``levels=`` of :func:`allinone.exporter.export`.
     """
-    if not 0.0 < step < 1.0:
-        raise ValueError(f"step must be in (0, 1), got {step}")
+    if ratios is None:
+        if not 0.0 < step < 1.0:
+            raise ValueError(f"step must be in (0, 1), got {step}")
+        ratios = [step**k for k in range(n_levels)]
+    elif (
+        not ratios
+        or ratios[0] != 1.0
+        or any(b >= a or b <= 0 for a, b in zip(ratios, ratios[1:], strict=False))
+    ):
+        raise ValueError(f"ratios must start at 1.0 and decrease, staying > 0; got {list(ratios)}")
     graph = trace(model, example_input)
     groups = find_groups(graph)
     scores = channel_scores(graph, groups, importance)
@@ -132,20 +157,26 @@ def budget_levels(
         norm.append(srt / max(float(srt.sum()), 1e-12))
     floor = [min(f, max(round_to, math.ceil(min_keep * f))) for f in groups.full]
     cur = list(groups.full)
-    full_flops = flops(graph, groups, cur)
+
+    def cost_of(widths: Sequence[int]) -> float:
+        if latency is None:
+            return float(flops(graph, groups, widths))
+        return latency.predict_ms(layer_macs(graph, groups, widths))
+
+    full_flops = cost_of(cur)
     now = full_flops
     out = [list(cur)]
-    for k in range(1, n_levels):
-        target = full_flops * step**k
+    for k in range(1, len(ratios)):
+        target = full_flops * ratios[k]
         while now > target:
-            best: tuple[float, int, int, int] | None = None
+            best: tuple[float, int, int, float] | None = None
             for g, w in enumerate(cur):
                 nw = ((w - 1) // round_to) * round_to if w > round_to else w - 1
                 if nw < floor[g]:
                     continue
                 trial = list(cur)
                 trial[g] = nw
-                f = flops(graph, groups, trial)
+                f = cost_of(trial)
                 saved = now - f
                 if saved <= 0:
                     continue
