@@ -2,6 +2,7 @@
 // classes. Adaptive mode composes Governor, Monitor, LatencyStats and Emulator itself rather than
 // using dvfs::AdaptiveEngine, because under emulation the governor must observe the emulated
 // (padded) latency, not the raw run time.
+#include <cstddef>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -32,7 +33,8 @@ struct aio_adaptive {
 namespace aio::capi {
 namespace {
 
-constexpr size_t kAdaptiveOptionsV1 = sizeof(aio_adaptive_options);
+// The first published aio_adaptive_options ended after user_data; the quantile guard came later.
+constexpr size_t kAdaptiveOptionsV1 = offsetof(aio_adaptive_options, guard_quantile);
 constexpr size_t kStatsV1 = sizeof(aio_stats);
 
 SharedSource& get(aio_source_t s) {
@@ -185,6 +187,8 @@ aio_adaptive_options aio_adaptive_options_default(void) {
   o.poll_us = 0;
   o.on_level_change = nullptr;
   o.user_data = nullptr;
+  o.guard_quantile = g.guard_quantile;
+  o.guard_window = static_cast<uint32_t>(g.guard_window);
   return o;
 }
 
@@ -224,6 +228,8 @@ aio_status aio_adaptive_init(aio_engine_t engine, aio_source_t source,
     cfg.up_margin = o.up_margin;
     cfg.ewma_weight = o.ewma_weight;
     cfg.miss_z = o.miss_z;
+    cfg.guard_quantile = o.guard_quantile;
+    cfg.guard_window = o.guard_window;
     a->governor = std::make_unique<aio::dvfs::Governor>(std::move(table), f_ref, cfg);
     if (o.emulate) a->emulator.emplace(o.alpha, f_max);
     a->callback = o.on_level_change;

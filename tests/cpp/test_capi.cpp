@@ -461,6 +461,13 @@ void test_adaptive() {
   o = aio_adaptive_options_default();
   o.struct_size = 8;
   EXPECT_FAIL(aio_adaptive_init(e, s, &o, &a), AIO_STATUS_INVALID_ARGUMENT, "struct_size");
+  o = aio_adaptive_options_default();
+  AIO_CHECK(o.guard_quantile == 0.99 && o.guard_window == 128);
+  o.guard_quantile = 1.0;
+  EXPECT_FAIL(aio_adaptive_init(e, s, &o, &a), AIO_STATUS_INVALID_ARGUMENT, "guard_quantile");
+  o.guard_quantile = 0.9;
+  o.guard_window = 2;
+  EXPECT_FAIL(aio_adaptive_init(e, s, &o, &a), AIO_STATUS_INVALID_ARGUMENT, "guard_window");
   AIO_CHECK(a == nullptr);
 
   // A given table: level 1 takes half of level 0; target = level 0 at full clock (2000 MHz).
