@@ -62,6 +62,18 @@ sys.exit(code)
 """
 
 
+def run_without_torch(argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """`allinone ARGV` in a fresh interpreter where `import torch` fails, as on a device."""
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *argv],
+        cwd=cwd,
+        env={"PYTHONPATH": PACKAGE_PARENT, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -74,14 +86,7 @@ def test_runtime_commands_do_not_import_torch(argv: list[str], tmp_path: Path) -
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((1, 28, 28), np.float32))
     argv = [str(x) if a == "INPUT" else a for a in argv]
-    r = subprocess.run(
-        [sys.executable, "-c", NO_TORCH, *argv],
-        cwd=tmp_path,
-        env={"PYTHONPATH": PACKAGE_PARENT, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = run_without_torch(argv, tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     if "--json" in argv:
         json.loads(r.stdout)
@@ -91,14 +96,7 @@ def test_demo_runs_without_torch(tmp_path: Path) -> None:
     # README's main command, shortened: the shipped model on the shipped trace, JSON written.
     out = tmp_path / "demo.json"
     argv = ["demo", "--steps", "40", "--runs", "3", "--threads", "1", "--json", str(out)]
-    r = subprocess.run(
-        [sys.executable, "-c", NO_TORCH, *argv, "--plot", str(tmp_path / "d.png")],
-        cwd=tmp_path,
-        env={"PYTHONPATH": PACKAGE_PARENT, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = run_without_torch([*argv, "--plot", str(tmp_path / "d.png")], tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "EMULATED" in r.stdout
     result = json.loads(out.read_text())
