@@ -99,6 +99,7 @@ def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
         alpha=args.alpha,
         target_ms=args.target_ms,
         steps=args.steps,
+        progress=True,
     )
     result["trace"] = path.name
     result["model"] = str(model)

@@ -21,6 +21,7 @@ import numpy as np
 from allinone.dvfs._native import native
 from allinone.dvfs.stats import summarize
 from allinone.dvfs.table import LatencyTable, make_input
+from allinone.progress import Progress
 
 WAYS = ("fixed_first", "fixed_last", "adaptive", "oracle")
 STAT_KEYS = ("p50_ms", "p99_ms", "mean_ms", "cv", "miss_rate", "mean_level", "mean_flops_ratio")
@@ -95,10 +96,12 @@ def run_ways(
     guard_quantile: float = 0.99,
     guard_window: int = 128,
     ways: tuple[str, ...] = WAYS,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Steps through `trace` (arrays t_s, cpu_mhz) `steps` times per way. `table` is the
     calibrated table at the trace's top clock; `flops` per level for the FLOPs ratio. Returns the
-    JSON-ready result (``emulated`` from the runner) plus per-way series under ``series``."""
+    JSON-ready result (``emulated`` from the runner) plus per-way series under ``series``.
+    ``progress``: a progress line on stderr (redrawn on a terminal, printed once elsewhere)."""
     if steps < 2:
         raise ValueError("steps must be at least 2")
     cfg = native.GovernorConfig()
@@ -123,6 +126,7 @@ def run_ways(
         "f_max_mhz": f_max,
         "series": {"t_s": t.tolist(), "cpu_mhz": freq.tolist()},
     }
+    bar = Progress(steps * len(ways), "trace") if progress else None
     for way in ways:
         gov = native.Governor(table.level_ms, table.f_ref_mhz, cfg)
         levels = np.empty(steps, dtype=int)
@@ -140,10 +144,14 @@ def run_ways(
             if way == "adaptive":
                 gov.observe(k, f, lat[i])
             levels[i] = k
+            if bar is not None:
+                bar.update()
         stats = summarize(levels, lat, target, flops)
         result[way] = {key: stats[key] for key in STAT_KEYS}
         result[way]["switches"] = stats["switches"]
         result["series"][way] = {"latency_ms": lat.tolist(), "level": levels.tolist()}
+    if bar is not None:
+        bar.close()
     return result
 
 

@@ -29,9 +29,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from allinone.progress import Progress
 from allinone.train.loop import batches
 from allinone.train.nested import NestedModel
-from allinone.train.progress import Progress
 from allinone.train.trainer import NestedTrainer
 
 __all__ = [

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from allinone.train.progress import Progress
+from allinone.progress import Progress
 from allinone.train.trainer import NestedTrainer
 
 __all__ = ["batches", "fit"]
