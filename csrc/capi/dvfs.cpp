@@ -2,9 +2,9 @@
 // classes. Adaptive mode composes Governor, Monitor, LatencyStats and Emulator itself rather than
 // using dvfs::AdaptiveEngine, because under emulation the governor must observe the emulated
 // (padded) latency, not the raw run time.
-#include <cstddef>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>

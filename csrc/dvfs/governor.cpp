@@ -79,10 +79,10 @@ double Governor::guard_locked() const {
   return 1.0 + std::max(0.0, q);
 }
 
-size_t Governor::best_level_locked(double f_mhz, double target_ms, bool with_feedback) const {
+size_t Governor::best_level_locked(double f_mhz, double target_ms, bool with_feedback,
+                                   double guard) const {
   // Levels are ordered least to most pruned, so the first that fits is the least pruned. A
   // calibrated table need not be strictly monotone (noise), hence a scan, not a bisection.
-  const double guard = with_feedback ? guard_locked() : 1.0;
   for (size_t k = 0; k < table_.size(); ++k)
     if (predict_locked(k, f_mhz, with_feedback) * guard <= target_ms) return k;
   return table_.size() - 1;
@@ -90,18 +90,19 @@ size_t Governor::best_level_locked(double f_mhz, double target_ms, bool with_fee
 
 size_t Governor::best_level(double f_mhz, double target_ms, bool with_feedback) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return best_level_locked(f_mhz, target_ms, with_feedback);
+  return best_level_locked(f_mhz, target_ms, with_feedback, with_feedback ? guard_locked() : 1.0);
 }
 
 size_t Governor::update(double f_mhz) {
   std::lock_guard<std::mutex> lock(mu_);
   size_t next = level_;
-  size_t fits = best_level_locked(f_mhz, target_, true);
+  const double guard = guard_locked();  // once per update: the quantile guard sorts its window
+  size_t fits = best_level_locked(f_mhz, target_, true, guard);
   if (fits > level_) {
     next = fits;  // the current level is predicted to miss: prune more now
   } else if (fits < level_) {
     // Only climb as far as the band allows; stay if even one step up is inside the band.
-    size_t comfortable = best_level_locked(f_mhz, target_ * (1.0 - cfg_.up_margin), true);
+    size_t comfortable = best_level_locked(f_mhz, target_ * (1.0 - cfg_.up_margin), true, guard);
     if (comfortable < level_) next = comfortable;
   }
   if (next != level_) ++switches_, level_ = next;

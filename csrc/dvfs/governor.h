@@ -83,7 +83,8 @@ class Governor {
   size_t switches() const;
 
  private:
-  size_t best_level_locked(double f_mhz, double target_ms, bool with_feedback) const;
+  // guard: the noise guard's factor on predictions (guard_locked(), or 1 without feedback).
+  size_t best_level_locked(double f_mhz, double target_ms, bool with_feedback, double guard) const;
   double predict_locked(size_t level, double f_mhz, bool with_feedback) const;
   double guard_locked() const;  // the factor (>= 1) on predictions from the noise guard
 
