@@ -132,14 +132,13 @@ def _train(
         from allinone.exporter.latency import measure_layer_latency
 
         latency = (
-            measure_layer_latency(model.eval(), example, threads=args.threads)
+            measure_layer_latency(model, example, threads=args.threads)
             if args.budget == "latency"
             else None
         )
         designed = budget_levels(
             model, example, ratios=levels, round_to=args.round_to, latency=latency
         )
-        model.train()
     nested = NestedModel(model, designed, example, round_to=args.round_to)
     t0 = time.perf_counter()
     if distributed:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +29,24 @@ class LayerLatency:
     points: dict[str, list[tuple[float, float]]]
     threads: int = 1
     machine: str = ""
+    # The points as (MACs, ms) arrays, built once: the level designer asks for every layer's
+    # time at every trial width.
+    _curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._curves = {
+            name: (np.array([x for x, _ in pts]), np.array([y for _, y in pts]))
+            for name, pts in self.points.items()
+        }
 
     def layer_ms(self, name: str, macs: float) -> float:
         """Predicted time of layer ``name`` at ``macs`` multiply-accumulates."""
-        pts = self.points.get(name)
-        if pts is None:
+        curve = self._curves.get(name)
+        if curve is None:
             raise KeyError(f"layer {name!r} not in the latency table (measured another model?)")
-        xs, ys = zip(*pts, strict=True)
+        xs, ys = curve
         if macs > xs[-1]:  # beyond the widest measured point: its rate
-            return ys[-1] * macs / xs[-1] if xs[-1] > 0 else ys[-1]
+            return float(ys[-1] * macs / xs[-1]) if xs[-1] > 0 else float(ys[-1])
         return float(np.interp(macs, xs, ys))
 
     def predict_ms(self, macs: dict[str, int]) -> float:
@@ -88,5 +97,5 @@ def measure_layer_latency(
                 if fl > 0:  # convs and linears: the layers whose widths the designer chooses
                     points.setdefault(name, [(0.0, 0.0)]).append((fl / 2.0, ms))
     for pts in points.values():
-        pts.sort()
+        pts.sort()  # before LayerLatency builds its curves
     return LayerLatency(points, threads, platform.processor() or platform.machine())

@@ -131,8 +131,8 @@ def budget_levels(
     per FLOP on the device is then worth more to shrink than its FLOPs say.
 
     Greedy: starting from full width, repeatedly shrink (by ``round_to`` channels) the group whose
-    removed channels cost the least importance per FLOP
-    saved, until the level's FLOP target is met. The cost of a channel is its share of its
+    removed channels cost the least importance per unit of cost saved, until the level's cost
+    target is met. The cost of a channel is its share of its
     group's importance, divided by the square of the fraction of the group still kept (thin
     groups are spared). No group falls below ``min_keep`` of its width.
     Returns per-group width lists, usable as ``levels=`` of :func:`allinone.exporter.export`.
@@ -163,11 +163,11 @@ def budget_levels(
             return float(flops(graph, groups, widths))
         return latency.predict_ms(layer_macs(graph, groups, widths))
 
-    full_flops = cost_of(cur)
-    now = full_flops
+    full_cost = cost_of(cur)
+    now = full_cost
     out = [list(cur)]
     for k in range(1, len(ratios)):
-        target = full_flops * ratios[k]
+        target = full_cost * ratios[k]
         while now > target:
             best: tuple[float, int, int, float] | None = None
             for g, w in enumerate(cur):
