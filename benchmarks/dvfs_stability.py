@@ -5,6 +5,8 @@ last level, adaptive, oracle), checked against the project's acceptance criteria
   1. adaptive deadline misses <= 1 %;
   2. adaptive mean FLOPs >= 95 % of the oracle's;
   3. adaptive CV <= oracle CV + 0.02;
+     (the oracle picks by calibrated medians, as defined; the oracle_p99 reference, which picks
+     by calibrated p99s and so misses about as rarely as criterion 1 asks, is printed beside it)
   4. with fine levels (>= 12, ~10 % apart): adaptive CV <= 5 % on traces where fixed level 0
      swings (its CV > 5 %);
   5. the emulator's slowdown within 15 % of its model t(f) = t(f_max)·(α·f_max/f + 1 − α).
@@ -33,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from allinone.dvfs import Emulator, calibrate, load_trace
+from allinone.dvfs._native import native
 from allinone.dvfs.bench import EngineRunner, ModelRunner, format_table, run_ways
 from allinone.dvfs.table import LatencyTable, make_input
 
@@ -81,6 +84,43 @@ def check_emulator(alpha: float, engine: object | None, f_max: float = 2000.0) -
     return failures
 
 
+def jitter_floor(engine: object, batch: int, runs: int) -> dict[str, float]:
+    """CV of level 0 and of the last level, each run alone at one fixed clock (each run followed
+    by a busy-wait of its own length, as in the emulated runs): spread no governor can remove."""
+    x = make_input(engine, batch)
+    floor = {}
+    for level in (0, engine.num_levels - 1):  # type: ignore[attr-defined]
+        times = []
+        for i in range(runs + 3):
+            t0 = time.perf_counter()
+            engine.run_at(level, x)  # type: ignore[attr-defined]
+            elapsed = time.perf_counter() - t0
+            native.busy_wait(elapsed)
+            if i >= 3:  # warm-up
+                times.append(elapsed)
+        floor[f"cv_level{level}"] = float(np.std(times) / np.mean(times))
+    return floor
+
+
+def simulated_table(runner: ModelRunner, f_max: float, runs: int, alpha: float) -> LatencyTable:
+    """The latency model's calibration: its true times as medians, and p99s sampled from a copy
+    of it (another seed), as `calibrate` measures them on an engine."""
+    probe = ModelRunner(
+        runner.true_ms,
+        alpha,
+        f_max,
+        noise=runner.noise,
+        seed=runner.seed + 1,
+        tail_p=runner.tail_p,
+        tail_scale=runner.tail_scale,
+    )
+    p99 = [
+        float(np.percentile([probe(k, f_max) for _ in range(runs)], 99))
+        for k in range(len(runner.true_ms))
+    ]
+    return LatencyTable(list(runner.true_ms), f_max, p99_ms=p99, alpha=alpha, emulated=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help=".aio model (default allinone/data/demo.aio if present)")
@@ -98,6 +138,7 @@ def main() -> int:
     ap.add_argument("--alpha", type=float, default=0.85)
     ap.add_argument("--steps", type=int, default=1000, help="inferences per way per trace")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--calib-runs", type=int, default=300, help="calibration runs per level")
     ap.add_argument("--traces", default=str(TRACES), help="folder of trace CSVs")
     ap.add_argument("--json", dest="json_out", help="write all results here")
     args = ap.parse_args()
@@ -135,13 +176,20 @@ def main() -> int:
         f_max = float(trace["cpu_mhz"].max())
         if engine is not None:
             if table is None:  # calibrate once; the reference clock is each trace's own f_max
+                # gap 1: measured in the regime of the emulated runs (each followed by padding);
+                # 300 runs per level for a p99 the oracle_p99 reference can choose by.
                 table = calibrate(
-                    engine, f_max, runs=30, alpha=args.alpha, emulated=True, batch=args.batch
+                    engine,
+                    f_max,
+                    runs=args.calib_runs,
+                    alpha=args.alpha,
+                    emulated=True,
+                    batch=args.batch,
+                    gap=1.0,
                 )
             table.f_ref_mhz = f_max
             runner = EngineRunner(engine, args.alpha, f_max, args.batch)
         else:
-            table = LatencyTable(true_ms, f_max, alpha=args.alpha, emulated=True)
             runner = ModelRunner(
                 true_ms,
                 args.alpha,
@@ -151,6 +199,7 @@ def main() -> int:
                 tail_p=args.tail_p,
                 tail_scale=args.tail_scale,
             )
+            table = simulated_table(runner, f_max, args.calib_runs, args.alpha)
         r = run_ways(
             runner,
             table,
@@ -177,6 +226,13 @@ def main() -> int:
         ]
         if fine and f0["cv"] > 0.05:
             checks.append(("CV <= 5% (fine levels)", a["cv"] <= 0.05, f"{a['cv']:.3f}"))
+        if "oracle_p99" in r:
+            p = r["oracle_p99"]
+            print(
+                f"  info  vs oracle_p99 (chooses by calibrated p99; misses {p['miss_rate']:.1%}): "
+                f"FLOPs {a['mean_flops_ratio'] / p['mean_flops_ratio']:.1%}, "
+                f"CV {a['cv']:.3f} vs {p['cv']:.3f}"
+            )
         for name, ok, val in checks:
             print(f"  {'PASS' if ok else 'FAIL'}  {name}: {val}")
             if not ok:
@@ -185,6 +241,13 @@ def main() -> int:
     failures += check_emulator(args.alpha, engine)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(all_results, indent=2))
+    if engine is not None:
+        floor = jitter_floor(engine, args.batch, args.calib_runs)
+        all_results["jitter_floor"] = floor
+        print(
+            "machine floor (one level, one clock): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in floor.items())
+        )
     print(f"\n{'ALL PASS' if not failures else 'FAILURES:'}")
     for f in failures:
         print("  " + f)

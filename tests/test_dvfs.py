@@ -181,7 +181,9 @@ def test_emulator_model() -> None:
 
 
 def test_latency_table_round_trip(tmp_path: Path) -> None:
-    t = LatencyTable([3.0, 2.0, 1.0], 2400.0, p90_ms=[3.5, 2.5, 1.5], model="m", emulated=True)
+    t = LatencyTable(
+        [3.0, 2.0, 1.0], 2400.0, p90_ms=[3.5, 2.5, 1.5], p99_ms=[4, 3, 2], model="m", emulated=True
+    )
     p = tmp_path / "table.json"
     t.save(p)
     assert LatencyTable.load(p) == t
@@ -195,6 +197,8 @@ def test_latency_table_round_trip(tmp_path: Path) -> None:
         LatencyTable([], 2000.0)
     with pytest.raises(ValueError, match="batch"):
         LatencyTable([1.0], 2000.0, batch=0)
+    with pytest.raises(ValueError, match="p99_ms"):
+        LatencyTable([1.0, 0.5], 2000.0, p99_ms=[1.2])
     assert t.spread_prior() == pytest.approx(0.5 / 2.0 / 1.28)  # median of 1/6, 1/4, 1/2
     assert LatencyTable([1.0], 1.0).spread_prior() == 0.02
 

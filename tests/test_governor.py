@@ -265,3 +265,45 @@ def test_four_ways_on_a_synthetic_trace() -> None:
     assert r["adaptive"]["miss_rate"] == 0.0  # noise-free: the model is exact
     assert r["adaptive"]["mean_flops_ratio"] >= 0.95 * r["oracle"]["mean_flops_ratio"]
     assert r["adaptive"]["cv"] < r["fixed_first"]["cv"] / 3
+
+
+def test_oracle_p99_misses_rarely_where_the_median_oracle_does_not() -> None:
+    # 12 levels 10 % apart, 5 % lognormal jitter: at the top clock the median oracle keeps level 0
+    # (10 ms against a 10.5 ms target) and misses whenever a run is 5 % slow (~16 %); choosing by
+    # p99 (~1.12 x median) leaves level 0 and misses about 1 run in 1000.
+    true_ms = [10.0 * 0.9**k for k in range(12)]
+    p99 = [t * float(np.exp(2.326 * 0.05)) for t in true_ms]
+    t = np.arange(0, 4.0, 0.01)
+    trace = {"t_s": t, "cpu_mhz": np.where((t > 1) & (t < 3), 1400.0, 2000.0)}
+    r = run_ways(
+        ModelRunner(true_ms, 0.85, 2000.0, noise=0.05, seed=3),
+        LatencyTable(true_ms, 2000.0, p99_ms=p99),
+        trace,
+        flops=[0.9**k for k in range(12)],
+        steps=1000,
+        ways=("oracle", "oracle_p99"),
+    )
+    assert r["oracle"]["miss_rate"] > 0.05
+    assert r["oracle_p99"]["miss_rate"] < 0.02
+    assert r["oracle_p99"]["mean_level"] > r["oracle"]["mean_level"]
+    # Without p99s in the table there is no p99 reference to run.
+    r = run_ways(
+        ModelRunner(true_ms, 0.85, 2000.0),
+        LatencyTable(true_ms, 2000.0),
+        trace,
+        flops=[0.9**k for k in range(12)],
+        steps=50,
+    )
+    assert "oracle_p99" not in r and "oracle" in r
+
+
+def test_calibrate_records_p99_and_checks_gap() -> None:
+    from allinone.dvfs.table import calibrate
+
+    engine = FakeEngine(3)
+    table = calibrate(engine, 2000.0, runs=10, warmup=1, gap=0.5)
+    assert len(table.level_ms) == len(table.p90_ms) == len(table.p99_ms) == 3
+    assert all(p >= m for p, m in zip(table.p99_ms, table.level_ms, strict=True))
+    assert engine.ran.count(2) == 21  # warm-up, then an untimed and a timed run per round
+    with pytest.raises(ValueError, match="gap"):
+        calibrate(engine, 2000.0, gap=-1.0)

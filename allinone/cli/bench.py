@@ -32,7 +32,12 @@ def add_trace_options(p: argparse.ArgumentParser, trace_required: bool) -> None:
     p.add_argument("--alpha", type=float, default=0.85, help="compute-bound share (default 0.85)")
     p.add_argument("--target-ms", type=float, default=None, help="default: 1.05 x level 0 at f_max")
     p.add_argument("--steps", type=int, default=800, help="inferences per way (default 800)")
-    p.add_argument("--runs", type=int, default=20, help="calibration runs per level (default 20)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=200,
+        help="calibration runs per level (default 200: the oracle chooses by each level's p99)",
+    )
     p.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
     p.add_argument(
         "--batch",
@@ -86,6 +91,7 @@ def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
             source=f"trace {path.name}",
             emulated=True,
             batch=args.batch,
+            gap=1.0,  # measured as the emulated runs will run: each followed by padding
         )
         if args.save_table:
             table.save(args.save_table)
