@@ -306,6 +306,23 @@ def test_wide_k_matches(threads: int, tmp_path: Path) -> None:
         close(engine.run_at(k, x), reference(m, k, x), f"wide-K level {k}")
 
 
+def model_small_maps() -> F.AioModel:
+    """3x3 convolutions on 14x14 and 7x7 maps: split over rows at 2+ threads, with B packed once
+    and shared by the row tiles (the strips of 196 or 49 pixels split unevenly)."""
+    b = Builder("smallmaps", (32, 14, 14), [64, 96], [[64, 96], [48, 72], [20, 40]], seed=8)
+    v1 = b.conv(0, 0, 64, k=3, p=1, act="relu")
+    return b.done(b.conv(v1, 1, 96, k=3, s=2, p=1, act="none"))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_small_maps_split_over_rows_match(threads: int, tmp_path: Path) -> None:
+    m = model_small_maps()
+    engine = Engine(save(m, tmp_path), threads=threads)
+    x = rand_input(m, n=2)
+    for k in range(m.num_levels):
+        close(engine.run_at(k, x), reference(m, k, x), f"small-map level {k}")
+
+
 def test_metadata(tmp_path: Path) -> None:
     m = model_features()
     engine = Engine(save(m, tmp_path), threads=1)

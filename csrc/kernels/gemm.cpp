@@ -38,6 +38,14 @@ size_t gemm_col_align() { return detail::table().gemm_nr; }
 
 namespace {
 
+// Equal K blocks (e.g. 300 = 150 + 150, not 256 + 44): no short block with its C reload overhead
+// amortised over few k. K == 0 still makes one (empty) block.
+size_t k_block_size(size_t K) {
+  if (K == 0) return 1;
+  const size_t k_blocks = (K + kKC - 1) / kKC;
+  return (K + k_blocks - 1) / k_blocks;
+}
+
 // Longest K for which gemm reads B in place (see gemm).
 constexpr size_t kDirectMaxK = 128;
 
@@ -59,10 +67,7 @@ void gemm_blocked(const float* apack, size_t panel_stride, size_t K, float* c, s
   const detail::KernelTable& t = detail::table();
   const size_t nr = t.gemm_nr;
   float* bpack = pack_buffer();
-  // Equal K blocks (e.g. 300 = 150 + 150, not 256 + 44): no short block with its C reload
-  // overhead amortised over few k.
-  const size_t k_blocks = K == 0 ? 1 : (K + kKC - 1) / kKC;
-  const size_t kc_step = K == 0 ? 1 : (K + k_blocks - 1) / k_blocks;
+  const size_t kc_step = k_block_size(K);
 
   for (size_t nb0 = n0; nb0 < n1; nb0 += kNC) {
     const size_t nb = std::min(kNC, n1 - nb0);
@@ -163,6 +168,62 @@ void gemm_conv(const PackedA& a, const float* x, const ConvGeom& g, float* c, si
                  t.pack_conv_b(x, g, k0, kc, nb0, nb, t.gemm_nr, dst);
                  BBlock bb;
                  bb.packed = dst;
+                 return bb;
+               });
+}
+
+static_assert(kPackedColBlock == kNC, "prepacked column blocks are the driver's N blocks");
+
+PackedBLayout packed_b_layout(size_t K, size_t N) {
+  PackedBLayout l;
+  l.K = K;
+  l.N = N;
+  l.kc_step = k_block_size(K);
+  l.k_blocks = K == 0 ? 1 : (K + l.kc_step - 1) / l.kc_step;
+  l.n_blocks = std::max<size_t>(1, (N + kNC - 1) / kNC);
+  return l;
+}
+
+size_t PackedBLayout::floats() const {
+  const size_t nr = detail::table().gemm_nr;
+  return std::max<size_t>(K, 1) * ((N + nr - 1) / nr * nr);
+}
+
+// Column block nb holds K x round_up(width, nr) floats, K block after K block (each kc x width,
+// strips of nr inside); full column blocks are kNC wide, a multiple of nr.
+size_t PackedBLayout::offset(size_t nb, size_t kb) const {
+  const size_t nr = detail::table().gemm_nr;
+  const size_t width = std::min(kNC, N - nb * kNC);
+  return nb * kNC * std::max<size_t>(K, 1) + kb * kc_step * ((width + nr - 1) / nr * nr);
+}
+
+namespace {
+struct BlockRange {
+  size_t k0, kc, n0, nb;
+};
+BlockRange block_range(const PackedBLayout& l, size_t block) {
+  const size_t nb = block / l.k_blocks, kb = block % l.k_blocks;
+  const size_t k0 = kb * l.kc_step, n0 = nb * kNC;
+  return {k0, std::min(l.kc_step, l.K - std::min(l.K, k0)), n0, std::min(kNC, l.N - n0)};
+}
+}  // namespace
+
+void pack_conv_b_block(const float* x, const ConvGeom& g, const PackedBLayout& l, size_t block,
+                       float* packed) {
+  const BlockRange r = block_range(l, block);
+  if (r.kc == 0 || r.nb == 0) return;
+  const detail::KernelTable& t = detail::table();
+  t.pack_conv_b(x, g, r.k0, r.kc, r.n0, r.nb, t.gemm_nr,
+                packed + l.offset(block / l.k_blocks, block % l.k_blocks));
+}
+
+void gemm_prepacked(const PackedA& a, const PackedBLayout& l, const float* packed, float* c,
+                    size_t ldc, size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
+  if (m0 >= m1 || n0 >= n1) return;
+  gemm_blocked(a.data(), a.cols() * kMR, l.K, c, ldc, m0, m1, n0, n1, epi,
+               [&](size_t k0, size_t /*kc*/, size_t nb0, size_t /*nb*/, float* /*dst*/) {
+                 BBlock bb;
+                 bb.packed = packed + l.offset(nb0 / kNC, k0 / l.kc_step);
                  return bb;
                });
 }

@@ -16,9 +16,17 @@ namespace {
 
 enum class ConvPath { Pointwise, Im2col, Depthwise, Grouped };
 
-// Column block of the implicit-GEMM paths: the GEMM driver packs at most 256 columns of B at a
-// time, so wider tiles buy nothing and only coarsen the work split.
+// Column block of the grouped path's tiles (the GEMM driver packs at most 256 columns of B at a
+// time).
 constexpr size_t kColBlock = 256;
+
+// Maps up to this many pixels, whose whole im2col matrix fits in kSharedBBytes, may be split
+// over rows with B packed once and shared (see PackedBLayout): their pixels are too few to split
+// evenly over workers in 32-wide strips (196 = 6.1 strips), and row tiles that each packed B
+// again would pay for it once per tile. (1x1 layers read a short-K B in place, so their row
+// tiles repeat no packing; sharing a packed B measured no gain on MobileNetV2.)
+constexpr size_t kSharedBMaxPixels = 4 * kPackedColBlock;
+constexpr size_t kSharedBBytes = size_t(4) << 20;
 
 class Conv2d final : public Op {
  public:
@@ -47,6 +55,10 @@ class Conv2d final : public Op {
       path_ = ConvPath::Grouped;
       packed_ = PackedA::pack(w, y.c, k_full, k_full);
     }
+    if (path_ == ConvPath::Im2col && pixels() <= kSharedBMaxPixels) {
+      const size_t floats = packed_b_layout(k_full, pixels()).floats();
+      if (floats * sizeof(float) <= kSharedBBytes) shared_b_floats_ = floats;
+    }
     scale_.load(m, n.scale, y.c);
     bias_.load(m, n.bias, y.c);
     levels_ = m.num_levels();
@@ -61,6 +73,7 @@ class Conv2d final : public Op {
     const uint64_t cin_per_group = path_ == ConvPath::Depthwise ? 1 : cin_[level] / groups_;
     return sat_add(sat_mul(sat_mul(cout_[level], cin_per_group), taps_), cout_[level]);
   }
+  size_t scratch_floats() const override { return shared_b_floats_; }
   size_t weight_bytes() const override {
     return packed_.bytes() + dw_weight_.size() * sizeof(float) + scale_.bytes(levels_) +
            bias_.bytes(levels_);
@@ -102,7 +115,13 @@ class Conv2d final : public Op {
     const size_t M = cout_[ctx.level], P = pixels();
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
-    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), kColBlock);
+    const bool rows_free = shared_b_floats_ > 0 && ctx.scratch != nullptr;
+    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), P, rows_free);
+    if (rows_free && !t.serial && t.m_tiles > 1)
+      return run_shared_b(ctx, g.c_in * taps_, y, epi, t,
+                          [&](const PackedBLayout& l, size_t block, float* b) {
+                            pack_conv_b_block(x, g, l, block, b);
+                          });
     ctx.parallel(
         t.count(),
         [&](size_t task, size_t) {
@@ -111,6 +130,24 @@ class Conv2d final : public Op {
                     epi);
         },
         t.serial);
+  }
+
+  // Two phases, two barriers: pack B block by block into the scratch, then multiply in t's row
+  // tiles (one per worker) times the column blocks. Row tiles that each packed B again would pay
+  // for it once per tile (a third of the multiply's time on a 7 x 7 map).
+  // pack_block(layout, block, buffer) packs one block of this layer's B.
+  template <class PackBlock>
+  void run_shared_b(const OpContext& ctx, size_t K, float* y, const Epilogue& epi, const Tiling& t,
+                    PackBlock&& pack_block) const {
+    const size_t M = cout_[ctx.level], P = pixels();
+    const PackedBLayout l = packed_b_layout(K, P);
+    float* packed = ctx.scratch;
+    ctx.parallel(l.blocks(), [&](size_t block, size_t) { pack_block(l, block, packed); });
+    ctx.parallel(t.m_tiles * l.n_blocks, [&](size_t task, size_t) {
+      const size_t m0 = task / l.n_blocks * t.mb, n0 = task % l.n_blocks * kPackedColBlock;
+      gemm_prepacked(packed_, l, packed, y, P, m0, std::min(M, m0 + t.mb), n0,
+                     std::min(P, n0 + kPackedColBlock), epi);
+    });
   }
 
   void run_depthwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
@@ -152,6 +189,7 @@ class Conv2d final : public Op {
   PackedA packed_;
   std::vector<float> dw_weight_;
   LevelVectors scale_, bias_;
+  size_t shared_b_floats_ = 0;  // > 0: small map, run_shared_b at 2+ workers (its scratch)
 };
 
 }  // namespace

@@ -17,12 +17,8 @@ void LevelVectors::load(const ModelFile& m, uint32_t tensor, size_t rows_) {
   std::memcpy(data.get(), m.tensor_data(tensor), n * sizeof(float));
 }
 
-namespace {
-// FLOPs per worker that justify one more (smaller) tile for load balance.
-constexpr uint64_t kBalanceFlops = 16000000;
-}  // namespace
-
-Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size_t nb_max) {
+Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size_t nb_max,
+                  bool rows_free) {
   Tiling t;
   rows = std::max<size_t>(rows, 1);
   cols = std::max<size_t>(cols, 1);
@@ -32,15 +28,13 @@ Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size
   const size_t col_align = std::max<size_t>(1, gemm_col_align());
   const size_t row_align = std::max<size_t>(1, kGemmRowAlign);
   auto round_up = [](size_t v, size_t a) { return (v + a - 1) / a * a; };
-  // Column blocks first (every row panel streams its weights once per block). The caller is
-  // worker 0 and every worker claims tiles dynamically. Small layers get one tile per worker:
-  // smaller tiles re-pack B once per row tile and pay a claim each, and on a shared machine a
-  // late worker then costs nothing but its share (measured on ResNet-20, 2 threads, L0: 4 tiles
-  // per worker 1.16 ms, 1 per worker 0.81 ms). Large layers (>= kBalanceFlops per extra tile)
-  // get up to 4 per worker, so a worker slowed by another process hands tiles to the faster one.
-  const uint64_t per_worker =
-      std::min<uint64_t>(4, std::max<uint64_t>(1, flops / workers / kBalanceFlops));
-  const size_t target = t.serial ? 1 : workers * static_cast<size_t>(per_worker);
+  // Column blocks first (every row panel streams its weights once per block), one tile per
+  // worker: smaller tiles re-pack B once per row tile, re-stream the weights and pay a claim
+  // each. Measured on the quiet machine at 2 threads: ResNet-20 L0 0.81 ms with one tile per
+  // worker against 1.16 with four; ResNet-18 L0 18.3 against 18.9 ms, MobileNetV2 L0 4.68
+  // against 4.98 (per-layer sums). Four per worker had been meant to let a worker slowed by
+  // another process hand tiles to the faster one; on a quiet machine it only costs.
+  const size_t target = t.serial ? 1 : workers;
   size_t n_tiles = (cols + nb_max - 1) / nb_max;
   // More tiles for parallelism, never fewer than the scratch cap allows.
   n_tiles = std::max(n_tiles, std::min(target, std::max<size_t>(1, cols / col_align)));
@@ -49,6 +43,22 @@ Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size
   t.nb = (cols + n_tiles - 1) / n_tiles;
   if (t.nb < cols) t.nb = std::min(cols, std::min(nb_max, round_up(t.nb, col_align)));
   t.n_tiles = (cols + t.nb - 1) / t.nb;  // t.nb <= nb_max holds: n_tiles >= cols / nb_max
+  if (rows_free && !t.serial && t.n_tiles <= workers) {
+    // Largest share of a worker over a fair share, splitting columns (strips of col_align) or
+    // rows (panels of row_align): 196 pixels make strips of 128 + 68 (1.31), 256 rows panels
+    // of 132 + 124 (1.03).
+    const double col_load = static_cast<double>(std::min(cols, t.nb)) * workers / cols;
+    const size_t panels = (rows + row_align - 1) / row_align;
+    const size_t mb = (panels + workers - 1) / workers * row_align;
+    const double row_load = static_cast<double>(std::min(rows, mb)) * workers / rows;
+    if (row_load < col_load) {
+      t.nb = cols;
+      t.n_tiles = 1;
+      t.mb = mb;
+      t.m_tiles = (rows + mb - 1) / mb;
+      return t;
+    }
+  }
   // Then row panels when the columns alone leave workers idle (narrow levels, small images).
   size_t m_tiles = 1;
   if (t.n_tiles < target)

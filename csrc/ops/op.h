@@ -19,14 +19,12 @@ namespace aio {
 struct OpContext {
   const float* input = nullptr;    // value 0 of this image (the caller's data, never written)
   float* const* values = nullptr;  // buffer of every other value (full-width capacity)
-  float* scratch = nullptr;        // scratch_floats() floats per worker, worker after worker
-  size_t scratch_stride = 0;       // floats between workers' scratch areas
+  float* scratch = nullptr;        // Op::scratch_floats() floats, 64-byte aligned, for this run
   ThreadPool* pool = nullptr;      // nullptr: run on the calling thread only
   size_t level = 0;
 
   const float* in(uint32_t v) const { return v == 0 ? input : values[v]; }
   float* out(uint32_t v) const { return values[v]; }
-  float* scratch_of(size_t worker) const { return scratch + worker * scratch_stride; }
   size_t workers() const { return pool ? static_cast<size_t>(pool->size()) : 1; }
   // Runs fn(task, worker) for every task, in parallel when a pool is available and the work is
   // worth a hand-off (serial: the layer is below kSerialFlops; its tasks then only bound scratch).
@@ -44,7 +42,8 @@ class Op {
  public:
   virtual ~Op() = default;
   virtual void run(const OpContext& ctx) const = 0;
-  // Scratch each worker needs (floats), at the widest level.
+  // Scratch one run of the op needs (floats, at the widest level), shared by all its tasks: the
+  // engine reserves the largest op's need once per concurrent call.
   virtual size_t scratch_floats() const { return 0; }
   // Multiply-adds and parameters (weights + one bias per output channel) at a level.
   virtual uint64_t macs(size_t /*level*/) const { return 0; }
@@ -99,9 +98,12 @@ struct Tiling {
   bool serial = false;  // run the tiles on the calling thread
   size_t count() const { return m_tiles * n_tiles; }
 };
-// Splits rows x cols into about 4 tiles per worker (never below 16 x 16-ish pieces); one tile
-// when the layer is tiny or there is one worker. nb_max caps the column block (im2col scratch).
-Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size_t nb_max);
+// Splits rows x cols into one tile per worker (never below 16 x 16-ish pieces), over columns
+// first; one tile when the layer is tiny or there is one worker. nb_max caps the column block.
+// rows_free: the caller can split rows without each row tile repeating work on B (it packs B
+// once, shared), so rows are split instead of columns wherever that balances the workers better.
+Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size_t nb_max,
+                  bool rows_free = false);
 
 // Saturating arithmetic for FLOP and parameter counts of adversarially large models.
 inline uint64_t sat_mul(uint64_t a, uint64_t b) {

@@ -55,7 +55,7 @@ class PoolLease {
 
 struct Engine::Impl {
   Impl(std::unique_ptr<Model> m, int threads)
-      : model(std::move(m)), pool(threads), contexts(*model, threads) {
+      : model(std::move(m)), pool(threads), contexts(*model) {
     // One context up front: the first run allocates nothing, and a model whose activations do
     // not fit in memory fails at load rather than at its first run.
     contexts.release(contexts.acquire());
@@ -86,7 +86,6 @@ struct Engine::Impl {
     OpContext oc;
     oc.values = ctx->values.data();
     oc.scratch = ctx->scratch.data();
-    oc.scratch_stride = ctx->scratch_stride;
     oc.pool = lease.get();
     oc.level = k;
     const size_t in_floats = m.input_floats(), out_floats = m.output_floats(k);
@@ -118,7 +117,8 @@ std::string human_bytes(uint64_t b) {
 
 // EngineOptions' resource limits (see engine.h), before any activation memory is reserved.
 void check_limits(const Model& m, const EngineOptions& opts) {
-  const uint64_t act = static_cast<uint64_t>(m.plan.arena_floats) * sizeof(float);
+  const uint64_t act =
+      (static_cast<uint64_t>(m.plan.arena_floats) + m.scratch_floats) * sizeof(float);
   if (opts.max_activation_bytes && act > opts.max_activation_bytes)
     throw Error(ErrorCode::Unsupported,
                 "the model needs " + human_bytes(act) + " of activations per image (input " +

@@ -29,7 +29,7 @@ class Model {
   std::vector<std::string> op_names;     // per op: the node's name in the file
   std::vector<std::string> op_kinds;     // per op: "conv3x3/s1", "depthwise3x3/s2", "add", ...
   BufferPlan plan;
-  size_t scratch_floats = 0;  // per worker
+  size_t scratch_floats = 0;  // the largest op's Op::scratch_floats()
   size_t weight_bytes = 0;
 
   size_t input_floats() const { return size_t(input.c) * input.h * input.w; }

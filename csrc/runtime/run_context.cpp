@@ -3,11 +3,10 @@
 
 namespace aio {
 
-RunContext::RunContext(const Model& m, int workers)
+RunContext::RunContext(const Model& m)
     : arena(m.plan.arena_floats),
-      scratch_stride((m.scratch_floats + 15) / 16 * 16),
+      scratch(m.scratch_floats),
       values(m.num_values, nullptr) {
-  scratch = AlignedBuffer(scratch_stride * static_cast<size_t>(workers));
   for (size_t v = 0; v < m.num_values; ++v)
     if (m.plan.offset[v] != BufferPlan::kExternal) values[v] = arena.data() + m.plan.offset[v];
 }
@@ -21,7 +20,7 @@ std::unique_ptr<RunContext> ContextPool::acquire() {
       return ctx;
     }
   }
-  auto ctx = std::make_unique<RunContext>(model_, workers_);  // outside the lock: may be large
+  auto ctx = std::make_unique<RunContext>(model_);  // outside the lock: may be large
   // Room for every context ever created, so release() (called from a destructor) never allocates.
   std::lock_guard<std::mutex> lk(mu_);
   free_.reserve(++created_);

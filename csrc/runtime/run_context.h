@@ -1,4 +1,4 @@
-// Per-call state of Engine::run: an activation arena, per-worker scratch and the value->pointer
+// Per-call state of Engine::run: an activation arena, op scratch and the value->pointer
 // table. Contexts are recycled through a free list, so a new one is created only when more calls
 // run at the same time than ever before; steady-state runs allocate nothing.
 #pragma once
@@ -13,22 +13,20 @@
 namespace aio {
 
 struct RunContext {
-  RunContext(const Model& m, int workers);
+  explicit RunContext(const Model& m);
   AlignedBuffer arena;
-  AlignedBuffer scratch;
-  size_t scratch_stride = 0;   // floats per worker, a multiple of 16
+  AlignedBuffer scratch;       // Model::scratch_floats, shared by the op running
   std::vector<float*> values;  // arena pointers; the output entry is set per image
 };
 
 class ContextPool {
  public:
-  ContextPool(const Model& m, int workers) : model_(m), workers_(workers) {}
+  explicit ContextPool(const Model& m) : model_(m) {}
   std::unique_ptr<RunContext> acquire();
   void release(std::unique_ptr<RunContext> ctx);
 
  private:
   const Model& model_;
-  int workers_;
   std::mutex mu_;
   size_t created_ = 0;
   std::vector<std::unique_ptr<RunContext>> free_;

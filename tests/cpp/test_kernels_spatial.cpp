@@ -2,6 +2,7 @@
 // references, on every ISA this machine supports. Tolerance: |got - ref| <= 1e-5 * max|ref| over
 // each output (aio_test::kRelTol); im2col and max pooling move values and must match exactly.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <vector>
@@ -253,7 +254,8 @@ void test_add_act() {
 // Implicit-GEMM convolution (gemm_conv: im2col fused into B packing) against a direct double
 // reference: strides 1-3 (1 and 2 take the vector packer, 3 the portable one), dilation, padding
 // wider than the kernel, K above one 256-row block, row/pixel sub-ranges as the tiler issues
-// them, and a level prefix (fewer input channels than the packed weight's full K).
+// them, and a level prefix (fewer input channels than the packed weight's full K); and the same
+// products through the shared packed B (pack_conv_b_block + gemm_prepacked).
 void test_gemm_conv() {
   struct Case {
     ConvGeom g;
@@ -298,6 +300,38 @@ void test_gemm_conv() {
         for (size_t p = 0; p < P; ++p) {
           const bool inside = o >= r[0] && o < r[1] && p >= r[2] && p < r[3];
           if (inside)
+            AIO_CHECK_NEAR(y[o * P + p], ref[o * P + p], kRelTol * std::fmax(max_ref, 1.0));
+          else
+            AIO_CHECK(y[o * P + p] == -7.f);
+        }
+    }
+    // The shared-B path: every block packed once (in reverse order, as workers may), then row
+    // tiles multiplied against it; columns from a column-block start to any end.
+    const aio::PackedBLayout l = aio::packed_b_layout(K, P);
+    std::vector<float> packed(l.floats() + 16, -3.f);
+    float* buf = packed.data() + (16 - reinterpret_cast<uintptr_t>(packed.data()) / 4 % 16) % 16;
+    for (size_t b = l.blocks(); b-- > 0;) aio::pack_conv_b_block(x.data(), g, l, b, buf);
+    const size_t tiles[][4] = {{0, cs.m, 0, P}, {cs.m / 2, cs.m, 0, P}, {0, 1, 0, P - P / 3}};
+    for (const auto& r : tiles) {
+      if (r[0] >= r[1] || r[2] >= r[3]) continue;
+      std::vector<float> y(cs.m * P, -7.f);
+      aio::gemm_prepacked(a, l, buf, y.data(), P, r[0], r[1], r[2], r[3], aio::Epilogue{});
+      for (size_t o = 0; o < cs.m; ++o)
+        for (size_t p = 0; p < P; ++p) {
+          const bool inside = o >= r[0] && o < r[1] && p >= r[2] && p < r[3];
+          if (inside)
+            AIO_CHECK_NEAR(y[o * P + p], ref[o * P + p], kRelTol * std::fmax(max_ref, 1.0));
+          else
+            AIO_CHECK(y[o * P + p] == -7.f);
+        }
+    }
+    if (P > aio::kPackedColBlock) {  // a tile starting at the second column block
+      std::vector<float> y(cs.m * P, -7.f);
+      const size_t n0 = aio::kPackedColBlock;
+      aio::gemm_prepacked(a, l, buf, y.data(), P, 0, cs.m, n0, P, aio::Epilogue{});
+      for (size_t o = 0; o < cs.m; ++o)
+        for (size_t p = 0; p < P; ++p) {
+          if (p >= n0)
             AIO_CHECK_NEAR(y[o * P + p], ref[o * P + p], kRelTol * std::fmax(max_ref, 1.0));
           else
             AIO_CHECK(y[o * P + p] == -7.f);
