@@ -239,8 +239,6 @@ def main() -> int:
                 failures.append(f"{path.stem}: {name} ({val})")
     print("\nemulator accuracy (EMULATED slowdown by busy-waiting):")
     failures += check_emulator(args.alpha, engine)
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(all_results, indent=2))
     if engine is not None:
         floor = jitter_floor(engine, args.batch, args.calib_runs)
         all_results["jitter_floor"] = floor
@@ -248,6 +246,8 @@ def main() -> int:
             "machine floor (one level, one clock): "
             + ", ".join(f"{k} {v:.3f}" for k, v in floor.items())
         )
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(all_results, indent=2))
     print(f"\n{'ALL PASS' if not failures else 'FAILURES:'}")
     for f in failures:
         print("  " + f)
