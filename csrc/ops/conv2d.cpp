@@ -133,9 +133,8 @@ class Conv2d final : public Op {
   }
 
   // Two phases, two barriers: pack B block by block into the scratch, then multiply in t's row
-  // tiles (one per worker) times the column blocks. Row tiles that each packed B again would pay
-  // for it once per tile (a third of the multiply's time on a 7 x 7 map).
-  // pack_block(layout, block, buffer) packs one block of this layer's B.
+  // tiles (one per worker) times the column blocks. pack_block(layout, block, buffer) packs one
+  // block of this layer's B.
   template <class PackBlock>
   void run_shared_b(const OpContext& ctx, size_t K, float* y, const Epilogue& epi, const Tiling& t,
                     PackBlock&& pack_block) const {
