@@ -67,6 +67,7 @@ void fill_table_scalar(KernelTable& t) {
   t.depthwise = depthwise_conv_scalar;
   t.max_pool = max_pool_portable;
   t.add_act = add_act_portable;
+  fill_table_peak_scalar(t);
 }
 
 }  // namespace detail

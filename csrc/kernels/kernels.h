@@ -117,6 +117,12 @@ void global_avg_pool(const float* x, size_t hw, float* y, size_t c0, size_t c1);
 // y[i] = act(a[i] + b[i]) (b may be nullptr) for i in [i0, i1). In place allowed (y == a).
 void add_act(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
 
+// FP32 multiply-add throughput of the calling thread, in GFLOP/s, with the chosen ISA's widest
+// vectors (independent FMA chains in registers, no memory traffic): the core's compute peak that
+// kernel efficiency is measured against. Runs for about `seconds`; call it from several threads at
+// once for a multi-core peak (each returns its own core's rate).
+double fma_peak_gflops(double seconds = 0.2);
+
 // Which micro-kernels were chosen at load ("avx512", "avx2", "scalar"). AIO_FORCE_ISA in the
 // environment (scalar|avx2|avx512) overrides detection, for tests; asking for an ISA the CPU lacks
 // falls back to the best available one.

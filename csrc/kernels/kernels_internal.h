@@ -85,6 +85,7 @@ struct KernelTable {
   DepthwiseFn depthwise = nullptr;
   MaxPoolFn max_pool = nullptr;
   AddActFn add_act = nullptr;
+  double (*fma_peak)(double seconds) = nullptr;  // see aio::fma_peak_gflops
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries.
@@ -92,12 +93,17 @@ const KernelTable& table();
 
 // Each ISA's file overwrites the entries it implements; platform.cpp calls them in ISA order.
 void fill_table_scalar(KernelTable& t);
+void fill_table_peak_scalar(KernelTable& t);  // called by fill_table_scalar
+// Times call(iters) (flops_per_call FLOPs per iteration) for about `seconds`; the best GFLOP/s.
+double time_fma_loop(double seconds, double flops_per_call, double (*call)(long));
 #if defined(AIO_X86_64)
 void fill_table_avx2(KernelTable& t);
 void fill_table_avx512(KernelTable& t);
 void fill_table_depthwise_avx2(KernelTable& t);    // called by fill_table_avx2
 void fill_table_depthwise_avx512(KernelTable& t);  // called by fill_table_avx512
 void fill_table_pool_avx512(KernelTable& t);       // called by fill_table_avx512
+void fill_table_peak_avx2(KernelTable& t);         // called by fill_table_avx2
+void fill_table_peak_avx512(KernelTable& t);       // called by fill_table_avx512
 void fill_table_elementwise_avx512(KernelTable& t);  // called by fill_table_avx512
 void fill_table_conv_pack_avx512(KernelTable& t);    // called by fill_table_avx512
 #endif

@@ -2,6 +2,7 @@
 // shapes straddling the 12-row panels, 8/16/32-column strips and the K/N/M cache blocks, with
 // level-style prefixes of one packed matrix, sub-ranges, every activation, residual on and off.
 // Tolerance: |got - ref| <= 1e-5 * max|ref| over the output (aio_test::kRelTol).
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -172,7 +173,11 @@ int main() {
     test_gemm_blocks(isa);
     test_gemm_large_values(isa);
     AIO_CHECK(aio::gemm_col_align() >= 8 && aio::gemm_col_align() % 8 == 0);
-    std::printf("  %s: %d gemm cases\n", isa, g_cases - before);
+    // The peak probe runs on every ISA and reports a finite positive rate (no timing bound: the
+    // machine may be shared).
+    const double peak = aio::fma_peak_gflops(0.01);
+    AIO_CHECK(peak > 0 && std::isfinite(peak));
+    std::printf("  %s: %d gemm cases, FMA peak %.1f GFLOP/s\n", isa, g_cases - before, peak);
   });
   return aio_test::finish("test_kernels");
 }
