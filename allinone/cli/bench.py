@@ -36,7 +36,8 @@ def add_trace_options(p: argparse.ArgumentParser, trace_required: bool) -> None:
         "--runs",
         type=int,
         default=200,
-        help="calibration runs per level (default 200: the oracle chooses by each level's p99)",
+        help="calibration runs per level (default 200: the oracle_p99 reference chooses by each "
+        "level's p99)",
     )
     p.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
     p.add_argument(

@@ -126,9 +126,9 @@ def run_ways(
     last = len(table.level_ms) - 1
     oracle_gov = native.Governor(table.level_ms, table.f_ref_mhz, cfg)
     target = oracle_gov.target_ms
-    if not table.p99_ms:
+    p99_gov = native.Governor(table.p99_ms, table.f_ref_mhz, cfg) if table.p99_ms else None
+    if p99_gov is None:
         ways = tuple(w for w in ways if w != "oracle_p99")
-    p99_gov = native.Governor(table.p99_ms or table.level_ms, table.f_ref_mhz, cfg)
     result: dict[str, Any] = {
         "target_ms": target,
         "alpha": alpha,
@@ -151,6 +151,7 @@ def run_ways(
             elif way == "oracle":
                 k = oracle_gov.best_level(f, target, False)
             elif way == "oracle_p99":
+                assert p99_gov is not None  # the way was dropped above otherwise
                 k = p99_gov.best_level(f, target, False)
             else:
                 k = gov.update(f)

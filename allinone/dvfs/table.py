@@ -25,8 +25,8 @@ class LatencyTable:
     level_ms: list[float]
     f_ref_mhz: float
     p90_ms: list[float] = field(default_factory=list)
-    # The benchmark's oracle chooses by these: a level "meets" a target when it does 99 % of the
-    # time. Empty in tables written before it was recorded; then the oracle uses the medians.
+    # The benchmark's oracle_p99 reference chooses by these (a level "meets" a target when it does
+    # 99 % of the time). Empty in tables written before they were recorded: no such reference then.
     p99_ms: list[float] = field(default_factory=list)
     alpha: float = 0.85
     model: str = ""
@@ -100,7 +100,7 @@ def calibrate(
     ``gap``: after each timed run, busy-wait ``gap`` times its duration. A run that follows a
     busy-wait is slower than one in a back-to-back loop (2-8 % at the median here); emulated
     runs are all followed by padding, so a table for them is measured with gap 1 (the padding
-    at about 0.55 x f_max)."""
+    of a run at about 0.46 x f_max with alpha 0.85)."""
     if gap < 0:
         raise ValueError(f"calibrate: gap must be >= 0, got {gap}")
     x = make_input(engine, batch)
