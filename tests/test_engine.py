@@ -7,6 +7,7 @@ Tolerance: max abs err <= 1e-4 * max |reference|.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -291,19 +292,11 @@ def test_large_model_multithreaded_matches(tmp_path: Path) -> None:
 
 
 def model_wide_k() -> F.AioModel:
-    """K = 512*9 columns on a 7x7 image: the im2col block is capped by scratch, not by pixels."""
+    """K = 512*9 on a 7x7 image: 18 K blocks, and at 2+ threads a split over rows (16 rows, 49
+    pixels: one 32-wide strip and a 17-wide one)."""
     b = Builder("widek", (512, 7, 7), [16, 24], [[16, 24], [8, 12]], seed=6)
     v1 = b.conv(0, 0, 16, k=3, p=1, act="relu")
     return b.done(b.conv(v1, 1, 24, k=3, p=1, act="none"))
-
-
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_wide_k_matches(threads: int, tmp_path: Path) -> None:
-    m = model_wide_k()
-    engine = Engine(save(m, tmp_path), threads=threads)
-    x = rand_input(m, n=2)
-    for k in range(m.num_levels):
-        close(engine.run_at(k, x), reference(m, k, x), f"wide-K level {k}")
 
 
 def model_small_maps() -> F.AioModel:
@@ -314,13 +307,15 @@ def model_small_maps() -> F.AioModel:
     return b.done(b.conv(v1, 1, 96, k=3, s=2, p=1, act="none"))
 
 
+@pytest.mark.parametrize("make", [model_wide_k, model_small_maps])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_small_maps_split_over_rows_match(threads: int, tmp_path: Path) -> None:
-    m = model_small_maps()
+def test_split_layers_match(make: Callable[[], F.AioModel], threads: int, tmp_path: Path) -> None:
+    """Layers whose work split depends on the thread count, at every level."""
+    m = make()
     engine = Engine(save(m, tmp_path), threads=threads)
     x = rand_input(m, n=2)
     for k in range(m.num_levels):
-        close(engine.run_at(k, x), reference(m, k, x), f"small-map level {k}")
+        close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")
 
 
 def test_metadata(tmp_path: Path) -> None:

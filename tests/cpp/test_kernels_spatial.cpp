@@ -291,11 +291,12 @@ void test_gemm_conv() {
         max_ref = std::fmax(max_ref, std::fabs(acc));
       }
     (void)K;
-    const size_t ranges[][4] = {{0, cs.m, 0, P}, {cs.m / 2, cs.m, P / 3, P - P / 5}, {0, 1, P - 1, P}};
-    for (const auto& r : ranges) {
-      if (r[0] >= r[1] || r[2] >= r[3]) continue;
+    // Runs `product` on rows [r0, r1) x columns [r2, r3) of a sentinel-filled output; checks the
+    // tile against the reference and that nothing outside it was written.
+    const auto check_tile = [&](const size_t r[4], const auto& product) {
+      if (r[0] >= r[1] || r[2] >= r[3]) return;
       std::vector<float> y(cs.m * P, -7.f);
-      aio::gemm_conv(a, x.data(), g, y.data(), P, r[0], r[1], r[2], r[3], aio::Epilogue{});
+      product(y.data());
       for (size_t o = 0; o < cs.m; ++o)
         for (size_t p = 0; p < P; ++p) {
           const bool inside = o >= r[0] && o < r[1] && p >= r[2] && p < r[3];
@@ -304,39 +305,26 @@ void test_gemm_conv() {
           else
             AIO_CHECK(y[o * P + p] == -7.f);
         }
-    }
+    };
+    const size_t ranges[][4] = {{0, cs.m, 0, P}, {cs.m / 2, cs.m, P / 3, P - P / 5}, {0, 1, P - 1, P}};
+    for (const auto& r : ranges)
+      check_tile(r, [&](float* y) {
+        aio::gemm_conv(a, x.data(), g, y, P, r[0], r[1], r[2], r[3], aio::Epilogue{});
+      });
     // The shared-B path: every block packed once (in reverse order, as workers may), then row
-    // tiles multiplied against it; columns from a column-block start to any end.
+    // tiles multiplied against it; columns from a column-block start (the first, or the second
+    // when there is one) to any end.
     const aio::PackedBLayout l = aio::packed_b_layout(K, P);
     std::vector<float> packed(l.floats() + 16, -3.f);
     float* buf = packed.data() + (16 - reinterpret_cast<uintptr_t>(packed.data()) / 4 % 16) % 16;
     for (size_t b = l.blocks(); b-- > 0;) aio::pack_conv_b_block(x.data(), g, l, b, buf);
-    const size_t tiles[][4] = {{0, cs.m, 0, P}, {cs.m / 2, cs.m, 0, P}, {0, 1, 0, P - P / 3}};
-    for (const auto& r : tiles) {
-      if (r[0] >= r[1] || r[2] >= r[3]) continue;
-      std::vector<float> y(cs.m * P, -7.f);
-      aio::gemm_prepacked(a, l, buf, y.data(), P, r[0], r[1], r[2], r[3], aio::Epilogue{});
-      for (size_t o = 0; o < cs.m; ++o)
-        for (size_t p = 0; p < P; ++p) {
-          const bool inside = o >= r[0] && o < r[1] && p >= r[2] && p < r[3];
-          if (inside)
-            AIO_CHECK_NEAR(y[o * P + p], ref[o * P + p], kRelTol * std::fmax(max_ref, 1.0));
-          else
-            AIO_CHECK(y[o * P + p] == -7.f);
-        }
-    }
-    if (P > aio::kPackedColBlock) {  // a tile starting at the second column block
-      std::vector<float> y(cs.m * P, -7.f);
-      const size_t n0 = aio::kPackedColBlock;
-      aio::gemm_prepacked(a, l, buf, y.data(), P, 0, cs.m, n0, P, aio::Epilogue{});
-      for (size_t o = 0; o < cs.m; ++o)
-        for (size_t p = 0; p < P; ++p) {
-          if (p >= n0)
-            AIO_CHECK_NEAR(y[o * P + p], ref[o * P + p], kRelTol * std::fmax(max_ref, 1.0));
-          else
-            AIO_CHECK(y[o * P + p] == -7.f);
-        }
-    }
+    const size_t n0 = P > aio::kPackedColBlock ? aio::kPackedColBlock : 0;
+    const size_t tiles[][4] = {
+        {0, cs.m, 0, P}, {cs.m / 2, cs.m, 0, P}, {0, 1, 0, P - P / 3}, {0, cs.m, n0, P}};
+    for (const auto& r : tiles)
+      check_tile(r, [&](float* y) {
+        aio::gemm_prepacked(a, l, buf, y, P, r[0], r[1], r[2], r[3], aio::Epilogue{});
+      });
   }
 }
 
