@@ -18,6 +18,8 @@ void tile(size_t nc, size_t kc, const float* a, const float* b, size_t ldb, floa
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (size_t k = 0; k < kc; ++k) {
+    // Weight panels outrun the hardware prefetcher (see kPrefetchA).
+    _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMR), _MM_HINT_T0);
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {

@@ -23,6 +23,8 @@ void tile(size_t nc, size_t kc, const float* a, const float* b, size_t ldb, floa
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
 
   for (size_t k = 0; k < kc; ++k) {
+    // A prefetch never faults, so reading past the block's (or the panel's) end is harmless.
+    _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMR), _MM_HINT_T0);
     __m512 bv[V];
 #pragma GCC unroll 2
     for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);

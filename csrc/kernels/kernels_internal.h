@@ -19,6 +19,15 @@ constexpr size_t kKC = 256;
 constexpr size_t kNC = 256;
 // M blocking keeps the A rows re-read for every B strip (MC x KC floats) inside L2.
 constexpr size_t kMC = 384;
+
+// How many k steps ahead the GEMM micro-kernels prefetch their A (weight) panel. A K block of a
+// panel is a 12 KB run, and consecutive panels are a whole panel (K x 12 floats) apart; for layers
+// whose weights do not fit in L2 (ResNet-18's 7 x 7 and 14 x 14 stages, MobileNetV2's last 1x1
+// layers) the hardware prefetcher did not keep the FMAs fed. Measured on ResNet-18 L0, 1 thread,
+// interleaved A/B: 33.6-33.7 -> 30.1-30.9 ms (7 x 7 stage 10.0-10.3 -> 7.9-8.1 ms); MobileNetV2
+// 7.9-8.1 -> 7.5-7.7 ms; AVX2 kernels, ResNet-18: 61.3-62.6 -> 59.8-60.9 ms. 32-64 steps were
+// best; 16 gained less, 256 lost some of it.
+constexpr size_t kPrefetchA = 48;
 // Widest B strip any micro-kernel uses; the packing buffer is sized for it.
 constexpr size_t kMaxNR = 32;
 
