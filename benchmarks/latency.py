@@ -11,7 +11,7 @@ time both runtimes in the same process, interleaved repeat by repeat, and report
 The header carries the machine's measured FP32 peak per thread count (benchmarks/peak.py: the FMA
 peak of the cores, and numpy/OpenBLAS SGEMM as a reference); ``--layers`` adds, per model x level x
 threads, every layer's median time from ``Engine.profile`` with its GFLOP/s and share of the FMA
-peak.
+peak, beside ONNX Runtime's time for the same node from its own profiler.
 
 Needs the ``train`` and ``onnx`` extras (torch builds the zoo model; onnxruntime is the baseline).
 """
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -97,22 +98,63 @@ def build_model(name: str, workdir: Path, seed: int = 0) -> Path:
     return path
 
 
-def layer_table(eng, x: np.ndarray, level: int, peak: float, repeats: int = 20) -> str:
-    """Per-layer medians of one image (ours), with GFLOP/s and % of `peak` GFLOP/s."""
+def ort_layer_ms(onnx_path: Path, x: np.ndarray, threads: int, runs: int = 20) -> dict[str, float]:
+    """ONNX Runtime's own per-node times (its profiler), median over `runs`, keyed by our node
+    name: ORT names a node after the ONNX node it came from plus what it fused and a counter
+    (``layers.0.0.conv1_relu_9_nchwc``), so those suffixes are stripped and fused parts summed."""
+    import json
+    import tempfile
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.enable_profiling = True
+    with tempfile.TemporaryDirectory() as tmp:
+        opts.profile_file_prefix = str(Path(tmp) / "ort")
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        for _ in range(runs + 5):
+            sess.run(None, {"input": x})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    per_run: dict[str, list[float]] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            per_run.setdefault(e["name"][: -len("_kernel_time")], []).append(e["dur"] / 1e3)
+    out: dict[str, float] = {}
+    for node, ms in per_run.items():
+        base = re.sub(r"(_relu6|_relu)?_\d+(_nchwc)?$", "", node)
+        out[base] = out.get(base, 0.0) + statistics.median(ms[5:] or ms)
+    return out
+
+
+def layer_table(
+    eng, x: np.ndarray, level: int, peak: float | None, ort_ms: dict[str, float], repeats: int = 20
+) -> str:
+    """Per-layer medians of one image (ours), with GFLOP/s and % of `peak` GFLOP/s (no % without a
+    peak), beside ONNX Runtime's time for the same node (`ort_layer_ms`; "-" where it has none)."""
+
+    def pct(gflops: float) -> str:
+        return f"{100 * gflops / peak:6.0f}%" if peak and gflops else f"{'-':>7s}"
+
     prof = eng.profile(x, level, repeats)
     total = sum(ms for _, _, ms, _ in prof) or 1e-9
     lines = [
-        f"    {'layer':32s} {'kind':16s} {'ms':>8s} {'share':>6s} {'MFLOP':>8s} {'GFLOP/s':>8s} {'%peak':>6s}"
+        f"    {'layer':32s} {'kind':16s} {'ms':>8s} {'share':>6s} {'MFLOP':>8s} {'GFLOP/s':>8s} "
+        f"{'%peak':>7s} {'ORT ms':>8s} {'ORT %pk':>7s}"
     ]
     for name, kind, ms, flops in prof:
         gf = flops / ms / 1e6 if ms > 0 else 0.0
+        r = ort_ms.get(name)
+        theirs = f"{r:8.3f} {pct(flops / r / 1e6)}" if r else f"{'-':>8s}"
         lines.append(
-            f"    {name[:32]:32s} {kind:16s} {ms:8.3f} {100 * ms / total:5.1f}% {flops / 1e6:8.1f} {gf:8.1f} "
-            f"{100 * gf / peak if flops else 0:5.0f}%"
+            f"    {name[:32]:32s} {kind:16s} {ms:8.3f} {100 * ms / total:5.1f}% {flops / 1e6:8.1f} "
+            f"{gf:8.1f} {pct(gf)} {theirs}"
         )
     flops = sum(f for *_, f in prof)
     lines.append(
-        f"    {'sum of layer medians':49s} {total:8.3f}        {flops / 1e6:8.1f} {flops / total / 1e6:8.1f}"
+        f"    {'sum of layer medians':49s} {total:8.3f}        {flops / 1e6:8.1f} "
+        f"{flops / total / 1e6:8.1f}         {sum(ort_ms.values()):8.3f} (ORT, all its nodes)"
     )
     return "\n".join(lines)
 
@@ -207,8 +249,9 @@ def bench_model(
                     flush=True,
                 )
                 if layers:
-                    peak = (peaks or {}).get(t) or (peaks or {}).get(1) or 1.0
-                    print(layer_table(eng, x[0], k, peak), flush=True)
+                    peak = (peaks or {}).get(t) or (peaks or {}).get(1)  # None: --no-peak
+                    ort_ms = ort_layer_ms(onnx_paths[k], x, t)
+                    print(layer_table(eng, x[0], k, peak, ort_ms), flush=True)
     return rows, sizes
 
 
