@@ -226,6 +226,11 @@ def main() -> int:
         ]
         if fine and f0["cv"] > 0.05:
             checks.append(("CV <= 5% (fine levels)", a["cv"] <= 0.05, f"{a['cv']:.3f}"))
+        # Misses no governor with these levels avoids: the smallest level, always, at this clock.
+        print(
+            f"  info  fixed_last (the smallest level, always) misses "
+            f"{r['fixed_last']['miss_rate']:.1%}: the part of any governor's misses no level avoids"
+        )
         if "oracle_p99" in r:
             p = r["oracle_p99"]
             print(
