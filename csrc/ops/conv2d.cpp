@@ -101,7 +101,7 @@ class Conv2d final : public Op {
 
   void run_pointwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     const size_t M = cout_[ctx.level], K = cin_[ctx.level], P = pixels();
-    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), P);
+    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level));
     ctx.parallel(
         t.count(),
         [&](size_t task, size_t) {
@@ -116,12 +116,9 @@ class Conv2d final : public Op {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
     const bool rows_free = shared_b_floats_ > 0 && ctx.scratch != nullptr;
-    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), P, rows_free);
+    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), rows_free);
     if (rows_free && !t.serial && t.m_tiles > 1)
-      return run_shared_b(ctx, g.c_in * taps_, y, epi, t,
-                          [&](const PackedBLayout& l, size_t block, float* b) {
-                            pack_conv_b_block(x, g, l, block, b);
-                          });
+      return run_shared_b(ctx, x, g, y, epi, t);
     ctx.parallel(
         t.count(),
         [&](size_t task, size_t) {
@@ -132,16 +129,15 @@ class Conv2d final : public Op {
         t.serial);
   }
 
-  // Two phases, two barriers: pack B block by block into the scratch, then multiply in t's row
-  // tiles (one per worker) times the column blocks. pack_block(layout, block, buffer) packs one
-  // block of this layer's B.
-  template <class PackBlock>
-  void run_shared_b(const OpContext& ctx, size_t K, float* y, const Epilogue& epi, const Tiling& t,
-                    PackBlock&& pack_block) const {
+  // Two phases, two barriers: pack the im2col matrix block by block into the scratch, then
+  // multiply in t's row tiles (one per worker) times the column blocks.
+  void run_shared_b(const OpContext& ctx, const float* x, const ConvGeom& g, float* y,
+                    const Epilogue& epi, const Tiling& t) const {
     const size_t M = cout_[ctx.level], P = pixels();
-    const PackedBLayout l = packed_b_layout(K, P);
+    const PackedBLayout l = packed_b_layout(g.c_in * taps_, P);
     float* packed = ctx.scratch;
-    ctx.parallel(l.blocks(), [&](size_t block, size_t) { pack_block(l, block, packed); });
+    ctx.parallel(l.blocks(),
+                 [&](size_t block, size_t) { pack_conv_b_block(x, g, l, block, packed); });
     ctx.parallel(t.m_tiles * l.n_blocks, [&](size_t task, size_t) {
       const size_t m0 = task / l.n_blocks * t.mb, n0 = task % l.n_blocks * kPackedColBlock;
       gemm_prepacked(packed_, l, packed, y, P, m0, std::min(M, m0 + t.mb), n0,

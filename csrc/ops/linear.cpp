@@ -42,7 +42,7 @@ class Linear final : public Op {
     epi.act = act_;
     const float* x = ctx.in(in_);
     float* y = ctx.out(out_);
-    const Tiling t = plan_tiles(M, 1, ctx.workers(), 2 * macs(k), 1);
+    const Tiling t = plan_tiles(M, 1, ctx.workers(), 2 * macs(k));
     ctx.parallel(
         t.count(),
         [&](size_t task, size_t) {

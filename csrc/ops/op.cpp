@@ -17,8 +17,7 @@ void LevelVectors::load(const ModelFile& m, uint32_t tensor, size_t rows_) {
   std::memcpy(data.get(), m.tensor_data(tensor), n * sizeof(float));
 }
 
-Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size_t nb_max,
-                  bool rows_free) {
+Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, bool rows_free) {
   Tiling t;
   rows = std::max<size_t>(rows, 1);
   cols = std::max<size_t>(cols, 1);
@@ -35,14 +34,10 @@ Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size
   // against 4.98 (per-layer sums). Four per worker had been meant to let a worker slowed by
   // another process hand tiles to the faster one; on a quiet machine it only costs.
   const size_t target = t.serial ? 1 : workers;
-  size_t n_tiles = (cols + nb_max - 1) / nb_max;
-  // More tiles for parallelism, never fewer than the scratch cap allows.
-  n_tiles = std::max(n_tiles, std::min(target, std::max<size_t>(1, cols / col_align)));
-  // A whole number of tiles per worker: 13 equal tiles on 2 workers idle one for 1/13 of the op.
-  if (!t.serial && n_tiles > workers) n_tiles = round_up(n_tiles, workers);
+  const size_t n_tiles = std::min(target, std::max<size_t>(1, cols / col_align));
   t.nb = (cols + n_tiles - 1) / n_tiles;
-  if (t.nb < cols) t.nb = std::min(cols, std::min(nb_max, round_up(t.nb, col_align)));
-  t.n_tiles = (cols + t.nb - 1) / t.nb;  // t.nb <= nb_max holds: n_tiles >= cols / nb_max
+  if (t.nb < cols) t.nb = std::min(cols, round_up(t.nb, col_align));
+  t.n_tiles = (cols + t.nb - 1) / t.nb;
   if (rows_free && !t.serial && t.n_tiles <= workers) {
     // Largest share of a worker over a fair share, splitting columns (strips of col_align) or
     // rows (panels of row_align): 196 pixels make strips of 128 + 68 (1.31), 256 rows panels

@@ -99,10 +99,10 @@ struct Tiling {
   size_t count() const { return m_tiles * n_tiles; }
 };
 // Splits rows x cols into one tile per worker (never below 16 x 16-ish pieces), over columns
-// first; one tile when the layer is tiny or there is one worker. nb_max caps the column block.
+// first; one tile when the layer is tiny or there is one worker.
 // rows_free: the caller can split rows without each row tile repeating work on B (it packs B
 // once, shared), so rows are split instead of columns wherever that balances the workers better.
-Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, size_t nb_max,
+Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops,
                   bool rows_free = false);
 
 // Saturating arithmetic for FLOP and parameter counts of adversarially large models.
