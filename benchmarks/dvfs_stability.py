@@ -35,9 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from allinone.dvfs import Emulator, calibrate, load_trace
-from allinone.dvfs._native import native
 from allinone.dvfs.bench import EngineRunner, ModelRunner, format_table, run_ways
-from allinone.dvfs.table import LatencyTable, make_input
+from allinone.dvfs.table import LatencyTable, make_input, timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT.parent / "shared" / "traces"
@@ -90,14 +89,7 @@ def jitter_floor(engine: object, batch: int, runs: int) -> dict[str, float]:
     x = make_input(engine, batch)
     floor = {}
     for level in (0, engine.num_levels - 1):  # type: ignore[attr-defined]
-        times = []
-        for i in range(runs + 3):
-            t0 = time.perf_counter()
-            engine.run_at(level, x)  # type: ignore[attr-defined]
-            elapsed = time.perf_counter() - t0
-            native.busy_wait(elapsed)
-            if i >= 3:  # warm-up
-                times.append(elapsed)
+        times = [timed_run(engine, level, x, gap=1.0) for _ in range(runs + 3)][3:]  # warm-up
         floor[f"cv_level{level}"] = float(np.std(times) / np.mean(times))
     return floor
 

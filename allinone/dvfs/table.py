@@ -80,6 +80,17 @@ def make_input(engine: Any, batch: int = 1, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, *chw), dtype=np.float32)
 
 
+def timed_run(engine: Any, level: int, x: np.ndarray, gap: float = 0.0) -> float:
+    """Runs ``level`` once and returns its seconds; then busy-waits ``gap`` times that long (the
+    padding an emulated run at a lower clock gets, see `calibrate`)."""
+    t0 = time.perf_counter()
+    engine.run_at(level, x)
+    elapsed = time.perf_counter() - t0
+    if gap > 0:
+        native.busy_wait(gap * elapsed)
+    return elapsed
+
+
 def calibrate(
     engine: Any,
     f_ref_mhz: float,
@@ -117,16 +128,8 @@ def calibrate(
     for _ in range(runs):
         for level in range(n):
             if n > 1:
-                t0 = time.perf_counter()
-                engine.run_at(level, x)
-                if gap > 0:
-                    native.busy_wait(gap * (time.perf_counter() - t0))
-            t0 = time.perf_counter()
-            engine.run_at(level, x)
-            elapsed = time.perf_counter() - t0
-            samples[level].append(elapsed * 1e3)
-            if gap > 0:
-                native.busy_wait(gap * elapsed)
+                timed_run(engine, level, x, gap)
+            samples[level].append(timed_run(engine, level, x, gap) * 1e3)
     med = [float(np.median(s)) for s in samples]
     p90 = [float(np.percentile(s, 90)) for s in samples]
     p99 = [float(np.percentile(s, 99)) for s in samples]
