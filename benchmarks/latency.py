@@ -7,6 +7,7 @@ time both runtimes in the same process, interleaved repeat by repeat, and report
     python benchmarks/latency.py                       # all models, threads 1 and 2
     python benchmarks/latency.py --models resnet20 --repeats 3 --json out.json
     python benchmarks/latency.py --models resnet18 --threads 1 --layers   # + per-layer ms, GFLOP/s
+    python benchmarks/latency.py --direct    # + ours without Winograd, interleaved with both
 
 The header carries the machine's measured FP32 peak per thread count (benchmarks/peak.py: the FMA
 peak of the cores, and numpy/OpenBLAS SGEMM as a reference); ``--layers`` adds, per model x level x
@@ -53,6 +54,7 @@ class Row:
     ratio: float
     ours_gflops: float
     ort_gflops: float
+    direct_ms: float | None = None  # ours with Engine(winograd=False), with --direct
 
 
 def cpu_name() -> str:
@@ -132,7 +134,9 @@ def layer_table(
     eng, x: np.ndarray, level: int, peak: float | None, ort_ms: dict[str, float], repeats: int = 20
 ) -> str:
     """Per-layer medians of one image (ours), with GFLOP/s and % of `peak` GFLOP/s (no % without a
-    peak), beside ONNX Runtime's time for the same node (`ort_layer_ms`; "-" where it has none)."""
+    peak), beside ONNX Runtime's time for the same node (`ort_layer_ms`; "-" where it has none).
+    FLOPs are the direct convolution's for every layer: a ".../winograd" layer does 4/9 of the
+    multiplies, so its rate is an effective one and may pass the peak."""
 
     def pct(gflops: float) -> str:
         return f"{100 * gflops / peak:6.0f}%" if peak and gflops else f"{'-':>7s}"
@@ -140,7 +144,7 @@ def layer_table(
     prof = eng.profile(x, level, repeats)
     total = sum(ms for _, _, ms, _ in prof) or 1e-9
     lines = [
-        f"    {'layer':32s} {'kind':16s} {'ms':>8s} {'share':>6s} {'MFLOP':>8s} {'GFLOP/s':>8s} "
+        f"    {'layer':32s} {'kind':20s} {'ms':>8s} {'share':>6s} {'MFLOP':>8s} {'GFLOP/s':>8s} "
         f"{'%peak':>7s} {'ORT ms':>8s} {'ORT %pk':>7s}"
     ]
     for name, kind, ms, flops in prof:
@@ -148,12 +152,12 @@ def layer_table(
         r = ort_ms.get(name)
         theirs = f"{r:8.3f} {pct(flops / r / 1e6)}" if r else f"{'-':>8s}"
         lines.append(
-            f"    {name[:32]:32s} {kind:16s} {ms:8.3f} {100 * ms / total:5.1f}% {flops / 1e6:8.1f} "
+            f"    {name[:32]:32s} {kind:20s} {ms:8.3f} {100 * ms / total:5.1f}% {flops / 1e6:8.1f} "
             f"{gf:8.1f} {pct(gf)} {theirs}"
         )
     flops = sum(f for *_, f in prof)
     lines.append(
-        f"    {'sum of layer medians':49s} {total:8.3f}        {flops / 1e6:8.1f} "
+        f"    {'sum of layer medians':53s} {total:8.3f}        {flops / 1e6:8.1f} "
         f"{flops / total / 1e6:8.1f}         {sum(ort_ms.values()):8.3f} (ORT, all its nodes)"
     )
     return "\n".join(lines)
@@ -166,6 +170,7 @@ def bench_model(
     budget_ms: float,
     layers: bool = False,
     peaks: dict | None = None,
+    direct: bool = False,
 ) -> tuple[list[Row], dict]:
     import onnxruntime as ort
 
@@ -196,11 +201,15 @@ def bench_model(
             "onnx_level0_bytes": onnx_paths[0].stat().st_size,
             "onnx_all_levels_bytes": sum(p.stat().st_size for p in onnx_paths),
             "engine_weight_bytes": probe.weight_bytes,
+            "engine_weight_bytes_direct": Engine(
+                str(aio_path), threads=1, winograd=False
+            ).weight_bytes,
             "set_level_us": set_level_us,
         }
 
         for t in threads:
             eng = Engine(str(aio_path), threads=t)
+            eng_direct = Engine(str(aio_path), threads=t, winograd=False) if direct else None
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = t
             opts.inter_op_num_threads = 1
@@ -218,16 +227,23 @@ def bench_model(
                 def theirs(sess=sess):
                     sess.run(None, {"input": x})
 
-                for fn in (ours, theirs):  # warm-up
+                def ours_direct(k=k, eng=eng_direct):
+                    if eng is not None:
+                        eng.run_at(k, x)
+
+                for fn in (ours, theirs, ours_direct):  # warm-up
                     for _ in range(5):
                         fn()
                 est = time_block(ours, 3)
                 n = runs_for(est, budget_ms)
-                ours_reps, ort_reps = [], []
-                for _ in range(repeats):  # interleaved so drift hits both alike
+                ours_reps, ort_reps, direct_reps = [], [], []
+                for _ in range(repeats):  # interleaved so drift hits all alike
                     ours_reps.append(time_block(ours, n))
                     ort_reps.append(time_block(theirs, n))
+                    if eng_direct is not None:
+                        direct_reps.append(time_block(ours_direct, n))
                 o, r = statistics.median(ours_reps), statistics.median(ort_reps)
+                d = statistics.median(direct_reps) if direct_reps else None
                 flops = info.flops
                 rows.append(
                     Row(
@@ -241,11 +257,13 @@ def bench_model(
                         o / r,
                         flops / o / 1e6,
                         flops / r / 1e6,
+                        d,
                     )
                 )
                 print(
                     f"{name:13s} L{k} keep {info.keep_ratio:.2f} T{t}: ours {o:8.3f} ms  "
-                    f"ORT {r:8.3f} ms  ratio {o / r:5.2f}",
+                    f"ORT {r:8.3f} ms  ratio {o / r:5.2f}"
+                    + (f"  (direct {d:8.3f} ms, ratio {d / r:5.2f})" if d else ""),
                     flush=True,
                 )
                 if layers:
@@ -256,25 +274,29 @@ def bench_model(
 
 
 def markdown(rows: list[Row], sizes: dict[str, dict]) -> str:
+    direct = any(r.direct_ms for r in rows)
     out = [
-        "| model | level | keep | threads | MFLOP | ours ms | ORT ms | ours/ORT | ours GFLOP/s | ORT GFLOP/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | level | keep | threads | MFLOP | ours ms | ORT ms | ours/ORT | ours GFLOP/s | ORT GFLOP/s |"
+        + (" direct ms | direct/ORT |" if direct else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if direct else ""),
     ]
     for r in rows:
         out.append(
             f"| {r.model} | {r.level} | {r.keep:.2f} | {r.threads} | {r.mflops:.1f} | "
             f"{r.ours_ms:.3f} | {r.ort_ms:.3f} | {r.ratio:.2f} | {r.ours_gflops:.1f} | "
             f"{r.ort_gflops:.1f} |"
+            + (f" {r.direct_ms:.3f} | {r.direct_ms / r.ort_ms:.2f} |" if r.direct_ms else "")
         )
     out += [
         "",
-        "| model | set_level (µs, via Python) | .aio file MB | engine weights MB | ONNX level 0 MB | ONNX, one file per level, MB |",
-        "|---|---|---|---|---|---|",
+        "| model | set_level (µs, via Python) | .aio file MB | engine weights MB | engine weights MB, winograd=False | ONNX level 0 MB | ONNX, one file per level, MB |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, s in sizes.items():
         out.append(
             f"| {name} | {s['set_level_us']:.2f} | {s['aio_file_bytes'] / 1e6:.2f} | "
-            f"{s['engine_weight_bytes'] / 1e6:.2f} | {s['onnx_level0_bytes'] / 1e6:.2f} | "
+            f"{s['engine_weight_bytes'] / 1e6:.2f} | "
+            f"{s['engine_weight_bytes_direct'] / 1e6:.2f} | {s['onnx_level0_bytes'] / 1e6:.2f} | "
             f"{s['onnx_all_levels_bytes'] / 1e6:.2f} |"
         )
     return "\n".join(out)
@@ -293,6 +315,11 @@ def main() -> None:
         "--layers", action="store_true", help="print per-layer times (ours) for every cell"
     )
     ap.add_argument("--no-peak", action="store_true", help="skip the peak probes")
+    ap.add_argument(
+        "--direct",
+        action="store_true",
+        help="also time ours with Engine(winograd=False), interleaved (what Winograd buys)",
+    )
     args = ap.parse_args()
 
     import onnxruntime as ort
@@ -323,7 +350,9 @@ def main() -> None:
     rows: list[Row] = []
     sizes: dict[str, dict] = {}
     for name in args.models:
-        r, s = bench_model(name, args.threads, args.repeats, args.budget_ms, args.layers, peaks)
+        r, s = bench_model(
+            name, args.threads, args.repeats, args.budget_ms, args.layers, peaks, args.direct
+        )
         rows += r
         sizes[name] = s
     print()

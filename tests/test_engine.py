@@ -309,13 +309,33 @@ def model_small_maps() -> F.AioModel:
 
 @pytest.mark.parametrize("make", [model_wide_k, model_small_maps])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_split_layers_match(make: Callable[[], F.AioModel], threads: int, tmp_path: Path) -> None:
-    """Layers whose work split depends on the thread count, at every level."""
+@pytest.mark.parametrize("winograd", [True, False])
+def test_split_layers_match(
+    make: Callable[[], F.AioModel], threads: int, winograd: bool, tmp_path: Path
+) -> None:
+    """Layers whose work split depends on the thread count, at every level (the 14 x 14 3x3 layer
+    by Winograd F(2x2, 3x3) or directly)."""
     m = make()
-    engine = Engine(save(m, tmp_path), threads=threads)
+    engine = Engine(save(m, tmp_path), threads=threads, winograd=winograd)
+    kinds = [kind for _, kind, _, _ in engine.profile(rand_input(m, n=1), 0, 1)]
+    assert ("conv3x3/s1/winograd" in kinds) == (winograd and make is model_small_maps), kinds
     x = rand_input(m, n=2)
     for k in range(m.num_levels):
         close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")
+
+
+def test_winograd_costs_weights_not_results(tmp_path: Path) -> None:
+    """Winograd keeps 16 transformed values per 3x3 kernel (16/9 of those weights): the memory it
+    costs is reported, and both engines agree with each other as with the reference."""
+    m = model_small_maps()
+    path = save(m, tmp_path)
+    wino, direct = Engine(path, threads=1), Engine(path, threads=1, winograd=False)
+    conv1 = 64 * 32 * 9 * 4  # the 14 x 14 layer's dense weights, in bytes
+    assert wino.weight_bytes - direct.weight_bytes >= conv1 * 7 // 9 * 0.9
+    x = rand_input(m, n=2)
+    for k in range(m.num_levels):
+        a, b = wino.run_at(k, x), direct.run_at(k, x)
+        close(a, b.astype(np.float64), f"winograd vs direct, level {k}")
 
 
 def test_metadata(tmp_path: Path) -> None:

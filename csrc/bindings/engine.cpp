@@ -33,11 +33,12 @@ void translate(const Error& e) {
 
 // None keeps the library's default activation limit (EngineOptions); 0 removes it.
 EngineOptions options(int threads, std::optional<uint64_t> max_activation_bytes,
-                      uint64_t max_flops) {
+                      uint64_t max_flops, bool winograd) {
   EngineOptions o;
   o.threads = threads;
   if (max_activation_bytes) o.max_activation_bytes = *max_activation_bytes;
   o.max_flops = max_flops;
+  o.winograd = winograd;
   return o;
 }
 
@@ -112,22 +113,26 @@ void bind_engine(pybind11::module_& m) {
 
   ::py::class_<Engine>(m, "Engine", "A loaded .aio model (native; use allinone.Engine)")
       .def(::py::init([](const std::string& path, int threads,
-                         std::optional<uint64_t> max_activation_bytes, uint64_t max_flops) {
-             return Engine::load_file(path, options(threads, max_activation_bytes, max_flops));
+                         std::optional<uint64_t> max_activation_bytes, uint64_t max_flops,
+                         bool winograd) {
+             return Engine::load_file(path,
+                                      options(threads, max_activation_bytes, max_flops, winograd));
            }),
            ::py::arg("path"), ::py::arg("threads") = 0,
            ::py::arg("max_activation_bytes") = ::py::none(), ::py::arg("max_flops") = 0,
+           ::py::arg("winograd") = true,
            ::py::call_guard<::py::gil_scoped_release>())  // loading packs weights: seconds
       .def_static(
           "from_bytes",
           [](const ::py::bytes& b, int threads, std::optional<uint64_t> max_activation_bytes,
-             uint64_t max_flops) {
+             uint64_t max_flops, bool winograd) {
             const std::string_view v(b);
-            return Engine::load_memory(v.data(), v.size(),
-                                       options(threads, max_activation_bytes, max_flops));
+            return Engine::load_memory(
+                v.data(), v.size(), options(threads, max_activation_bytes, max_flops, winograd));
           },
           ::py::arg("data"), ::py::arg("threads") = 0,
-          ::py::arg("max_activation_bytes") = ::py::none(), ::py::arg("max_flops") = 0)
+          ::py::arg("max_activation_bytes") = ::py::none(), ::py::arg("max_flops") = 0,
+          ::py::arg("winograd") = true)
       .def_property_readonly("name", &Engine::name)
       .def_property_readonly("labels", &Engine::labels)
       .def_property_readonly("num_levels", &Engine::num_levels)

@@ -39,6 +39,7 @@ aio::EngineOptions engine_options(const aio_engine_options* user) {
   eo.threads = o.threads;
   eo.max_activation_bytes = o.max_activation_bytes;
   eo.max_flops = o.max_flops;
+  eo.winograd = o.winograd != 0;
   return eo;
 }
 
@@ -80,6 +81,7 @@ aio_engine_options aio_engine_options_default(void) {
   const aio::EngineOptions defaults;
   o.max_activation_bytes = defaults.max_activation_bytes;
   o.max_flops = defaults.max_flops;
+  o.winograd = defaults.winograd ? 1 : 0;
   return o;
 }
 

@@ -69,7 +69,7 @@ void aio_f32_packconv_32__avx512(const float* x, const ConvGeom& g, size_t k0, s
   const size_t tail = nb - (strips - 1) * kNR;
   const __mmask16 t0 = tail >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << tail) - 1u);
   const __mmask16 t1 = tail > 16 ? static_cast<__mmask16>((1u << (tail - 16)) - 1u) : 0;
-  float* row = conv_row_buffer((oy1 - oy0) * g.w_out + kNR + 16);
+  float* row = thread_scratch(Scratch::ConvRows, (oy1 - oy0) * g.w_out + kNR + 16);
   for (size_t kk = 0; kk < kc; ++kk) {
     const size_t k = k0 + kk, ch = k / taps, r = k - ch * taps, i = r / g.kw, j = r - i * g.kw;
     if (g.sw == 1)

@@ -1,36 +1,13 @@
 // Depthwise convolution: the public entry (dispatch) and the portable reference version.
-#include <cstdlib>
-#include <memory>
-#include <new>
-
 #include "kernels/kernels_internal.h"
 
 namespace aio {
 namespace detail {
 namespace {
 
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
 size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 }  // namespace
-
-float* depthwise_scratch(size_t floats) {
-  thread_local std::unique_ptr<float, FreeDeleter> buf;
-  thread_local size_t cap = 0;
-  if (floats > cap) {
-    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    buf.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!buf) {
-      cap = 0;
-      throw std::bad_alloc();
-    }
-    cap = bytes / sizeof(float);
-  }
-  return buf.get();
-}
 
 PaddedPlane depthwise_padded_geom(const ConvGeom& g, size_t lanes) {
   const size_t outs = (g.w_out + lanes - 1) / lanes * lanes;

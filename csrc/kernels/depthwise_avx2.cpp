@@ -108,7 +108,7 @@ void aio_f32_dwconv_rows__avx2(const float* x, const float* w, const ConvGeom& g
     depthwise_conv_scalar(x, w, g, y, c0, c1, epi);
     return;
   }
-  float* plane = depthwise_scratch(p.rows * p.cols);
+  float* plane = thread_scratch(Scratch::Plane, p.rows * p.cols);
   const ChannelFn fn = pick(g);
   const size_t plane_in = g.h_in * g.w_in, plane_out = g.h_out * g.w_out, taps = g.kh * g.kw;
   for (size_t ch = c0; ch < c1; ++ch) {

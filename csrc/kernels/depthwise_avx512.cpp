@@ -175,7 +175,7 @@ void depthwise_conv_avx512(const float* x, const float* w, const ConvGeom& g, fl
     return;
   }
   // Chunk masks come after the plane in the same scratch (one per 16 columns, as floats' room).
-  float* plane = depthwise_scratch(p.rows * p.cols + p.cols / 16);
+  float* plane = thread_scratch(Scratch::Plane, p.rows * p.cols + p.cols / 16);
   __mmask16* masks = reinterpret_cast<__mmask16*>(plane + p.rows * p.cols);
   for (size_t c = 0; c < p.cols; c += 16) masks[c / 16] = chunk_mask(g, c);
   const ChannelFn fn = pick(g);

@@ -1,9 +1,6 @@
 // Portable GEMM driver: blocks K, N and M, packs B blocks, and calls the ISA's micro-kernel.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <new>
 
 #include "kernels/kernels_internal.h"
 
@@ -16,20 +13,10 @@ using detail::kMC;
 using detail::kMR;
 using detail::kNC;
 
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
-// One B packing buffer per thread, allocated on the thread's first GEMM and reused after, so the
-// inference path does not allocate once warm.
+// The B packing buffer of the calling thread: sized once for the largest block.
 float* pack_buffer() {
-  thread_local std::unique_ptr<float, FreeDeleter> buf;
-  if (!buf) {
-    const size_t bytes = kKC * ((kNC + kMaxNR - 1) / kMaxNR * kMaxNR) * sizeof(float);
-    buf.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!buf) throw std::bad_alloc();
-  }
-  return buf.get();
+  return detail::thread_scratch(detail::Scratch::GemmPackB,
+                                kKC * ((kNC + kMaxNR - 1) / kMaxNR * kMaxNR));
 }
 
 }  // namespace

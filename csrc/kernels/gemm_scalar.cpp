@@ -68,6 +68,7 @@ void fill_table_scalar(KernelTable& t) {
   t.max_pool = max_pool_portable;
   t.add_act = add_act_portable;
   fill_table_peak_scalar(t);
+  fill_table_winograd_scalar(t);
 }
 
 }  // namespace detail

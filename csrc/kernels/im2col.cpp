@@ -1,9 +1,6 @@
 // im2col for the GEMM path of k x k convolutions (1x1 stride-1 convs skip it and use x as B).
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <new>
 
 #include "kernels/kernels_internal.h"
 
@@ -57,28 +54,6 @@ void im2col(const float* x, const ConvGeom& g, float* col, size_t ldcol, size_t 
 
 namespace aio {
 namespace detail {
-namespace {
-
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
-}  // namespace
-
-float* conv_row_buffer(size_t floats) {
-  thread_local std::unique_ptr<float, FreeDeleter> buf;
-  thread_local size_t cap = 0;
-  if (floats > cap) {
-    const size_t n = (floats + 1023) / 1024 * 1024;
-    buf.reset(static_cast<float*>(std::aligned_alloc(64, n * sizeof(float))));
-    if (!buf) {
-      cap = 0;
-      throw std::bad_alloc();
-    }
-    cap = n;
-  }
-  return buf.get();
-}
 
 // Output rows [oy0, oy1) of tap (i, j) of one channel plane, written row after row (w_out each)
 // into `row`. Zero where the tap falls in the padding.
@@ -109,7 +84,7 @@ void pack_conv_b_portable(const float* x, const ConvGeom& g, size_t k0, size_t k
   const size_t taps = g.kh * g.kw, plane = g.h_in * g.w_in;
   const size_t oy0 = p0 / g.w_out, oy1 = (p0 + nb - 1) / g.w_out + 1;
   const size_t skip = p0 - oy0 * g.w_out, strips = (nb + nr - 1) / nr;
-  float* row = conv_row_buffer((oy1 - oy0) * g.w_out + nr);
+  float* row = thread_scratch(Scratch::ConvRows, (oy1 - oy0) * g.w_out + nr);
   for (size_t kk = 0; kk < kc; ++kk) {
     const size_t k = k0 + kk, ch = k / taps, r = k - ch * taps, i = r / g.kw, j = r - i * g.kw;
     conv_rows_portable(x + ch * plane, g, i, j, oy0, oy1, row);

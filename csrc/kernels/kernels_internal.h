@@ -68,9 +68,24 @@ using PackConvBFn = void (*)(const float* x, const ConvGeom& g, size_t k0, size_
 // Portable version (any nr).
 void pack_conv_b_portable(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t p0,
                           size_t nb, size_t nr, float* dst);
-// Per-thread row buffer of at least `floats` floats, 64-byte aligned, grown on demand (so a warm
-// inference path does not allocate).
-float* conv_row_buffer(size_t floats);
+// Per-thread scratch of at least `floats` floats, 64-byte aligned, one buffer per slot (so kernels
+// that nest, like the Winograd driver around the GEMM, keep theirs apart). It grows on demand and
+// is then reused, so a warm inference path does not allocate.
+enum class Scratch { GemmPackB, ConvRows, Plane, Winograd, Count };
+float* thread_scratch(Scratch slot, size_t floats);
+
+// The two transforms of Winograd F(2x2, 3x3) (see winograd.cpp) for n <= gemm_nr tiles of one
+// tile-row segment: tiles [tx0, tx0 + n) of tile row ty.
+// Input: B^T d B of each tile's 4x4 window of one channel plane (zero outside the image), into
+// v[t][i] for the 16 positions t and i < n.
+using WinogradInputFn = void (*)(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
+                                 size_t n, float* const v[16]);
+// Output: from the 16 products p[t][i], y = act(scale * (A^T M A) + bias + residual) for the
+// segment's first `cols` pixels of output row 2 ty (y0, residual res0) and, unless y1 is null, of
+// row 2 ty + 1 (y1, res1). Residual pointers may be null; y may be the residual (in place).
+using WinogradOutputFn = void (*)(const float* const p[16], size_t n, float scale, float bias,
+                                  const float* res0, const float* res1, float* y0, float* y1,
+                                  size_t cols, Act act);
 
 // Whole depthwise op for a channel range (same contract as aio::depthwise_conv).
 using DepthwiseFn = void (*)(const float* x, const float* w, const ConvGeom& g, float* y,
@@ -95,6 +110,8 @@ struct KernelTable {
   MaxPoolFn max_pool = nullptr;
   AddActFn add_act = nullptr;
   double (*fma_peak)(double seconds) = nullptr;  // see aio::fma_peak_gflops
+  WinogradInputFn winograd_input = nullptr;
+  WinogradOutputFn winograd_output = nullptr;
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries.
@@ -102,7 +119,8 @@ const KernelTable& table();
 
 // Each ISA's file overwrites the entries it implements; platform.cpp calls them in ISA order.
 void fill_table_scalar(KernelTable& t);
-void fill_table_peak_scalar(KernelTable& t);  // called by fill_table_scalar
+void fill_table_peak_scalar(KernelTable& t);      // called by fill_table_scalar
+void fill_table_winograd_scalar(KernelTable& t);  // called by fill_table_scalar
 // Times call(iters) (flops_per_call FLOPs per iteration) for about `seconds`; the best GFLOP/s.
 double time_fma_loop(double seconds, double flops_per_call, double (*call)(long));
 #if defined(AIO_X86_64)
@@ -115,6 +133,7 @@ void fill_table_peak_avx2(KernelTable& t);         // called by fill_table_avx2
 void fill_table_peak_avx512(KernelTable& t);       // called by fill_table_avx512
 void fill_table_elementwise_avx512(KernelTable& t);  // called by fill_table_avx512
 void fill_table_conv_pack_avx512(KernelTable& t);    // called by fill_table_avx512
+void fill_table_winograd_avx512(KernelTable& t);     // called by fill_table_avx512
 #endif
 
 // The vector depthwise kernels first copy each channel plane into a zero-bordered scratch plane
@@ -125,9 +144,6 @@ struct PaddedPlane {
   size_t rows, cols;
 };
 PaddedPlane depthwise_padded_geom(const ConvGeom& g, size_t lanes);
-// Per-thread scratch of at least `floats` floats, 64-byte aligned; grows on demand and is then
-// reused, so a warm inference path does not allocate.
-float* depthwise_scratch(size_t floats);
 
 // Portable add + activation (every ISA without its own).
 void add_act_portable(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);

@@ -35,7 +35,7 @@ void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_
   size_t cols = (outs - 1) * S + (g.kw - 1) * g.dw + 1 + (S == 2);
   if (cols < g.pw + g.w_in) cols = g.pw + g.w_in;
   cols = (cols + 15) / 16 * 16;
-  float* row = depthwise_scratch(cols);
+  float* row = thread_scratch(Scratch::Plane, cols);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (size_t c = 0; c < cols; c += 16) _mm512_storeu_ps(row + c, ninf);
   float* body = row + g.pw;  // image column ix lives at body[ix]; borders stay -inf

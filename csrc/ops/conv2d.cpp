@@ -1,5 +1,6 @@
 // CONV2D: four paths over one packed weight image.
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
+//  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(2x2, 3x3);
 //  - general (groups 1): implicit GEMM (gemm_conv), im2col fused into the GEMM's B packing;
 //  - depthwise (groups == C_in == C_out): the depthwise kernel, split by channels;
 //  - grouped (other groups, never pruned): per group and column block, implicit GEMM on the
@@ -14,7 +15,7 @@
 namespace aio {
 namespace {
 
-enum class ConvPath { Pointwise, Im2col, Depthwise, Grouped };
+enum class ConvPath { Pointwise, Im2col, Winograd, Depthwise, Grouped };
 
 // Column block of the grouped path's tiles (the GEMM driver packs at most 256 columns of B at a
 // time).
@@ -28,9 +29,12 @@ constexpr size_t kColBlock = 256;
 constexpr size_t kSharedBMaxPixels = 4 * kPackedColBlock;
 constexpr size_t kSharedBBytes = size_t(4) << 20;
 
+// Winograd pays for its transforms and its 16/9 weights only on large maps.
+constexpr size_t kWinogradMinPixels = 196;
+
 class Conv2d final : public Op {
  public:
-  Conv2d(const ModelFile& m, const NodeDesc& n)
+  Conv2d(const ModelFile& m, const NodeDesc& n, const OpOptions& opts)
       : in_(n.in0), out_(n.out), res_(n.in1), act_(act_of(n.act)) {
     const ValueDesc& x = m.values[n.in0];
     const ValueDesc& y = m.values[n.out];
@@ -47,7 +51,13 @@ class Conv2d final : public Op {
     if (groups_ == 1) {
       path_ = (taps_ == 1 && n.sh == 1 && n.sw == 1 && n.ph == 0 && n.pw == 0) ? ConvPath::Pointwise
                                                                                : ConvPath::Im2col;
-      packed_ = PackedA::pack(w, y.c, k_full, k_full);
+      if (path_ == ConvPath::Im2col && opts.winograd && n.kh == 3 && n.kw == 3 && n.sh == 1 && n.sw == 1 &&
+          n.dh == 1 && n.dw == 1 && pixels() >= kWinogradMinPixels)
+        path_ = ConvPath::Winograd;
+      if (path_ == ConvPath::Winograd)
+        winograd_ = WinogradWeights::transform(w, y.c, x.c);
+      else
+        packed_ = PackedA::pack(w, y.c, k_full, k_full);
     } else if (groups_ == x.c && groups_ == y.c) {
       path_ = ConvPath::Depthwise;
       dw_weight_.assign(w, w + size_t(y.c) * taps_);
@@ -75,9 +85,11 @@ class Conv2d final : public Op {
   }
   size_t scratch_floats() const override { return shared_b_floats_; }
   size_t weight_bytes() const override {
-    return packed_.bytes() + dw_weight_.size() * sizeof(float) + scale_.bytes(levels_) +
+    return packed_.bytes() + winograd_.bytes() + dw_weight_.size() * sizeof(float) + scale_.bytes(levels_) +
            bias_.bytes(levels_);
   }
+
+  const char* algorithm() const override { return path_ == ConvPath::Winograd ? "winograd" : ""; }
 
   void run(const OpContext& ctx) const override {
     const size_t k = ctx.level;
@@ -91,6 +103,7 @@ class Conv2d final : public Op {
     switch (path_) {
       case ConvPath::Pointwise: return run_pointwise(ctx, x, y, epi);
       case ConvPath::Im2col: return run_im2col(ctx, x, y, epi);
+      case ConvPath::Winograd: return run_winograd(ctx, x, y, epi);
       case ConvPath::Depthwise: return run_depthwise(ctx, x, y, epi);
       case ConvPath::Grouped: return run_grouped(ctx, x, y, epi);
     }
@@ -145,6 +158,20 @@ class Conv2d final : public Op {
     });
   }
 
+  // One contiguous run of whole GEMM strips of tiles per worker.
+  void run_winograd(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+    ConvGeom g = geom_;
+    g.c_in = cin_[ctx.level];
+    const size_t M = cout_[ctx.level], T = winograd_tiles(g), nr = winograd_strip();
+    const bool serial = 2 * macs(ctx.level) < kSerialFlops;
+    const size_t tasks = serial ? 1 : ctx.workers();
+    const size_t per = ((T + nr - 1) / nr + tasks - 1) / tasks * nr;
+    ctx.parallel(tasks, [&](size_t task, size_t) {
+      const size_t t0 = task * per, t1 = std::min(T, t0 + per);
+      if (t0 < t1) winograd_conv3x3(winograd_, x, g, M, y, t0, t1, epi);
+    }, serial);
+  }
+
   void run_depthwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
@@ -182,6 +209,7 @@ class Conv2d final : public Op {
   ConvPath path_ = ConvPath::Im2col;
   std::vector<uint32_t> cin_, cout_;  // per level
   PackedA packed_;
+  WinogradWeights winograd_;
   std::vector<float> dw_weight_;
   LevelVectors scale_, bias_;
   size_t shared_b_floats_ = 0;  // > 0: small map, run_shared_b at 2+ workers (its scratch)
@@ -189,8 +217,9 @@ class Conv2d final : public Op {
 
 }  // namespace
 
-std::unique_ptr<Op> make_conv2d(const ModelFile& m, const NodeDesc& n) {
-  return std::make_unique<Conv2d>(m, n);
+std::unique_ptr<Op> make_conv2d(const ModelFile& m, const NodeDesc& n,
+                                const OpOptions& opts) {
+  return std::make_unique<Conv2d>(m, n, opts);
 }
 
 }  // namespace aio

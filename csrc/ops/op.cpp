@@ -64,10 +64,10 @@ Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, bool
   return t;
 }
 
-std::unique_ptr<Op> make_op(const ModelFile& m, size_t index) {
+std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& opts) {
   const NodeDesc& n = m.nodes[index];
   switch (n.op) {
-    case OpCode::Conv2d: return make_conv2d(m, n);
+    case OpCode::Conv2d: return make_conv2d(m, n, opts);
     case OpCode::Linear: return make_linear(m, n);
     case OpCode::Add: return make_add(m, n);
     case OpCode::Act: return make_act(m, n);

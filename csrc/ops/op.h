@@ -50,11 +50,18 @@ class Op {
   virtual uint64_t params(size_t /*level*/) const { return 0; }
   // Bytes this op keeps in memory (packed weights, per-level scale/bias).
   virtual size_t weight_bytes() const { return 0; }
+  // The algorithm chosen at load where an op has several ("winograd"), for profiles; else "".
+  virtual const char* algorithm() const { return ""; }
+};
+
+// Load-time choices between algorithms that compute the same thing (EngineOptions passes them).
+struct OpOptions {
+  bool winograd = true;  // 3x3 stride-1 convolutions on large maps by Winograd F(2x2, 3x3)
 };
 
 // Builds the op for node `index` of a validated model. Throws aio::Error(Unsupported) for an
 // operator configuration the runtime cannot run.
-std::unique_ptr<Op> make_op(const ModelFile& m, size_t index);
+std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& opts = {});
 
 // Layers below this many FLOPs run on one thread: a hand-off costs more than it saves.
 constexpr uint64_t kSerialFlops = 500000;

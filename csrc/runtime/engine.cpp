@@ -141,7 +141,9 @@ auto build_engine(std::vector<uint8_t> bytes, const std::string& where, const En
                   MakeImpl make) {
   const std::string prefix = where.empty() ? "" : where + ": ";
   try {
-    std::unique_ptr<Model> m = Model::build(std::move(bytes));
+    OpOptions ops;
+    ops.winograd = opts.winograd;
+    std::unique_ptr<Model> m = Model::build(std::move(bytes), ops);
     check_limits(*m, opts);
     return make(std::move(m));
   } catch (const Error& e) {

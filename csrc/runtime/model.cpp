@@ -29,7 +29,7 @@ std::string op_kind(const ModelFile& f, const NodeDesc& n) {
 
 }  // namespace
 
-std::unique_ptr<Model> Model::build(std::vector<uint8_t> bytes) {
+std::unique_ptr<Model> Model::build(std::vector<uint8_t> bytes, const OpOptions& opts) {
   auto model = std::make_unique<Model>();
   Model& md = *model;
   {
@@ -41,9 +41,10 @@ std::unique_ptr<Model> Model::build(std::vector<uint8_t> bytes) {
     md.num_values = f.values.size();
     md.ops.reserve(f.nodes.size());
     for (size_t i = 0; i < f.nodes.size(); ++i) {
-      md.ops.push_back(make_op(f, i));
+      md.ops.push_back(make_op(f, i, opts));
       md.op_names.push_back(f.nodes[i].name);
-      md.op_kinds.push_back(op_kind(f, f.nodes[i]));
+      const std::string algorithm = md.ops.back()->algorithm();
+      md.op_kinds.push_back(op_kind(f, f.nodes[i]) + (algorithm.empty() ? "" : "/" + algorithm));
     }
     md.plan = plan_buffers(f);
     for (const auto& op : md.ops) {

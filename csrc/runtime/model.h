@@ -16,7 +16,7 @@ namespace aio {
 class Model {
  public:
   // Parses, validates and packs; `bytes` is released before returning.
-  static std::unique_ptr<Model> build(std::vector<uint8_t> bytes);
+  static std::unique_ptr<Model> build(std::vector<uint8_t> bytes, const OpOptions& opts = {});
 
   std::string name;
   std::vector<std::string> labels;
@@ -27,7 +27,8 @@ class Model {
   size_t num_values = 0;
   std::vector<std::unique_ptr<Op>> ops;  // execution order
   std::vector<std::string> op_names;     // per op: the node's name in the file
-  std::vector<std::string> op_kinds;     // per op: "conv3x3/s1", "depthwise3x3/s2", "add", ...
+  // per op: "conv3x3/s1", "conv3x3/s1/winograd" (the algorithm chosen at load), "add", ...
+  std::vector<std::string> op_kinds;
   BufferPlan plan;
   size_t scratch_floats = 0;  // the largest op's Op::scratch_floats()
   size_t weight_bytes = 0;

@@ -282,7 +282,11 @@ void test_engine_errors() {
               "threads");
   // Resource limits: a model over one is refused with its needs in the message.
   o = aio_engine_options_default();
-  AIO_CHECK(o.max_activation_bytes == (uint64_t(1) << 30) && o.max_flops == 0);
+  AIO_CHECK(o.max_activation_bytes == (uint64_t(1) << 30) && o.max_flops == 0 && o.winograd == 1);
+  o.winograd = 0;
+  aio_engine_t direct = nullptr;
+  EXPECT_OK(aio_engine_init_memory(b.data(), b.size(), &o, &direct));
+  aio_engine_free(direct);
   o.max_activation_bytes = 16;
   EXPECT_FAIL(aio_engine_init_memory(b.data(), b.size(), &o, &e), AIO_STATUS_UNSUPPORTED,
               "max_activation_bytes");
@@ -294,6 +298,12 @@ void test_engine_errors() {
   o = aio_engine_options_default();
   o.struct_size = offsetof(aio_engine_options, max_activation_bytes);
   o.max_flops = 1;  // beyond its struct_size: must be ignored
+  EXPECT_OK(aio_engine_init_memory(b.data(), b.size(), &o, &e));
+  aio_engine_free(e);
+  e = nullptr;
+  // ... and one built against the header before `winograd` too.
+  o = aio_engine_options_default();
+  o.struct_size = offsetof(aio_engine_options, winograd);
   EXPECT_OK(aio_engine_init_memory(b.data(), b.size(), &o, &e));
   aio_engine_free(e);
   e = nullptr;

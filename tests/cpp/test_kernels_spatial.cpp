@@ -328,12 +328,86 @@ void test_gemm_conv() {
   }
 }
 
+// Winograd F(2x2, 3x3) against the double-precision convolution: padding 0-2, odd and even
+// maps (partial tiles), tile rows wider than one GEMM strip, C above one 256-row K block, a level
+// prefix of both channels and rows, tile sub-ranges as workers get them (nothing outside written),
+// and the whole epilogue, the residual also in place.
+void test_winograd() {
+  struct Case {
+    ConvGeom g;
+    size_t m, m_full, c_full;
+  };
+  const Case cases[] = {{geom(3, 7, 9, 3, 1, 1, 1), 5, 5, 3},      {geom(2, 6, 6, 3, 1, 0, 1), 13, 13, 2},
+                        {geom(4, 9, 8, 3, 1, 2, 1), 16, 20, 6},    {geom(8, 3, 70, 3, 1, 1, 1), 8, 12, 16},
+                        {geom(300, 5, 6, 3, 1, 1, 1), 14, 14, 300}, {geom(16, 30, 29, 3, 1, 1, 1), 12, 24, 32},
+                        {geom(1, 1, 1, 3, 1, 1, 1), 1, 1, 1}};
+  for (const Case& cs : cases) {
+    const ConvGeom& g = cs.g;
+    const size_t P = g.h_out * g.w_out, T = aio::winograd_tiles(g), tw = (g.w_out + 1) / 2;
+    AIO_CHECK(T == ((g.h_out + 1) / 2) * tw);
+    const auto w = aio_test::random_vec(cs.m_full * cs.c_full * 9, 41);
+    const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 42);
+    const auto scale = aio_test::random_vec(cs.m, 43, 0.5f, 2.f);
+    const auto bias = aio_test::random_vec(cs.m, 44);
+    const auto res = aio_test::random_vec(cs.m * P, 45);
+    const aio::WinogradWeights ww = aio::WinogradWeights::transform(w.data(), cs.m_full, cs.c_full);
+    AIO_CHECK(ww.rows() == cs.m_full);
+    std::vector<double> acc(cs.m * P, 0.0);
+    double max_ref = 0;
+    for (size_t o = 0; o < cs.m; ++o)
+      for (size_t p = 0; p < P; ++p) {
+        const size_t oy = p / g.w_out, ox = p % g.w_out;
+        double a = 0;
+        for (size_t c = 0; c < g.c_in; ++c)
+          for (size_t i = 0; i < 3; ++i)
+            for (size_t j = 0; j < 3; ++j)
+              a += static_cast<double>(w[(o * cs.c_full + c) * 9 + i * 3 + j]) *
+                   at(x, g, c, tap(oy, 1, i, 1, g.ph), tap(ox, 1, j, 1, g.pw));
+        acc[o * P + p] = a;
+        max_ref = std::fmax(max_ref, std::fabs(a));
+      }
+    const size_t ranges[][2] = {{0, T}, {T / 3, T - T / 4}, {T - 1, T}, {1, 2}};
+    for (const auto& r : ranges) {
+      if (r[0] >= r[1]) continue;
+      for (int variant = 0; variant < 3; ++variant) {
+        // 0: plain product; 1: the full epilogue (each activation in turn) with a separate
+        // residual; 2: the same with the residual read from the output itself.
+        const aio::Act act = aio_test::kActs[(r[0] + static_cast<size_t>(variant)) % 5];
+        std::vector<float> y(cs.m * P, -7.f);
+        aio::Epilogue epi;
+        if (variant > 0) {
+          epi.scale = scale.data();
+          epi.bias = bias.data();
+          epi.act = act;
+          if (variant == 2) y = res;
+          epi.residual = variant == 1 ? res.data() : y.data();
+        }
+        const std::vector<float> before = y;
+        aio::winograd_conv3x3(ww, x.data(), g, cs.m, y.data(), r[0], r[1], epi);
+        for (size_t o = 0; o < cs.m; ++o)
+          for (size_t p = 0; p < P; ++p) {
+            const size_t t = (p / g.w_out / 2) * tw + (p % g.w_out) / 2;
+            const size_t i = o * P + p;
+            if (t < r[0] || t >= r[1]) {
+              AIO_CHECK(y[i] == before[i]);
+              continue;
+            }
+            double want = acc[i];
+            if (variant > 0) want = aio_test::act_ref(scale[o] * want + bias[o] + res[i], act);
+            AIO_CHECK_NEAR(y[i], want, kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
+          }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
   aio_test::for_each_isa([](const char* isa) {
     test_im2col();
     test_gemm_conv();
+    test_winograd();
     test_depthwise(isa);
     test_pools();
     test_max_pool_nan();
