@@ -368,7 +368,7 @@ void test_winograd() {
       }
     const size_t ranges[][2] = {{0, T}, {T / 3, T - T / 4}, {T - 1, T}, {1, 2}};
     for (const auto& r : ranges) {
-      if (r[0] >= r[1]) continue;
+      if (r[0] >= r[1] || r[1] > T) continue;
       for (int variant = 0; variant < 3; ++variant) {
         // 0: plain product; 1: the full epilogue (each activation in turn) with a separate
         // residual; 2: the same with the residual read from the output itself.
