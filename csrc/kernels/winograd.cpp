@@ -124,6 +124,26 @@ void output_portable(const float* const p[16], size_t n, float scale, float bias
   }
 }
 
+// prod[m][nr] = U (rows [0, m), columns [0, C)) x v (C x nr, row-major), straight through the
+// micro-kernel: a block is a single strip, so the GEMM driver's N and M blocking had nothing to
+// do but cost its setup 16 times per block, which small levels (C = 16-32) felt.
+void multiply(const detail::KernelTable& kt, const PackedA& u, const float* v, size_t C, size_t m,
+              size_t nb, float* prod) {
+  using detail::kKC;
+  using detail::kMR;
+  const size_t nr = kt.gemm_nr;
+  if (C == 0) {
+    std::fill(prod, prod + m * nr, 0.f);
+    return;
+  }
+  for (size_t row = 0; row < m; row += kMR) {
+    const float* panel = u.data() + row * u.cols();  // row is a panel start: kMR rows x K
+    for (size_t k0 = 0; k0 < C; k0 += kKC)
+      kt.gemm(std::min(kMR, m - row), nb, std::min(kKC, C - k0), panel + k0 * kMR, v + k0 * nr, nr,
+              prod + row * nr, nr, k0 > 0, nullptr);
+  }
+}
+
 }  // namespace
 
 size_t winograd_strip() { return detail::table().gemm_nr; }
@@ -155,9 +175,7 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
         for (size_t t = 0; t < 16; ++t) vt[t] = v[t] + c * nr + j;
         kt.winograd_input(x + c * plane_in, g, ty, tx0, n, vt);
       });
-    const PackedBLayout l = packed_b_layout(C, nb);
-    for (size_t t = 0; t < 16; ++t)
-      gemm_prepacked(w.element(t), l, v[t], prod[t], nr, 0, m, 0, nb, Epilogue{});
+    for (size_t t = 0; t < 16; ++t) multiply(kt, w.element(t), v[t], C, m, nb, prod[t]);
     for (size_t o = 0; o < m; ++o) {
       const float scale = epi.scale ? epi.scale[o] : 1.f;
       const float bias = epi.bias ? epi.bias[o] : 0.f;
