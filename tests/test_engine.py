@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from allinone import Engine
+from allinone import Engine, _core
 from allinone import format as F
 from allinone.runtime import LevelError
 
@@ -307,18 +307,29 @@ def model_small_maps() -> F.AioModel:
     return b.done(b.conv(v1, 1, 96, k=3, s=2, p=1, act="none"))
 
 
-@pytest.mark.parametrize("make", [model_wide_k, model_small_maps])
+def model_first_conv() -> F.AioModel:
+    """A 7x7 stride-2 first layer on 3 channels over a 40-wide output (the direct convolution on
+    AVX-512: rows of 32 + 8 pixels), then a 3x3 stride-2 one on 24 channels."""
+    b = Builder("firstconv", (3, 70, 80), [24, 16], [[24, 16], [12, 8]], seed=9)
+    v1 = b.conv(0, 0, 24, k=7, s=2, p=3, act="relu")
+    return b.done(b.conv(v1, 1, 16, k=3, s=2, p=1, act="none"))
+
+
+@pytest.mark.parametrize("make", [model_wide_k, model_small_maps, model_first_conv])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("winograd", [True, False])
 def test_split_layers_match(
     make: Callable[[], F.AioModel], threads: int, winograd: bool, tmp_path: Path
 ) -> None:
-    """Layers whose work split depends on the thread count, at every level (the 14 x 14 3x3 layer
-    by Winograd F(2x2, 3x3) or directly)."""
+    """Layers whose work split depends on the thread count, at every level: the 14 x 14 3x3 layer
+    by Winograd F(2x2, 3x3) or the packed GEMM, the first layer on 3 channels by the direct
+    convolution (output rows split over workers)."""
     m = make()
     engine = Engine(save(m, tmp_path), threads=threads, winograd=winograd)
     kinds = [kind for _, kind, _, _ in engine.profile(rand_input(m, n=1), 0, 1)]
     assert ("conv3x3/s1/winograd" in kinds) == (winograd and make is model_small_maps), kinds
+    direct = make is model_first_conv and _core.isa() == "avx512"
+    assert ("conv7x7/s2/direct" in kinds) == direct, kinds
     x = rand_input(m, n=2)
     for k in range(m.num_levels):
         close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")

@@ -11,11 +11,24 @@ namespace {
 
 constexpr size_t kNR = 32;
 
+// Where B row k starts: packed strips (a fixed stride), or per-row offsets from one base (the
+// direct convolution's taps, see GemmOffsetsFn).
+struct StridedRows {
+  const float* b;
+  size_t ldb;
+  const float* row(size_t k) const { return b + k * ldb; }
+};
+struct OffsetRows {
+  const float* base;
+  const ptrdiff_t* off;
+  const float* row(size_t k) const { return base + off[k]; }
+};
+
 // R rows (1..12, a compile-time count so the accumulators live in registers); V = 1 when the
 // strip's stored width is <= 16, skipping the second accumulator column.
-template <int R, int V>
-void tile(size_t nc, size_t kc, const float* a, const float* b, size_t ldb, float* c, size_t ldc,
-          bool accumulate, const TileEpilogue* epi) {
+template <int R, int V, class Rows>
+void tile(size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc, bool accumulate,
+          const TileEpilogue* epi) {
   __m512 acc[R][V];
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r)
@@ -26,8 +39,9 @@ void tile(size_t nc, size_t kc, const float* a, const float* b, size_t ldb, floa
     // A prefetch never faults, so reading past the block's (or the panel's) end is harmless.
     _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMR), _MM_HINT_T0);
     __m512 bv[V];
+    const float* bk = b.row(k);
 #pragma GCC unroll 2
-    for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_ps(bk + 16 * v);
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
       const __m512 av = _mm512_set1_ps(a[r]);
@@ -35,7 +49,6 @@ void tile(size_t nc, size_t kc, const float* a, const float* b, size_t ldb, floa
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
     }
     a += kMR;
-    b += ldb;
   }
 
   __mmask16 mask[V];
@@ -64,21 +77,35 @@ void tile(size_t nc, size_t kc, const float* a, const float* b, size_t ldb, floa
   }
 }
 
-using TileFn = void (*)(size_t, size_t, const float*, const float*, size_t, float*, size_t, bool,
+template <class Rows>
+using TileFn = void (*)(size_t, size_t, const float*, Rows, float*, size_t, bool,
                         const TileEpilogue*);
 
-template <int V>
-constexpr TileFn kTiles[13] = {nullptr,        tile<1, V>,  tile<2, V>, tile<3, V>, tile<4, V>,
-                               tile<5, V>,     tile<6, V>,  tile<7, V>, tile<8, V>, tile<9, V>,
-                               tile<10, V>,    tile<11, V>, tile<12, V>};
+template <int V, class Rows>
+constexpr TileFn<Rows> kTiles[13] = {
+    nullptr,           tile<1, V, Rows>,  tile<2, V, Rows>,  tile<3, V, Rows>, tile<4, V, Rows>,
+    tile<5, V, Rows>,  tile<6, V, Rows>,  tile<7, V, Rows>,  tile<8, V, Rows>, tile<9, V, Rows>,
+    tile<10, V, Rows>, tile<11, V, Rows>, tile<12, V, Rows>};
+
+template <class Rows>
+void dispatch_tile(size_t mr, size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc,
+                   bool accumulate, const TileEpilogue* epi) {
+  if (nc > 16)
+    kTiles<2, Rows>[mr](nc, kc, a, b, c, ldc, accumulate, epi);
+  else
+    kTiles<1, Rows>[mr](nc, kc, a, b, c, ldc, accumulate, epi);
+}
 
 void aio_f32_gemm_ukernel_12x32__avx512(size_t mr, size_t nc, size_t kc, const float* a,
                                         const float* b, size_t ldb, float* c, size_t ldc, bool accumulate,
                                         const TileEpilogue* epi) {
-  if (nc > 16)
-    kTiles<2>[mr](nc, kc, a, b, ldb, c, ldc, accumulate, epi);
-  else
-    kTiles<1>[mr](nc, kc, a, b, ldb, c, ldc, accumulate, epi);
+  dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
+}
+
+void aio_f32_gemm_offsets_12x32__avx512(size_t mr, size_t nc, size_t kc, const float* a,
+                                        const float* base, const ptrdiff_t* off, float* c,
+                                        size_t ldc, bool accumulate, const TileEpilogue* epi) {
+  dispatch_tile(mr, nc, kc, a, OffsetRows{base, off}, c, ldc, accumulate, epi);
 }
 
 // Row-outer so B is read once, sequentially along each row (DRAM/L3 friendly); the strips it
@@ -132,6 +159,7 @@ void fill_table_avx512(KernelTable& t) {
   t.gemm_name = "aio_f32_gemm_ukernel_12x32__avx512";
   t.gemm_nr = kNR;
   t.gemm = aio_f32_gemm_ukernel_12x32__avx512;
+  t.gemm_offsets = aio_f32_gemm_offsets_12x32__avx512;
   t.pack_b = aio_f32_packb_32__avx512;
   t.gemv = aio_f32_gemv_ukernel_12__avx512;
   fill_table_depthwise_avx512(t);

@@ -71,6 +71,17 @@ struct ConvGeom {
 void gemm_conv(const PackedA& a, const float* x, const ConvGeom& g, float* c, size_t ldc,
                size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi);
 
+// Direct convolution for layers whose im2col packing costs as much as their multiply: a short K
+// (c_in * kh * kw <= 256, e.g. a network's first layer on 3 channels) over wide maps, column
+// stride 1 or 2. The input rows are copied once per call into zero-padded, phase-split rows
+// (even and odd columns apart at stride 2), so every tap of a run of 32 output pixels is one
+// contiguous vector load and nothing is packed. Only where the ISA has the micro-kernel for it.
+bool conv_direct_available(const ConvGeom& g);
+// Output rows [oy0, oy1) for channels [m0, m1) of the convolution of image x (the level's g.c_in
+// channels; A's K order as gemm_conv's). y: [rows][h_out * w_out]; single-threaded.
+void conv_direct(const PackedA& a, const float* x, const ConvGeom& g, float* y, size_t m0,
+                 size_t m1, size_t oy0, size_t oy1, const Epilogue& epi);
+
 // B packed once per image and shared by every row tile. When a GEMM is split over rows (few
 // columns: small feature maps), each row tile would otherwise re-pack the same B, so splitting
 // rows only paid where columns could not be split at all. With B shared, a 14 x 14 map can be

@@ -49,6 +49,13 @@ using GemmUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const float* a, 
                                size_t ldb, float* c, size_t ldc, bool accumulate,
                                const TileEpilogue* epi);
 
+// The micro-kernel with B row k read at base + off[k] (whole nr-wide rows, nothing packed): the
+// direct convolution's taps, each a contiguous run of one (phase-split) input row. Same a, c, epi
+// conventions as GemmUkernelFn; the rows must be readable for nr floats even past nc.
+using GemmOffsetsFn = void (*)(size_t mr, size_t nc, size_t kc, const float* a, const float* base,
+                               const ptrdiff_t* off, float* c, size_t ldc, bool accumulate,
+                               const TileEpilogue* epi);
+
 // One output column (N == 1, e.g. a Linear layer): rows in lanes instead of pixels in lanes,
 // which would leave 31 of 32 lanes idle. Same a/c/epi conventions as GemmUkernelFn; b[k * ldb] is the
 // column; the whole K is done in one call.
@@ -71,7 +78,7 @@ void pack_conv_b_portable(const float* x, const ConvGeom& g, size_t k0, size_t k
 // Per-thread scratch of at least `floats` floats, 64-byte aligned, one buffer per slot (so kernels
 // that nest, like the Winograd driver around the GEMM, keep theirs apart). It grows on demand and
 // is then reused, so a warm inference path does not allocate.
-enum class Scratch { GemmPackB, ConvRows, Plane, Winograd, Count };
+enum class Scratch { GemmPackB, ConvRows, Plane, Winograd, ConvDirect, Count };
 float* thread_scratch(Scratch slot, size_t floats);
 
 // The two transforms of Winograd F(2x2, 3x3) (see winograd.cpp) for n <= gemm_nr tiles of one
@@ -102,6 +109,7 @@ struct KernelTable {
   const char* gemm_name = "";
   size_t gemm_nr = 8;  // B strip width the GEMM micro-kernel expects
   GemmUkernelFn gemm = nullptr;
+  GemmOffsetsFn gemm_offsets = nullptr;  // only where a direct convolution pays (AVX-512)
   PackBFn pack_b = nullptr;  // packs strips of gemm_nr columns
   PackConvBFn pack_conv_b = nullptr;  // implicit-GEMM conv packing, strips of gemm_nr columns
   GemvFn gemv = nullptr;

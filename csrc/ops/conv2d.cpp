@@ -1,6 +1,7 @@
 // CONV2D: four paths over one packed weight image.
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
 //  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(2x2, 3x3);
+//  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
 //  - general (groups 1): implicit GEMM (gemm_conv), im2col fused into the GEMM's B packing;
 //  - depthwise (groups == C_in == C_out): the depthwise kernel, split by channels;
 //  - grouped (other groups, never pruned): per group and column block, implicit GEMM on the
@@ -15,7 +16,7 @@
 namespace aio {
 namespace {
 
-enum class ConvPath { Pointwise, Im2col, Winograd, Depthwise, Grouped };
+enum class ConvPath { Pointwise, Im2col, Winograd, Direct, Depthwise, Grouped };
 
 // Column block of the grouped path's tiles (the GEMM driver packs at most 256 columns of B at a
 // time).
@@ -29,8 +30,10 @@ constexpr size_t kColBlock = 256;
 constexpr size_t kSharedBMaxPixels = 4 * kPackedColBlock;
 constexpr size_t kSharedBBytes = size_t(4) << 20;
 
-// Winograd pays for its transforms and its 16/9 weights only on large maps.
+// Winograd pays for its transforms and its 16/9 weights only on large maps, and for its input
+// transform only with enough channels to share it (a first layer on 3 channels goes direct).
 constexpr size_t kWinogradMinPixels = 196;
+constexpr size_t kWinogradMinChannels = 16;
 
 class Conv2d final : public Op {
  public:
@@ -52,8 +55,12 @@ class Conv2d final : public Op {
       path_ = (taps_ == 1 && n.sh == 1 && n.sw == 1 && n.ph == 0 && n.pw == 0) ? ConvPath::Pointwise
                                                                                : ConvPath::Im2col;
       if (path_ == ConvPath::Im2col && opts.winograd && n.kh == 3 && n.kw == 3 && n.sh == 1 && n.sw == 1 &&
-          n.dh == 1 && n.dw == 1 && pixels() >= kWinogradMinPixels)
+          n.dh == 1 && n.dw == 1 && pixels() >= kWinogradMinPixels &&
+          x.c >= kWinogradMinChannels)
         path_ = ConvPath::Winograd;
+      ConvGeom full = geom_;
+      full.c_in = x.c;
+      if (path_ == ConvPath::Im2col && conv_direct_available(full)) path_ = ConvPath::Direct;
       if (path_ == ConvPath::Winograd)
         winograd_ = WinogradWeights::transform(w, y.c, x.c);
       else
@@ -89,7 +96,9 @@ class Conv2d final : public Op {
            bias_.bytes(levels_);
   }
 
-  const char* algorithm() const override { return path_ == ConvPath::Winograd ? "winograd" : ""; }
+  const char* algorithm() const override {
+    return path_ == ConvPath::Winograd ? "winograd" : path_ == ConvPath::Direct ? "direct" : "";
+  }
 
   void run(const OpContext& ctx) const override {
     const size_t k = ctx.level;
@@ -104,6 +113,7 @@ class Conv2d final : public Op {
       case ConvPath::Pointwise: return run_pointwise(ctx, x, y, epi);
       case ConvPath::Im2col: return run_im2col(ctx, x, y, epi);
       case ConvPath::Winograd: return run_winograd(ctx, x, y, epi);
+      case ConvPath::Direct: return run_direct(ctx, x, y, epi);
       case ConvPath::Depthwise: return run_depthwise(ctx, x, y, epi);
       case ConvPath::Grouped: return run_grouped(ctx, x, y, epi);
     }
@@ -170,6 +180,24 @@ class Conv2d final : public Op {
       const size_t t0 = task * per, t1 = std::min(T, t0 + per);
       if (t0 < t1) winograd_conv3x3(winograd_, x, g, M, y, t0, t1, epi);
     }, serial);
+  }
+
+  // Output rows split over workers, each with its own phase-split copy of the input rows it reads.
+  void run_direct(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+    ConvGeom g = geom_;
+    g.c_in = cin_[ctx.level];
+    if (!conv_direct_available(g)) return run_im2col(ctx, x, y, epi);  // ISA switched (tests)
+    const size_t M = cout_[ctx.level], H = g.h_out;
+    const bool serial = 2 * macs(ctx.level) < kSerialFlops;
+    const size_t tasks = serial ? 1 : std::min(H, ctx.workers());
+    const size_t per = (H + tasks - 1) / tasks;
+    ctx.parallel(
+        tasks,
+        [&](size_t task, size_t) {
+          const size_t oy0 = task * per, oy1 = std::min(H, oy0 + per);
+          conv_direct(packed_, x, g, y, 0, M, oy0, oy1, epi);
+        },
+        serial);
   }
 
   void run_depthwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {

@@ -328,6 +328,78 @@ void test_gemm_conv() {
   }
 }
 
+// The direct convolution (where the ISA has it) against the double-precision one: strides 1 and 2
+// (also only in x), dilation, padding, rows narrower and wider than a strip, K up to one 256-row
+// block, a level prefix of the input channels, row and channel sub-ranges, the whole epilogue.
+void test_conv_direct() {
+  struct Case {
+    ConvGeom g;
+    size_t m, c_full;
+  };
+  ConvGeom rect = geom(2, 9, 80, 3, 2, 1, 1);  // stride 1 in y, 2 in x
+  rect.sh = 1;
+  rect.h_out = out_size(rect.h_in, 3, 1, 1, 1, false);
+  const Case cases[] = {{geom(3, 64, 70, 7, 2, 3, 1), 20, 3},  {geom(3, 12, 66, 3, 1, 1, 1), 16, 4},
+                        {geom(2, 20, 80, 5, 2, 2, 2), 13, 2},  {geom(28, 6, 70, 3, 2, 1, 1), 12, 28},
+                        {rect, 5, 2},                           {geom(1, 3, 32, 3, 1, 0, 1), 1, 1}};
+  for (const Case& cs : cases) {
+    const ConvGeom& g = cs.g;
+    if (!aio::conv_direct_available(g)) {
+      AIO_CHECK(std::string(aio::isa_name()) != "avx512" || g.w_out < 32);
+      continue;
+    }
+    const size_t taps = g.kh * g.kw, K_full = cs.c_full * taps, P = g.h_out * g.w_out;
+    const auto w = aio_test::random_vec(cs.m * K_full, 51);
+    const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 52);
+    const auto scale = aio_test::random_vec(cs.m, 53, 0.5f, 2.f);
+    const auto bias = aio_test::random_vec(cs.m, 54);
+    const auto res = aio_test::random_vec(cs.m * P, 55);
+    const aio::PackedA a = aio::PackedA::pack(w.data(), cs.m, K_full, K_full);
+    std::vector<double> acc(cs.m * P, 0.0);
+    double max_ref = 0;
+    for (size_t o = 0; o < cs.m; ++o)
+      for (size_t p = 0; p < P; ++p) {
+        const size_t oy = p / g.w_out, ox = p % g.w_out;
+        double s = 0;
+        for (size_t c = 0; c < g.c_in; ++c)
+          for (size_t i = 0; i < g.kh; ++i)
+            for (size_t j = 0; j < g.kw; ++j)
+              s += static_cast<double>(w[o * K_full + c * taps + i * g.kw + j]) *
+                   at(x, g, c, tap(oy, g.sh, i, g.dh, g.ph), tap(ox, g.sw, j, g.dw, g.pw));
+        acc[o * P + p] = s;
+        max_ref = std::fmax(max_ref, std::fabs(s));
+      }
+    const size_t ranges[][4] = {{0, cs.m, 0, g.h_out}, {cs.m / 3, cs.m, g.h_out / 2, g.h_out},
+                                {0, 1, 1, 2}};
+    for (const auto& r : ranges) {
+      if (r[0] >= r[1] || r[2] >= r[3]) continue;
+      for (int variant = 0; variant < 2; ++variant) {
+        const aio::Act act = aio_test::kActs[(r[0] + r[2]) % 5];
+        std::vector<float> y(cs.m * P, -7.f);
+        aio::Epilogue epi;
+        if (variant) {
+          epi.scale = scale.data();
+          epi.bias = bias.data();
+          epi.residual = res.data();
+          epi.act = act;
+        }
+        aio::conv_direct(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], epi);
+        for (size_t o = 0; o < cs.m; ++o)
+          for (size_t p = 0; p < P; ++p) {
+            const size_t i = o * P + p, oy = p / g.w_out;
+            if (o < r[0] || o >= r[1] || oy < r[2] || oy >= r[3]) {
+              AIO_CHECK(y[i] == -7.f);
+              continue;
+            }
+            double want = acc[i];
+            if (variant) want = aio_test::act_ref(scale[o] * want + bias[o] + res[i], act);
+            AIO_CHECK_NEAR(y[i], want, kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
+          }
+      }
+    }
+  }
+}
+
 // Winograd F(2x2, 3x3) against the double-precision convolution: padding 0-2, odd and even
 // maps (partial tiles), tile rows wider than one GEMM strip, C above one 256-row K block, a level
 // prefix of both channels and rows, tile sub-ranges as workers get them (nothing outside written),
@@ -408,6 +480,7 @@ int main() {
     test_im2col();
     test_gemm_conv();
     test_winograd();
+    test_conv_direct();
     test_depthwise(isa);
     test_pools();
     test_max_pool_nan();
