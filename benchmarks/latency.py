@@ -7,7 +7,7 @@ time both runtimes in the same process, interleaved repeat by repeat, and report
     python benchmarks/latency.py                       # all models, threads 1 and 2
     python benchmarks/latency.py --models resnet20 --repeats 3 --json out.json
     python benchmarks/latency.py --models resnet18 --threads 1 --layers   # + per-layer ms, GFLOP/s
-    python benchmarks/latency.py --direct    # + ours without Winograd, interleaved with both
+    python benchmarks/latency.py --without-winograd   # + ours without Winograd, interleaved
 
 The header carries the machine's measured FP32 peak per thread count (benchmarks/peak.py: the FMA
 peak of the cores, and numpy/OpenBLAS SGEMM as a reference); ``--layers`` adds, per model x level x
@@ -54,7 +54,7 @@ class Row:
     ratio: float
     ours_gflops: float
     ort_gflops: float
-    direct_ms: float | None = None  # ours with Engine(winograd=False), with --direct
+    no_winograd_ms: float | None = None  # ours with Engine(winograd=False), --without-winograd
 
 
 def cpu_name() -> str:
@@ -170,7 +170,7 @@ def bench_model(
     budget_ms: float,
     layers: bool = False,
     peaks: dict | None = None,
-    direct: bool = False,
+    without_winograd: bool = False,
 ) -> tuple[list[Row], dict]:
     import onnxruntime as ort
 
@@ -201,7 +201,7 @@ def bench_model(
             "onnx_level0_bytes": onnx_paths[0].stat().st_size,
             "onnx_all_levels_bytes": sum(p.stat().st_size for p in onnx_paths),
             "engine_weight_bytes": probe.weight_bytes,
-            "engine_weight_bytes_direct": Engine(
+            "engine_weight_bytes_no_winograd": Engine(
                 str(aio_path), threads=1, winograd=False
             ).weight_bytes,
             "set_level_us": set_level_us,
@@ -209,7 +209,7 @@ def bench_model(
 
         for t in threads:
             eng = Engine(str(aio_path), threads=t)
-            eng_direct = Engine(str(aio_path), threads=t, winograd=False) if direct else None
+            eng_nw = Engine(str(aio_path), threads=t, winograd=False) if without_winograd else None
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = t
             opts.inter_op_num_threads = 1
@@ -227,23 +227,23 @@ def bench_model(
                 def theirs(sess=sess):
                     sess.run(None, {"input": x})
 
-                def ours_direct(k=k, eng=eng_direct):
+                def ours_nw(k=k, eng=eng_nw):
                     if eng is not None:
                         eng.run_at(k, x)
 
-                for fn in (ours, theirs, ours_direct):  # warm-up
+                for fn in (ours, theirs, ours_nw):  # warm-up
                     for _ in range(5):
                         fn()
                 est = time_block(ours, 3)
                 n = runs_for(est, budget_ms)
-                ours_reps, ort_reps, direct_reps = [], [], []
+                ours_reps, ort_reps, nw_reps = [], [], []
                 for _ in range(repeats):  # interleaved so drift hits all alike
                     ours_reps.append(time_block(ours, n))
                     ort_reps.append(time_block(theirs, n))
-                    if eng_direct is not None:
-                        direct_reps.append(time_block(ours_direct, n))
+                    if eng_nw is not None:
+                        nw_reps.append(time_block(ours_nw, n))
                 o, r = statistics.median(ours_reps), statistics.median(ort_reps)
-                d = statistics.median(direct_reps) if direct_reps else None
+                d = statistics.median(nw_reps) if nw_reps else None
                 flops = info.flops
                 rows.append(
                     Row(
@@ -263,7 +263,7 @@ def bench_model(
                 print(
                     f"{name:13s} L{k} keep {info.keep_ratio:.2f} T{t}: ours {o:8.3f} ms  "
                     f"ORT {r:8.3f} ms  ratio {o / r:5.2f}"
-                    + (f"  (direct {d:8.3f} ms, ratio {d / r:5.2f})" if d else ""),
+                    + (f"  (no Winograd {d:8.3f} ms, ratio {d / r:5.2f})" if d else ""),
                     flush=True,
                 )
                 if layers:
@@ -274,18 +274,22 @@ def bench_model(
 
 
 def markdown(rows: list[Row], sizes: dict[str, dict]) -> str:
-    direct = any(r.direct_ms for r in rows)
+    nw = any(r.no_winograd_ms for r in rows)
     out = [
         "| model | level | keep | threads | MFLOP | ours ms | ORT ms | ours/ORT | ours GFLOP/s | ORT GFLOP/s |"
-        + (" direct ms | direct/ORT |" if direct else ""),
-        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if direct else ""),
+        + (" no-Winograd ms | no-Winograd/ORT |" if nw else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if nw else ""),
     ]
     for r in rows:
         out.append(
             f"| {r.model} | {r.level} | {r.keep:.2f} | {r.threads} | {r.mflops:.1f} | "
             f"{r.ours_ms:.3f} | {r.ort_ms:.3f} | {r.ratio:.2f} | {r.ours_gflops:.1f} | "
             f"{r.ort_gflops:.1f} |"
-            + (f" {r.direct_ms:.3f} | {r.direct_ms / r.ort_ms:.2f} |" if r.direct_ms else "")
+            + (
+                f" {r.no_winograd_ms:.3f} | {r.no_winograd_ms / r.ort_ms:.2f} |"
+                if r.no_winograd_ms
+                else ""
+            )
         )
     out += [
         "",
@@ -296,7 +300,7 @@ def markdown(rows: list[Row], sizes: dict[str, dict]) -> str:
         out.append(
             f"| {name} | {s['set_level_us']:.2f} | {s['aio_file_bytes'] / 1e6:.2f} | "
             f"{s['engine_weight_bytes'] / 1e6:.2f} | "
-            f"{s['engine_weight_bytes_direct'] / 1e6:.2f} | {s['onnx_level0_bytes'] / 1e6:.2f} | "
+            f"{s['engine_weight_bytes_no_winograd'] / 1e6:.2f} | {s['onnx_level0_bytes'] / 1e6:.2f} | "
             f"{s['onnx_all_levels_bytes'] / 1e6:.2f} |"
         )
     return "\n".join(out)
@@ -316,7 +320,7 @@ def main() -> None:
     )
     ap.add_argument("--no-peak", action="store_true", help="skip the peak probes")
     ap.add_argument(
-        "--direct",
+        "--without-winograd",
         action="store_true",
         help="also time ours with Engine(winograd=False), interleaved (what Winograd buys)",
     )
@@ -351,7 +355,13 @@ def main() -> None:
     sizes: dict[str, dict] = {}
     for name in args.models:
         r, s = bench_model(
-            name, args.threads, args.repeats, args.budget_ms, args.layers, peaks, args.direct
+            name,
+            args.threads,
+            args.repeats,
+            args.budget_ms,
+            args.layers,
+            peaks,
+            args.without_winograd,
         )
         rows += r
         sizes[name] = s
