@@ -29,36 +29,45 @@ __mmask16 tail_mask(size_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
 }
 
+// Per channel, two passes: every output row's window rows are reduced into a -inf-bordered row of
+// a scratch plane, then the horizontal taps are read from it. Reading taps right after their row
+// was stored (one row at a time) stalled on store forwarding: the taps' unaligned loads span two
+// of the just-stored vectors.
 template <int S>
 void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1) {
   const size_t outs = (g.w_out + 15) / 16 * 16;
   size_t cols = (outs - 1) * S + (g.kw - 1) * g.dw + 1 + (S == 2);
   if (cols < g.pw + g.w_in) cols = g.pw + g.w_in;
   cols = (cols + 15) / 16 * 16;
-  float* row = thread_scratch(Scratch::Plane, cols);
+  float* plane = thread_scratch(Scratch::Plane, g.h_out * cols);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (size_t c = 0; c < cols; c += 16) _mm512_storeu_ps(row + c, ninf);
-  float* body = row + g.pw;  // image column ix lives at body[ix]; borders stay -inf
+  // Borders (and rows whose window is all padding) are -inf; the row bodies are rewritten per
+  // channel, the borders never.
+  for (size_t i = 0; i < g.h_out * cols; i += 16) _mm512_storeu_ps(plane + i, ninf);
   for (size_t ch = c0; ch < c1; ++ch) {
     const float* xc = x + ch * g.h_in * g.w_in;
     float* yc = y + ch * g.h_out * g.w_out;
     for (size_t oy = 0; oy < g.h_out; ++oy) {
-      bool any = false;
-      for (size_t t = 0; t < g.kh; ++t) {
+      float* body = plane + oy * cols + g.pw;  // image column ix lives at body[ix]
+      const float* rows[16];
+      size_t n = 0;
+      for (size_t t = 0; t < g.kh && n < 16; ++t) {
         const size_t iy = oy * g.sh + t * g.dh - g.ph;  // wraps above the image: then >= h_in
-        if (oy * g.sh + t * g.dh < g.ph || iy >= g.h_in) continue;
-        const float* xr = xc + iy * g.w_in;
-        for (size_t ix = 0; ix < g.w_in; ix += 16) {
-          const __mmask16 m = tail_mask(g.w_in - ix);
-          const __m512 v = _mm512_maskz_loadu_ps(m, xr + ix);
-          _mm512_mask_storeu_ps(body + ix, m,
-                                any ? nan_max(_mm512_maskz_loadu_ps(m, body + ix), v) : v);
-        }
-        any = true;
+        if (oy * g.sh + t * g.dh >= g.ph && iy < g.h_in) rows[n++] = xc + iy * g.w_in;
       }
-      if (!any)  // every row of the window is padding
-        for (size_t ix = 0; ix < g.w_in; ix += 16)
-          _mm512_mask_storeu_ps(body + ix, tail_mask(g.w_in - ix), ninf);
+      if (n == 0 || n == 16) {  // all padding (stays -inf), or windows taller than handled here
+        if (n == 16) return max_pool_portable(x, g, y, ch, c1);
+        continue;
+      }
+      for (size_t ix = 0; ix < g.w_in; ix += 16) {
+        const __mmask16 m = tail_mask(g.w_in - ix);
+        __m512 v = _mm512_maskz_loadu_ps(m, rows[0] + ix);
+        for (size_t r = 1; r < n; ++r) v = nan_max(v, _mm512_maskz_loadu_ps(m, rows[r] + ix));
+        _mm512_mask_storeu_ps(body + ix, m, v);
+      }
+    }
+    for (size_t oy = 0; oy < g.h_out; ++oy) {
+      const float* row = plane + oy * cols;
       float* yr = yc + oy * g.w_out;
       for (size_t ox = 0; ox < g.w_out; ox += 16) {
         __m512 m = ninf;
