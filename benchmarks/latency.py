@@ -8,6 +8,7 @@ time both runtimes in the same process, interleaved repeat by repeat, and report
     python benchmarks/latency.py --models resnet20 --repeats 3 --json out.json
     python benchmarks/latency.py --models resnet18 --threads 1 --layers   # + per-layer ms, GFLOP/s
     python benchmarks/latency.py --without-winograd   # + ours without Winograd, interleaved
+    python benchmarks/latency.py --models mobilenet_v2 --size 96   # another input size
 
 The header carries the machine's measured FP32 peak per thread count (benchmarks/peak.py: the FMA
 peak of the cores, and numpy/OpenBLAS SGEMM as a reference); ``--layers`` adds, per model x level x
@@ -320,6 +321,11 @@ def main() -> None:
     )
     ap.add_argument("--no-peak", action="store_true", help="skip the peak probes")
     ap.add_argument(
+        "--size",
+        type=int,
+        help="input height and width instead of each model's default (e.g. 96: activations in L2)",
+    )
+    ap.add_argument(
         "--without-winograd",
         action="store_true",
         help="also time ours with Engine(winograd=False), interleaved (what Winograd buys)",
@@ -353,6 +359,10 @@ def main() -> None:
     print(header, flush=True)
     rows: list[Row] = []
     sizes: dict[str, dict] = {}
+    if args.size:
+        for name in args.models:
+            c, _, _ = CASES[name][0]
+            CASES[name] = ((c, args.size, args.size), CASES[name][1])
     for name in args.models:
         r, s = bench_model(
             name,
