@@ -50,6 +50,28 @@ long tap(size_t o, size_t s, size_t t, size_t d, size_t p) {
   return static_cast<long>(o * s + t * d) - static_cast<long>(p);
 }
 
+// Double-precision convolution of x (g.c_in channels) by the first g.c_in channels of each of the
+// m rows of w ([rows][c_full][kh][kw]): out[o * P + p]; *max_abs gets its largest magnitude.
+std::vector<double> conv_ref(const std::vector<float>& w, size_t m, size_t c_full,
+                             const std::vector<float>& x, const ConvGeom& g, double* max_abs) {
+  const size_t taps = g.kh * g.kw, P = g.h_out * g.w_out;
+  std::vector<double> out(m * P, 0.0);
+  *max_abs = 0;
+  for (size_t o = 0; o < m; ++o)
+    for (size_t p = 0; p < P; ++p) {
+      const size_t oy = p / g.w_out, ox = p % g.w_out;
+      double acc = 0;
+      for (size_t c = 0; c < g.c_in; ++c)
+        for (size_t i = 0; i < g.kh; ++i)
+          for (size_t j = 0; j < g.kw; ++j)
+            acc += static_cast<double>(w[(o * c_full + c) * taps + i * g.kw + j]) *
+                   at(x, g, c, tap(oy, g.sh, i, g.dh, g.ph), tap(ox, g.sw, j, g.dw, g.pw));
+      out[o * P + p] = acc;
+      *max_abs = std::fmax(*max_abs, std::fabs(acc));
+    }
+  return out;
+}
+
 void test_im2col() {
   const ConvGeom gs[] = {geom(3, 7, 9, 3, 1, 1, 1), geom(2, 11, 10, 3, 2, 1, 1),
                          geom(4, 9, 9, 5, 1, 2, 1), geom(2, 12, 13, 3, 1, 2, 2),
@@ -276,21 +298,8 @@ void test_gemm_conv() {
     const auto w = aio_test::random_vec(cs.m * K_full, 31);
     const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 32);
     const aio::PackedA a = aio::PackedA::pack(w.data(), cs.m, K_full, K_full);
-    std::vector<double> ref(cs.m * P, 0.0);
     double max_ref = 0;
-    for (size_t o = 0; o < cs.m; ++o)
-      for (size_t p = 0; p < P; ++p) {
-        const size_t oy = p / g.w_out, ox = p % g.w_out;
-        double acc = 0;
-        for (size_t c = 0; c < g.c_in; ++c)
-          for (size_t i = 0; i < g.kh; ++i)
-            for (size_t j = 0; j < g.kw; ++j)
-              acc += static_cast<double>(w[o * K_full + c * taps + i * g.kw + j]) *
-                     at(x, g, c, tap(oy, g.sh, i, g.dh, g.ph), tap(ox, g.sw, j, g.dw, g.pw));
-        ref[o * P + p] = acc;
-        max_ref = std::fmax(max_ref, std::fabs(acc));
-      }
-    (void)K;
+    const std::vector<double> ref = conv_ref(w, cs.m, cs.c_full, x, g, &max_ref);
     // Runs `product` on rows [r0, r1) x columns [r2, r3) of a sentinel-filled output; checks the
     // tile against the reference and that nothing outside it was written.
     const auto check_tile = [&](const size_t r[4], const auto& product) {
@@ -355,20 +364,8 @@ void test_conv_direct() {
     const auto bias = aio_test::random_vec(cs.m, 54);
     const auto res = aio_test::random_vec(cs.m * P, 55);
     const aio::PackedA a = aio::PackedA::pack(w.data(), cs.m, K_full, K_full);
-    std::vector<double> acc(cs.m * P, 0.0);
     double max_ref = 0;
-    for (size_t o = 0; o < cs.m; ++o)
-      for (size_t p = 0; p < P; ++p) {
-        const size_t oy = p / g.w_out, ox = p % g.w_out;
-        double s = 0;
-        for (size_t c = 0; c < g.c_in; ++c)
-          for (size_t i = 0; i < g.kh; ++i)
-            for (size_t j = 0; j < g.kw; ++j)
-              s += static_cast<double>(w[o * K_full + c * taps + i * g.kw + j]) *
-                   at(x, g, c, tap(oy, g.sh, i, g.dh, g.ph), tap(ox, g.sw, j, g.dw, g.pw));
-        acc[o * P + p] = s;
-        max_ref = std::fmax(max_ref, std::fabs(s));
-      }
+    const std::vector<double> acc = conv_ref(w, cs.m, cs.c_full, x, g, &max_ref);
     const size_t ranges[][4] = {{0, cs.m, 0, g.h_out}, {cs.m / 3, cs.m, g.h_out / 2, g.h_out},
                                 {0, 1, 1, 2}};
     for (const auto& r : ranges) {
@@ -424,20 +421,8 @@ void test_winograd() {
     const auto res = aio_test::random_vec(cs.m * P, 45);
     const aio::WinogradWeights ww = aio::WinogradWeights::transform(w.data(), cs.m_full, cs.c_full);
     AIO_CHECK(ww.rows() == cs.m_full);
-    std::vector<double> acc(cs.m * P, 0.0);
     double max_ref = 0;
-    for (size_t o = 0; o < cs.m; ++o)
-      for (size_t p = 0; p < P; ++p) {
-        const size_t oy = p / g.w_out, ox = p % g.w_out;
-        double a = 0;
-        for (size_t c = 0; c < g.c_in; ++c)
-          for (size_t i = 0; i < 3; ++i)
-            for (size_t j = 0; j < 3; ++j)
-              a += static_cast<double>(w[(o * cs.c_full + c) * 9 + i * 3 + j]) *
-                   at(x, g, c, tap(oy, 1, i, 1, g.ph), tap(ox, 1, j, 1, g.pw));
-        acc[o * P + p] = a;
-        max_ref = std::fmax(max_ref, std::fabs(a));
-      }
+    const std::vector<double> acc = conv_ref(w, cs.m, cs.c_full, x, g, &max_ref);
     const size_t ranges[][2] = {{0, T}, {T / 3, T - T / 4}, {T - 1, T}, {1, 2}};
     for (const auto& r : ranges) {
       if (r[0] >= r[1] || r[1] > T) continue;
