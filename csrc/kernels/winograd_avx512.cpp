@@ -11,7 +11,8 @@ namespace detail {
 namespace {
 
 __mmask16 lanes(long n) {
-  return n <= 0 ? 0 : n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+  if (n <= 0) return 0;
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
 }
 
 // Columns [lo, hi) of a 48-lane window, as the mask of its 16-lane chunk q.

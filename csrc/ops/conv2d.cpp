@@ -1,4 +1,5 @@
-// CONV2D: four paths over one packed weight image.
+// CONV2D: one path per layer, chosen at load; each keeps its own weight image (packed A panels,
+// Winograd's transformed ones, or the depthwise taps).
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
 //  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(2x2, 3x3);
 //  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
@@ -54,9 +55,10 @@ class Conv2d final : public Op {
     if (groups_ == 1) {
       path_ = (taps_ == 1 && n.sh == 1 && n.sw == 1 && n.ph == 0 && n.pw == 0) ? ConvPath::Pointwise
                                                                                : ConvPath::Im2col;
-      if (path_ == ConvPath::Im2col && opts.winograd && n.kh == 3 && n.kw == 3 && n.sh == 1 && n.sw == 1 &&
-          n.dh == 1 && n.dw == 1 && pixels() >= kWinogradMinPixels &&
-          x.c >= kWinogradMinChannels)
+      const bool winograd_shape = n.kh == 3 && n.kw == 3 && n.sh == 1 && n.sw == 1 &&
+                                  n.dh == 1 && n.dw == 1;
+      if (path_ == ConvPath::Im2col && opts.winograd && winograd_shape &&
+          pixels() >= kWinogradMinPixels && x.c >= kWinogradMinChannels)
         path_ = ConvPath::Winograd;
       ConvGeom full = geom_;
       full.c_in = x.c;
@@ -92,8 +94,8 @@ class Conv2d final : public Op {
   }
   size_t scratch_floats() const override { return shared_b_floats_; }
   size_t weight_bytes() const override {
-    return packed_.bytes() + winograd_.bytes() + dw_weight_.size() * sizeof(float) + scale_.bytes(levels_) +
-           bias_.bytes(levels_);
+    return packed_.bytes() + winograd_.bytes() + dw_weight_.size() * sizeof(float) +
+           scale_.bytes(levels_) + bias_.bytes(levels_);
   }
 
   const char* algorithm() const override {

@@ -348,9 +348,9 @@ void test_conv_direct() {
   ConvGeom rect = geom(2, 9, 80, 3, 2, 1, 1);  // stride 1 in y, 2 in x
   rect.sh = 1;
   rect.h_out = out_size(rect.h_in, 3, 1, 1, 1, false);
-  const Case cases[] = {{geom(3, 64, 70, 7, 2, 3, 1), 20, 3},  {geom(3, 12, 66, 3, 1, 1, 1), 16, 4},
-                        {geom(2, 20, 80, 5, 2, 2, 2), 13, 2},  {geom(28, 6, 70, 3, 2, 1, 1), 12, 28},
-                        {rect, 5, 2},                           {geom(1, 3, 32, 3, 1, 0, 1), 1, 1}};
+  const Case cases[] = {{geom(3, 64, 70, 7, 2, 3, 1), 20, 3}, {geom(3, 12, 66, 3, 1, 1, 1), 16, 4},
+                        {geom(2, 20, 80, 5, 2, 2, 2), 13, 2}, {geom(28, 6, 70, 3, 2, 1, 1), 12, 28},
+                        {rect, 5, 2},                          {geom(1, 3, 32, 3, 1, 0, 1), 1, 1}};
   for (const Case& cs : cases) {
     const ConvGeom& g = cs.g;
     if (!aio::conv_direct_available(g)) {
@@ -406,9 +406,12 @@ void test_winograd() {
     ConvGeom g;
     size_t m, m_full, c_full;
   };
-  const Case cases[] = {{geom(3, 7, 9, 3, 1, 1, 1), 5, 5, 3},      {geom(2, 6, 6, 3, 1, 0, 1), 13, 13, 2},
-                        {geom(4, 9, 8, 3, 1, 2, 1), 16, 20, 6},    {geom(8, 3, 70, 3, 1, 1, 1), 8, 12, 16},
-                        {geom(300, 5, 6, 3, 1, 1, 1), 14, 14, 300}, {geom(16, 30, 29, 3, 1, 1, 1), 12, 24, 32},
+  const Case cases[] = {{geom(3, 7, 9, 3, 1, 1, 1), 5, 5, 3},
+                        {geom(2, 6, 6, 3, 1, 0, 1), 13, 13, 2},
+                        {geom(4, 9, 8, 3, 1, 2, 1), 16, 20, 6},
+                        {geom(8, 3, 70, 3, 1, 1, 1), 8, 12, 16},
+                        {geom(300, 5, 6, 3, 1, 1, 1), 14, 14, 300},
+                        {geom(16, 30, 29, 3, 1, 1, 1), 12, 24, 32},
                         {geom(1, 1, 1, 3, 1, 1, 1), 1, 1, 1}};
   for (const Case& cs : cases) {
     const ConvGeom& g = cs.g;
