@@ -5,7 +5,8 @@
 // With B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] and
 // A^T = [1 1 1 0; 0 1 -1 -1]: Y = A^T [(G w G^T) . (B^T d B)] A for a 4x4 input tile d that
 // starts at (2 ty - ph, 2 tx - pw). The transforms are per ISA (the table's winograd_input and
-// winograd_output, over runs of tiles on one tile row); the 16 GEMMs are the driver's own.
+// winograd_output, over runs of tiles on one tile row); the 16 products are the GEMM
+// micro-kernel's.
 #include <algorithm>
 #include <vector>
 
@@ -17,11 +18,6 @@ namespace {
 using detail::Scratch;
 using detail::thread_scratch;
 
-// Tiles go through the GEMMs in blocks of one B strip (nr = 32 on AVX-512): a one-strip packed
-// matrix is plain row-major (C x nr; K blocks of it follow each other), so the input transform
-// writes it in place, and a block's transformed input (16 x C x nr floats) and products
-// (16 x M x nr) stay in L2. Blocks of 2-4 strips, each weight panel then reused from L1, measured
-// no faster on ResNet-18.
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 }  // namespace
@@ -148,6 +144,10 @@ void multiply(const detail::KernelTable& kt, const PackedA& u, const float* v, s
 
 size_t winograd_strip() { return detail::table().gemm_nr; }
 
+// Tiles go through the products in blocks of one B strip (nr = 32 on AVX-512): a one-strip packed
+// matrix is plain row-major (C x nr), so the input transform writes it in place, and a block's
+// transformed input (16 x C x nr floats) and products (16 x M x nr) stay in L2. Blocks of 2-4
+// strips, each weight panel then reused from L1, measured no faster on ResNet-18.
 void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& g, size_t m,
                       float* y, size_t t0, size_t t1, const Epilogue& epi) {
   const detail::KernelTable& kt = detail::table();
