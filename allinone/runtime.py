@@ -45,10 +45,10 @@ class Engine:
             ``None``: the library's default (1 GiB); 0: no limit. A few hundred bytes of valid
             file can declare gigabytes of activations: set this when models come from elsewhere.
         max_flops: refuse a model whose level 0 needs more FLOPs per image; 0: no limit.
-        winograd: run 3x3 stride-1 convolutions on maps of 14 x 14 and more by Winograd
-            F(2x2, 3x3) (default): 2.25x fewer multiplies for 16/9 of those layers' weights
-            (ResNet-18: 47.6 -> 55.2 MB in memory). ``False``: the direct convolution everywhere,
-            all levels in the memory of one model.
+        winograd: run 3x3 stride-1 convolutions with 16+ input channels on maps of 14 x 14 and
+            more by Winograd F(2x2, 3x3) (default): 2.25x fewer multiplies for 16/9 of those
+            layers' weights (ResNet-18: 47.6 -> 55.2 MB in memory). ``False``: no Winograd, all
+            levels in the memory of one model.
 
     Raises:
         OSError: the file cannot be read (the message names the path).

@@ -79,9 +79,9 @@ typedef struct aio_engine_options {
   uint64_t max_activation_bytes; /* activation memory per image; default 1 GiB; 0: no limit */
   uint64_t max_flops;            /* FLOPs per image at level 0; default 0: no limit */
   /* Added after the limits (an older, shorter struct gets the default). Nonzero (default): 3x3
-   * stride-1 convolutions on maps of 14 x 14 and more run by Winograd F(2x2, 3x3), faster for
-   * 16/9 of those layers' weights; 0: the direct convolution, all levels in the memory of one
-   * model. */
+   * stride-1 convolutions with 16+ input channels on maps of 14 x 14 and more run by Winograd
+   * F(2x2, 3x3), faster for 16/9 of those layers' weights; 0: no Winograd, all levels in the
+   * memory of one model. */
   int32_t winograd;
 } aio_engine_options;
 
