@@ -83,16 +83,18 @@ float* thread_scratch(Scratch slot, size_t floats);
 
 // The two transforms of Winograd F(2x2, 3x3) (see winograd.cpp) for n <= gemm_nr tiles of one
 // tile-row segment: tiles [tx0, tx0 + n) of tile row ty.
+// The 16 matrices of a position t lie `stride` floats apart: element i of matrix t is
+// v[t * stride + i].
 // Input: B^T d B of each tile's 4x4 window of one channel plane (zero outside the image), into
-// v[t][i] for the 16 positions t and i < n.
+// v[t * stride + i] for the 16 positions t and i < n.
 using WinogradInputFn = void (*)(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
-                                 size_t n, float* const v[16]);
-// Output: from the 16 products p[t][i], y = act(scale * (A^T M A) + bias + residual) for the
-// segment's first `cols` pixels of output row 2 ty (y0, residual res0) and, unless y1 is null, of
-// row 2 ty + 1 (y1, res1). Residual pointers may be null; y may be the residual (in place).
-using WinogradOutputFn = void (*)(const float* const p[16], size_t n, float scale, float bias,
-                                  const float* res0, const float* res1, float* y0, float* y1,
-                                  size_t cols, Act act);
+                                 size_t n, float* v, size_t stride);
+// Output: from the 16 products p[t * stride + i], y = act(scale * (A^T M A) + bias + residual)
+// for the segment's first `cols` pixels of output row 2 ty (y0, residual res0) and, unless y1 is
+// null, of row 2 ty + 1 (y1, res1). Residual pointers may be null; y may be the residual.
+using WinogradOutputFn = void (*)(const float* p, size_t stride, size_t n, float scale,
+                                  float bias, const float* res0, const float* res1, float* y0,
+                                  float* y1, size_t cols, Act act);
 
 // Whole depthwise op for a channel range (same contract as aio::depthwise_conv).
 using DepthwiseFn = void (*)(const float* x, const float* w, const ConvGeom& g, float* y,

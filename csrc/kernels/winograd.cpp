@@ -58,20 +58,27 @@ size_t winograd_tiles(const ConvGeom& g) { return ceil_div(g.h_out, 2) * ceil_di
 
 namespace {
 
-// One block's tiles, split into runs that lie on one tile row.
-template <class F>
-void for_each_segment(const ConvGeom& g, size_t t0, size_t t1, F&& f) {
+// One tile-row run of a block: tiles [tx0, tx0 + n) of tile row ty, at block position j.
+struct Segment {
+  size_t ty, tx0, n, j;
+};
+
+// A block's tiles (at most one strip, so at most kMaxNR runs), split into runs that lie on one
+// tile row. Computed once per block: the transforms then loop over channels without divisions.
+size_t block_segments(const ConvGeom& g, size_t t0, size_t t1, Segment* out) {
   const size_t tw = ceil_div(g.w_out, 2);
+  size_t count = 0;
   for (size_t t = t0; t < t1;) {
     const size_t ty = t / tw, tx0 = t % tw, n = std::min(tw - tx0, t1 - t);
-    f(ty, tx0, n, t - t0);
+    out[count++] = {ty, tx0, n, t - t0};
     t += n;
   }
+  return count;
 }
 
 // Portable transforms (every ISA without its own), one tile at a time.
 void input_portable(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
-                    float* const v[16]) {
+                    float* v, size_t stride) {
   const long h_in = static_cast<long>(g.h_in), w_in = static_cast<long>(g.w_in);
   for (size_t i = 0; i < n; ++i) {
     float d[4][4];
@@ -90,22 +97,24 @@ void input_portable(const float* plane, const ConvGeom& g, size_t ty, size_t tx0
       d[3][s] = b - e;
     }
     for (size_t r = 0; r < 4; ++r) {  // (B^T d) B, row by row
-      v[4 * r][i] = d[r][0] - d[r][2];
-      v[4 * r + 1][i] = d[r][1] + d[r][2];
-      v[4 * r + 2][i] = d[r][2] - d[r][1];
-      v[4 * r + 3][i] = d[r][1] - d[r][3];
+      float* vr = v + 4 * r * stride + i;
+      vr[0] = d[r][0] - d[r][2];
+      vr[stride] = d[r][1] + d[r][2];
+      vr[2 * stride] = d[r][2] - d[r][1];
+      vr[3 * stride] = d[r][1] - d[r][3];
     }
   }
 }
 
-void output_portable(const float* const p[16], size_t n, float scale, float bias,
+void output_portable(const float* p, size_t stride, size_t n, float scale, float bias,
                      const float* res0, const float* res1, float* y0, float* y1, size_t cols,
                      Act act) {
   for (size_t i = 0; i < n; ++i) {
     float q[2][4];  // A^T M
     for (size_t s = 0; s < 4; ++s) {
-      q[0][s] = p[s][i] + p[4 + s][i] + p[8 + s][i];
-      q[1][s] = p[4 + s][i] - p[8 + s][i] - p[12 + s][i];
+      const float* ps = p + s * stride + i;
+      q[0][s] = ps[0] + ps[4 * stride] + ps[8 * stride];
+      q[1][s] = ps[4 * stride] - ps[8 * stride] - ps[12 * stride];
     }
     for (size_t dy = 0; dy < 2; ++dy) {
       float* y = dy ? y1 : y0;
@@ -156,40 +165,36 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
   // One cache line past a multiple of 4 KiB: the transforms touch all 16 matrices at the same
   // offset, and 16 streams 4 KiB apart would share one L1 set (12 ways).
   const size_t v_floats = C * nr + 16, m_floats = m * nr + 16;
-  float* scratch = thread_scratch(Scratch::Winograd, 16 * (v_floats + m_floats));
-  float* v[16];
-  float* prod[16];
-  for (size_t t = 0; t < 16; ++t) {
-    v[t] = scratch + t * v_floats;
-    prod[t] = scratch + 16 * v_floats + t * m_floats;
-  }
+  float* v = thread_scratch(Scratch::Winograd, 16 * (v_floats + m_floats));
+  float* prod = v + 16 * v_floats;
+  Segment segs[detail::kMaxNR];
   for (size_t b0 = t0; b0 < t1; b0 += nr) {
     const size_t nb = std::min(nr, t1 - b0);
+    const size_t n_segs = block_segments(g, b0, b0 + nb, segs);
     // The micro-kernel multiplies the lanes past nb too (it never stores them): keep them finite.
     if (nb < nr)
       for (size_t t = 0; t < 16; ++t)
-        for (size_t c = 0; c < C; ++c) std::fill(v[t] + c * nr + nb, v[t] + (c + 1) * nr, 0.f);
+        for (size_t c = 0; c < C; ++c)
+          std::fill(v + t * v_floats + c * nr + nb, v + t * v_floats + (c + 1) * nr, 0.f);
     for (size_t c = 0; c < C; ++c)
-      for_each_segment(g, b0, b0 + nb, [&](size_t ty, size_t tx0, size_t n, size_t j) {
-        float* vt[16];
-        for (size_t t = 0; t < 16; ++t) vt[t] = v[t] + c * nr + j;
-        kt.winograd_input(x + c * plane_in, g, ty, tx0, n, vt);
-      });
-    for (size_t t = 0; t < 16; ++t) multiply(kt, w.element(t), v[t], C, m, nb, prod[t]);
+      for (size_t s = 0; s < n_segs; ++s)
+        kt.winograd_input(x + c * plane_in, g, segs[s].ty, segs[s].tx0, segs[s].n,
+                          v + c * nr + segs[s].j, v_floats);
+    for (size_t t = 0; t < 16; ++t)
+      multiply(kt, w.element(t), v + t * v_floats, C, m, nb, prod + t * m_floats);
     for (size_t o = 0; o < m; ++o) {
       const float scale = epi.scale ? epi.scale[o] : 1.f;
       const float bias = epi.bias ? epi.bias[o] : 0.f;
-      for_each_segment(g, b0, b0 + nb, [&](size_t ty, size_t tx0, size_t n, size_t j) {
-        const float* p[16];
-        for (size_t t = 0; t < 16; ++t) p[t] = prod[t] + o * nr + j;
-        const size_t ox = 2 * tx0, cols = std::min(2 * n, g.w_out - ox);
-        const size_t at0 = o * HW + 2 * ty * g.w_out + ox, at1 = at0 + g.w_out;
-        const bool row1 = 2 * ty + 1 < g.h_out;
+      for (size_t s = 0; s < n_segs; ++s) {
+        const Segment& sg = segs[s];
+        const size_t ox = 2 * sg.tx0, cols = std::min(2 * sg.n, g.w_out - ox);
+        const size_t at0 = o * HW + 2 * sg.ty * g.w_out + ox, at1 = at0 + g.w_out;
+        const bool row1 = 2 * sg.ty + 1 < g.h_out;
         const float* res = epi.residual;
-        kt.winograd_output(p, n, scale, bias, res ? res + at0 : nullptr,
-                           res && row1 ? res + at1 : nullptr, y + at0, row1 ? y + at1 : nullptr,
-                           cols, epi.act);
-      });
+        kt.winograd_output(prod + o * nr + sg.j, m_floats, sg.n, scale, bias,
+                           res ? res + at0 : nullptr, res && row1 ? res + at1 : nullptr, y + at0,
+                           row1 ? y + at1 : nullptr, cols, epi.act);
+      }
     }
   }
 }

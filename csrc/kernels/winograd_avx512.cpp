@@ -26,7 +26,7 @@ __m512 shift_in(__m512 v, __m512 next) {  // v[1..15], next[0]
 }
 
 void input_avx512(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
-                  float* const v[16]) {
+                  float* v, size_t stride) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const long h_in = static_cast<long>(g.h_in), w_in = static_cast<long>(g.w_in);
@@ -57,16 +57,18 @@ void input_avx512(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, 
       h[r][3] = _mm512_sub_ps(e1, e3);
     }
     for (size_t s = 0; s < 4; ++s) {
-      _mm512_mask_storeu_ps(v[s] + i0, out, _mm512_sub_ps(h[0][s], h[2][s]));
-      _mm512_mask_storeu_ps(v[4 + s] + i0, out, _mm512_add_ps(h[1][s], h[2][s]));
-      _mm512_mask_storeu_ps(v[8 + s] + i0, out, _mm512_sub_ps(h[2][s], h[1][s]));
-      _mm512_mask_storeu_ps(v[12 + s] + i0, out, _mm512_sub_ps(h[1][s], h[3][s]));
+      float* vs = v + s * stride + i0;
+      _mm512_mask_storeu_ps(vs, out, _mm512_sub_ps(h[0][s], h[2][s]));
+      _mm512_mask_storeu_ps(vs + 4 * stride, out, _mm512_add_ps(h[1][s], h[2][s]));
+      _mm512_mask_storeu_ps(vs + 8 * stride, out, _mm512_sub_ps(h[2][s], h[1][s]));
+      _mm512_mask_storeu_ps(vs + 12 * stride, out, _mm512_sub_ps(h[1][s], h[3][s]));
     }
   }
 }
 
-void output_avx512(const float* const p[16], size_t n, float scale, float bias, const float* res0,
-                   const float* res1, float* y0, float* y1, size_t cols, Act act) {
+void output_avx512(const float* p, size_t stride, size_t n, float scale, float bias,
+                   const float* res0, const float* res1, float* y0, float* y1, size_t cols,
+                   Act act) {
   // Interleave two vectors of tiles' left and right pixels into 32 consecutive pixels.
   const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi_idx =
@@ -75,7 +77,7 @@ void output_avx512(const float* const p[16], size_t n, float scale, float bias, 
   for (size_t i0 = 0; i0 < n; i0 += 16) {
     const __mmask16 in = lanes(static_cast<long>(n - i0));
     __m512 m[16];
-    for (size_t t = 0; t < 16; ++t) m[t] = _mm512_maskz_loadu_ps(in, p[t] + i0);
+    for (size_t t = 0; t < 16; ++t) m[t] = _mm512_maskz_loadu_ps(in, p + t * stride + i0);
     __m512 q[2][4];  // A^T M
     for (size_t s = 0; s < 4; ++s) {
       q[0][s] = _mm512_add_ps(_mm512_add_ps(m[s], m[4 + s]), m[8 + s]);
