@@ -34,8 +34,10 @@ void input_avx512(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, 
     const __mmask16 out = lanes(static_cast<long>(n - i0));
     const long ix0 = static_cast<long>(2 * (tx0 + i0)) - static_cast<long>(g.pw);
     const long lo = std::clamp(-ix0, 0L, 48L), hi = std::clamp(w_in - ix0, lo, 48L);
-    const __mmask16 m0 = window_mask(lo, hi, 0), m1 = window_mask(lo, hi, 1),
-                    m2 = window_mask(lo, hi, 2);
+    const __mmask16 m0 = window_mask(lo, hi, 0), m1 = window_mask(lo, hi, 1);
+    const bool whole = m0 == 0xFFFF && m1 == 0xFFFF;  // then plain loads: no masked split loads
+    // Of the third chunk only columns 32 and 33 are used (the last tiles' right taps).
+    const bool has32 = lo <= 32 && 32 < hi, has33 = lo <= 33 && 33 < hi;
     __m512 h[4][4];
     for (size_t r = 0; r < 4; ++r) {
       const long iy = static_cast<long>(2 * ty + r) - static_cast<long>(g.ph);
@@ -45,12 +47,14 @@ void input_avx512(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, 
       }
       // Masked lanes are never read, so the window may start left of the row (ix0 = -pw).
       const float* src = plane + iy * w_in + ix0;
-      const __m512 a = _mm512_maskz_loadu_ps(m0, src), b = _mm512_maskz_loadu_ps(m1, src + 16),
-                   c = _mm512_maskz_loadu_ps(m2, src + 32);
+      const __m512 a = whole ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(m0, src);
+      const __m512 b = whole ? _mm512_loadu_ps(src + 16) : _mm512_maskz_loadu_ps(m1, src + 16);
+      const __m512 c32 = has32 ? _mm512_set1_ps(src[32]) : _mm512_setzero_ps();
+      const __m512 c33 = has33 ? _mm512_set1_ps(src[33]) : _mm512_setzero_ps();
       const __m512 e0 = _mm512_permutex2var_ps(a, even, b);  // column 2i
       const __m512 e1 = _mm512_permutex2var_ps(a, odd, b);   // 2i + 1
-      const __m512 e2 = shift_in(e0, c);                     // 2i + 2
-      const __m512 e3 = shift_in(e1, shift_in(c, c));        // 2i + 3
+      const __m512 e2 = shift_in(e0, c32);                   // 2i + 2
+      const __m512 e3 = shift_in(e1, c33);                   // 2i + 3
       h[r][0] = _mm512_sub_ps(e0, e2);
       h[r][1] = _mm512_add_ps(e1, e2);
       h[r][2] = _mm512_sub_ps(e2, e1);
