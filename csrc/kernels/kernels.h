@@ -128,9 +128,9 @@ class WinogradWeights {
   PackedA u_[16];
 };
 // Output tiles (2 x 2 pixels each) of a Winograd convolution, row-major: t = ty * tiles_w + tx.
+// Tiles go through the GEMM in blocks of one strip, so tile ranges that start on a multiple of
+// gemm_col_align() make no partial strips except at their ends.
 size_t winograd_tiles(const ConvGeom& g);
-// Tile ranges that start on a multiple of this make no partial GEMM strips except at their ends.
-size_t winograd_strip();
 // Output tiles [t0, t1) of the convolution of image x (g.c_in channels, the level's) for output
 // channels [0, m): y [m][h_out][w_out] with the epilogue applied. Kernel contract as gemm_conv
 // (single-threaded; the op splits tiles over workers).

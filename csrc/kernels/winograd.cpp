@@ -151,8 +151,6 @@ void multiply(const detail::KernelTable& kt, const PackedA& u, const float* v, s
 
 }  // namespace
 
-size_t winograd_strip() { return detail::table().gemm_nr; }
-
 // Tiles go through the products in blocks of one B strip (nr = 32 on AVX-512): a one-strip packed
 // matrix is plain row-major (C x nr), so the input transform writes it in place, and a block's
 // transformed input (16 x C x nr floats) and products (16 x M x nr) stay in L2. Blocks of 2-4

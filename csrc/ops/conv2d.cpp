@@ -174,7 +174,7 @@ class Conv2d final : public Op {
   void run_winograd(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
-    const size_t M = cout_[ctx.level], T = winograd_tiles(g), nr = winograd_strip();
+    const size_t M = cout_[ctx.level], T = winograd_tiles(g), nr = gemm_col_align();
     const bool serial = 2 * macs(ctx.level) < kSerialFlops;
     const size_t tasks = serial ? 1 : ctx.workers();
     const size_t per = ((T + nr - 1) / nr + tasks - 1) / tasks * nr;
