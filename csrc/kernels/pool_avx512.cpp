@@ -55,10 +55,8 @@ void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_
         const size_t iy = oy * g.sh + t * g.dh - g.ph;  // wraps above the image: then >= h_in
         if (oy * g.sh + t * g.dh >= g.ph && iy < g.h_in) rows[n++] = xc + iy * g.w_in;
       }
-      if (n == 0 || n == 16) {  // all padding (stays -inf), or windows taller than handled here
-        if (n == 16) return max_pool_portable(x, g, y, ch, c1);
-        continue;
-      }
+      if (n == 16) return max_pool_portable(x, g, y, ch, c1);  // taller than handled here
+      if (n == 0) continue;  // the window is all padding: the row stays -inf
       for (size_t ix = 0; ix < g.w_in; ix += 16) {
         const __mmask16 m = tail_mask(g.w_in - ix);
         __m512 v = _mm512_maskz_loadu_ps(m, rows[0] + ix);
