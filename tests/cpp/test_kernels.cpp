@@ -140,6 +140,11 @@ void test_gemm_blocks(const char* isa) {
   run_case(mdl, {399, 530, 513, 7, 395, 250, 529, aio::Act::Silu, true, true, false}, isa);
   // K = 0: the epilogue alone (bias + residual).
   run_case(mdl, {5, 9, 0, 0, 5, 0, 9, aio::Act::Relu6, true, true, true}, isa);
+  // C ranges of 1 MiB or more with an in-place K: one N block over the whole range, walked panel
+  // by panel, with a partial last panel and strip, and a range starting mid-panel, mid-strip.
+  run_case(mdl, {61, 6000, 24, 0, 61, 0, 6000, aio::Act::Relu6, true, true, true}, isa);
+  run_case(mdl, {61, 6000, 24, 1, 60, 9, 5990, aio::Act::None, true, false, true}, isa);
+  run_case(mdl, {64, 5000, 0, 0, 64, 3, 4999, aio::Act::Relu, true, true, true}, isa);
 }
 
 void test_gemm_large_values(const char* isa) {

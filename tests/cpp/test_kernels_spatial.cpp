@@ -115,7 +115,19 @@ void test_depthwise(const char* isa) {
                           {2, 10, 70, 3, 3, 0, 1},  {17, 7, 7, 3, 1, 1, 1},
                           {2, 6, 50, 3, 1, 0, 1},   {2, 6, 20, 3, 2, 0, 2},
                           {3, 13, 15, 3, 2, 1, 1},  {2, 9, 9, 5, 2, 2, 1},
-                          {2, 9, 67, 3, 2, 0, 1},   {2, 12, 64, 5, 2, 2, 1}};  // wide stride 2
+                          {2, 9, 67, 3, 2, 0, 1},   {2, 12, 64, 5, 2, 2, 1},   // wide stride 2
+                          // Rows with plain-load vectors between masked edges (3x3, two output
+                          // rows at a time, odd row counts), runtime kernels (dilated, 7x7),
+                          // gathers, one-vector rows, a kernel wider than the input, and one too
+                          // large for the vector path.
+                          {2, 10, 100, 3, 1, 1, 1}, {2, 11, 97, 3, 2, 1, 1},
+                          {2, 7, 40, 3, 1, 1, 1},   {1, 2, 33, 3, 1, 1, 1},
+                          {2, 9, 45, 3, 1, 2, 2},   {2, 8, 40, 7, 1, 3, 1},
+                          {2, 5, 37, 3, 3, 1, 1},   {2, 7, 80, 3, 3, 0, 1},
+                          {3, 6, 6, 3, 2, 1, 1},
+                          {2, 4, 3, 5, 1, 2, 1},    {1, 3, 40, 33, 1, 16, 1},
+                          // A last vector that ends exactly at the row's end.
+                          {2, 6, 64, 3, 1, 1, 1},   {2, 8, 64, 3, 2, 1, 1}};
   int idx = 0;
   for (const Shape& sh : shapes) {
     const ConvGeom g = geom(sh.c, sh.h, sh.w, sh.k, sh.s, sh.p, sh.d);
