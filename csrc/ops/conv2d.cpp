@@ -126,7 +126,10 @@ class Conv2d final : public Op {
 
   void run_pointwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     const size_t M = cout_[ctx.level], K = cin_[ctx.level], P = pixels();
-    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level));
+    // Row tiles read B (the input) in place for K <= 128; for longer K each packs all columns, but
+    // where rows balance the workers clearly better that is still a gain. MobileNetV2's 14 x 14
+    // layers (196 pixels: strips of 128 + 68) at 2 threads: K <= 128 10-19 %, K = 384 10 % faster.
+    const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), /*rows_free=*/true);
     ctx.parallel(
         t.count(),
         [&](size_t task, size_t) {

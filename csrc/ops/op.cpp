@@ -17,6 +17,9 @@ void LevelVectors::load(const ModelFile& m, uint32_t tensor, size_t rows_) {
   std::memcpy(data.get(), m.tensor_data(tensor), n * sizeof(float));
 }
 
+// How much better balanced a row split must be than a column split to be chosen (see below).
+constexpr double kRowSplitMargin = 0.1;
+
 Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, bool rows_free) {
   Tiling t;
   rows = std::max<size_t>(rows, 1);
@@ -46,7 +49,11 @@ Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, bool
     const size_t panels = (rows + row_align - 1) / row_align;
     const size_t mb = (panels + workers - 1) / workers * row_align;
     const double row_load = static_cast<double>(std::min(rows, mb)) * workers / rows;
-    if (row_load < col_load) {
+    // Rows only for a clear gain: a row tile reads every column of the input, half of which the
+    // previous layer (split by columns) left in the other core's cache. MobileNetV2's 28 x 28
+    // expansions (784 pixels: 1.06 by columns, 1.00 by rows) ran 14-22 % slower split by rows;
+    // its 14 x 14 layers (1.31 against 1.03) 10-19 % faster.
+    if (row_load + kRowSplitMargin < col_load) {
       t.nb = cols;
       t.n_tiles = 1;
       t.mb = mb;

@@ -107,8 +107,8 @@ struct Tiling {
 };
 // Splits rows x cols into one tile per worker (never below 16 x 16-ish pieces), over columns
 // first; one tile when the layer is tiny or there is one worker.
-// rows_free: the caller can split rows without each row tile repeating work on B (it packs B
-// once, shared), so rows are split instead of columns wherever that balances the workers better.
+// rows_free: the caller can split rows at little extra cost on B (packed once and shared, or read
+// in place), so rows are split instead of columns where that balances the workers clearly better.
 Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops,
                   bool rows_free = false);
 
