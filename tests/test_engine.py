@@ -292,19 +292,30 @@ def test_large_model_multithreaded_matches(tmp_path: Path) -> None:
 
 
 def model_wide_k() -> F.AioModel:
-    """K = 512*9 on a 7x7 image: 18 K blocks, and at 2+ threads a split over rows (16 rows, 49
-    pixels: one 32-wide strip and a 17-wide one)."""
+    """K = 512*9 on a 7x7 image. On AVX-512 the channels-in-lanes convolution (tiles of two rows
+    of 7 pixels and a last row alone; 16 and 24 channels: partial strips); elsewhere the packed
+    GEMM, 18 K blocks, and at 2+ threads a split over rows (49 pixels: strips of 32 and 17)."""
     b = Builder("widek", (512, 7, 7), [16, 24], [[16, 24], [8, 12]], seed=6)
     v1 = b.conv(0, 0, 16, k=3, p=1, act="relu")
     return b.done(b.conv(v1, 1, 24, k=3, p=1, act="none"))
 
 
 def model_small_maps() -> F.AioModel:
-    """3x3 convolutions on 14x14 and 7x7 maps: split over rows at 2+ threads, with B packed once
-    and shared by the row tiles (the strips of 196 or 49 pixels split unevenly)."""
+    """3x3 convolutions on 14x14 and 7x7 maps: channels in lanes on AVX-512 (runs of 14 pixels;
+    two rows of 7), else split over rows at 2+ threads with B packed once and shared by the row
+    tiles (the strips of 196 or 49 pixels split unevenly)."""
     b = Builder("smallmaps", (32, 14, 14), [64, 96], [[64, 96], [48, 72], [20, 40]], seed=8)
     v1 = b.conv(0, 0, 64, k=3, p=1, act="relu")
     return b.done(b.conv(v1, 1, 96, k=3, s=2, p=1, act="none"))
+
+
+def model_shared_b() -> F.AioModel:
+    """A 3x3 stride-2 layer onto a 15x15 map (225 pixels: past channels in lanes, and 7 strips
+    and one pixel, which split unevenly) and a 1x1 stride-2 one onto 8x8: the packed GEMM on every
+    ISA, split over rows at 2+ threads with B packed once and shared by the row tiles."""
+    b = Builder("sharedb", (24, 30, 30), [40, 36], [[40, 36], [24, 20]], seed=10)
+    v1 = b.conv(0, 0, 40, k=3, s=2, p=1, act="relu")
+    return b.done(b.conv(v1, 1, 36, k=1, s=2, p=0, act="none"))
 
 
 def model_first_conv() -> F.AioModel:
@@ -315,7 +326,7 @@ def model_first_conv() -> F.AioModel:
     return b.done(b.conv(v1, 1, 16, k=3, s=2, p=1, act="none"))
 
 
-@pytest.mark.parametrize("make", [model_wide_k, model_small_maps, model_first_conv])
+@pytest.mark.parametrize("make", [model_wide_k, model_small_maps, model_shared_b, model_first_conv])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("winograd", [True, False])
 def test_split_layers_match(
@@ -323,13 +334,17 @@ def test_split_layers_match(
 ) -> None:
     """Layers whose work split depends on the thread count, at every level: the 14 x 14 3x3 layer
     by Winograd F(2x2, 3x3) or the packed GEMM, the first layer on 3 channels by the direct
-    convolution (output rows split over workers)."""
+    convolution (output rows split over workers), the small maps' layers by channels in lanes
+    (strips of output channels or rows split over workers)."""
     m = make()
     engine = Engine(save(m, tmp_path), threads=threads, winograd=winograd)
     kinds = [kind for _, kind, _, _ in engine.profile(rand_input(m, n=1), 0, 1)]
     assert ("conv3x3/s1/winograd" in kinds) == (winograd and make is model_small_maps), kinds
     direct = make is model_first_conv and _core.isa() == "avx512"
     assert ("conv7x7/s2/direct" in kinds) == direct, kinds
+    lanes = _core.isa() == "avx512" and make in (model_wide_k, model_small_maps)
+    assert ("conv3x3/s1/cout_lanes" in kinds) == (lanes and (make is model_wide_k or not winograd))
+    assert ("conv3x3/s2/cout_lanes" in kinds) == (lanes and make is model_small_maps), kinds
     x = rand_input(m, n=2)
     for k in range(m.num_levels):
         close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")

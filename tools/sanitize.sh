@@ -29,7 +29,9 @@ if command -v clang++ >/dev/null && clang++ -print-runtime-dir >/dev/null 2>&1; 
 else
   CXX=g++
   EXTRA_CXX="" LINK_SO="" LINK_EXE=""
-  LIBASAN=$(g++ -print-file-name=libasan.so)
+  # libstdc++ preloaded with it: python3 does not link it, so without it ASan resolves no real
+  # __cxa_throw at start-up and the first C++ exception crossing into Python aborts.
+  LIBASAN="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so)"
 fi
 # The Python module needs pybind11's CMake files (CI's venv has pybind11 only in pip's isolated
 # build environment: install it; without it the Python step is skipped, with a note).

@@ -168,6 +168,7 @@ void fill_table_avx512(KernelTable& t) {
   fill_table_conv_pack_avx512(t);
   fill_table_peak_avx512(t);
   fill_table_winograd_avx512(t);
+  fill_table_cout_lanes_avx512(t);
 }
 
 }  // namespace detail

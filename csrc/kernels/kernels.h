@@ -29,10 +29,15 @@ struct Epilogue {
 class PackedA {
  public:
   PackedA() = default;
-  // Packs a row-major M x K matrix with leading dimension lda (lda >= K).
-  static PackedA pack(const float* a, size_t M, size_t K, size_t lda);
+  // Packs a row-major M x K matrix with leading dimension lda (lda >= K) into panels of
+  // panel_rows rows (the GEMM's kGemmRowAlign; conv_cout_lanes wants kCoutLanesStrip).
+  static PackedA pack(const float* a, size_t M, size_t K, size_t lda,
+                      size_t panel_rows = 12);
   size_t rows() const { return m_; }
   size_t cols() const { return k_; }
+  size_t panel_rows() const { return panel_rows_; }
+  // Floats from one panel to the next (the full model's K times the panel height).
+  size_t panel_stride() const { return k_ * panel_rows_; }
   size_t bytes() const;
   const float* data() const { return data_.get(); }
 
@@ -41,7 +46,7 @@ class PackedA {
     void operator()(float* p) const;
   };
   std::unique_ptr<float, Free> data_;
-  size_t m_ = 0, k_ = 0;
+  size_t m_ = 0, k_ = 0, panel_rows_ = 12;
 };
 
 // C[m][n] = epi(sum_{k<K} A[m][k] * B[k][n]) for m in [m0, m1), n in [n0, n1).
@@ -81,6 +86,24 @@ bool conv_direct_available(const ConvGeom& g);
 // channels; A's K order as gemm_conv's). y: [rows][h_out * w_out]; single-threaded.
 void conv_direct(const PackedA& a, const float* x, const ConvGeom& g, float* y, size_t m0,
                  size_t m1, size_t oy0, size_t oy1, const Epilogue& epi);
+
+// Convolution with output channels in vector lanes, for small maps. The GEMM and conv_direct put
+// pixels in lanes: a 7 x 7 map fills 49 of 64 lanes (two 32-pixel strips) and a 14 x 14 one 196
+// of 224, and both pack an im2col matrix first. Here each lane holds an output channel: weights
+// are packed in strips of kCoutLanesStrip channels (PackedA with that panel height, K-major), a
+// micro-tile is up to 14 output pixels (one or two runs along output rows) times one strip, and
+// every pixel's tap is broadcast straight from a zero-padded copy of the input rows; nothing is
+// packed per call. The tile is transposed in registers on the way out, so y keeps its NCHW layout.
+constexpr size_t kCoutLanesStrip = 32;
+// Whether conv_cout_lanes has a vector micro-kernel for g on this ISA (column stride 1 or 2; any
+// kernel size, padding and dilation). Without one it still computes, on a portable tile.
+bool conv_cout_lanes_available(const ConvGeom& g);
+// Output channels [m0, m1) (m0 a multiple of kCoutLanesStrip) and output rows [oy0, oy1) of the
+// convolution of image x (the level's g.c_in channels). w: PackedA of the full weight [M][K]
+// (K = c_in * kh * kw, input-channel-major) with panel_rows() == kCoutLanesStrip; a level reads
+// the first strips and the first K rows of each. y: [M][h_out * w_out]; single-threaded.
+void conv_cout_lanes(const PackedA& w, const float* x, const ConvGeom& g, float* y, size_t m0,
+                     size_t m1, size_t oy0, size_t oy1, const Epilogue& epi);
 
 // B packed once per image and shared by every row tile. When a GEMM is split over rows (few
 // columns: small feature maps), each row tile would otherwise re-pack the same B, so splitting

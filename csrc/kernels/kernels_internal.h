@@ -78,7 +78,7 @@ void pack_conv_b_portable(const float* x, const ConvGeom& g, size_t k0, size_t k
 // Per-thread scratch of at least `floats` floats, 64-byte aligned, one buffer per slot (so kernels
 // that nest, like the Winograd driver around the GEMM, keep theirs apart). It grows on demand and
 // is then reused, so a warm inference path does not allocate.
-enum class Scratch { GemmPackB, ConvRows, Plane, Winograd, ConvDirect, Count };
+enum class Scratch { GemmPackB, ConvRows, Plane, Winograd, ConvDirect, CoutLanes, Count };
 float* thread_scratch(Scratch slot, size_t floats);
 
 // The two transforms of Winograd F(2x2, 3x3) (see winograd.cpp) for n <= gemm_nr tiles of one
@@ -95,6 +95,22 @@ using WinogradInputFn = void (*)(const float* plane, const ConvGeom& g, size_t t
 using WinogradOutputFn = void (*)(const float* p, size_t stride, size_t n, float scale,
                                   float bias, const float* res0, const float* res1, float* y0,
                                   float* y1, size_t cols, Act act);
+
+// One micro-tile of conv_cout_lanes (see kernels.h): `runs` (1 or 2) runs of `w` output pixels
+// (runs * w <= kCoutLanesMaxPixels) times one strip of nc <= kCoutLanesStrip output channels.
+//   wts: the strip's packed weights, [k][kCoutLanesStrip], 64-byte aligned.
+//   x: where the padded input of the tile's first pixel starts; pixel c of run i reads tap k at
+//      x[off[k] + i * run_pitch_in + c * s] (s: column stride, 1 or 2).
+//   y: channel 0 of the strip at the run's first pixel, ldy floats per channel; run i's pixels
+//      start at y + i * run_pitch_out. epi (never null): scale/bias from the strip's first
+//      channel, residual laid out as y and positioned like it.
+using CoutLanesTileFn = void (*)(size_t w, size_t runs, size_t s, size_t K, const float* wts,
+                                 const float* x, const ptrdiff_t* off, size_t run_pitch_in,
+                                 float* y, size_t ldy, size_t run_pitch_out, size_t nc,
+                                 const TileEpilogue* epi);
+// Output pixels per conv_cout_lanes tile: 14 x 2 accumulators of 16 lanes leave registers for
+// the two weight vectors and a broadcast.
+constexpr size_t kCoutLanesMaxPixels = 14;
 
 // Whole depthwise op for a channel range (same contract as aio::depthwise_conv).
 using DepthwiseFn = void (*)(const float* x, const float* w, const ConvGeom& g, float* y,
@@ -122,9 +138,11 @@ struct KernelTable {
   double (*fma_peak)(double seconds) = nullptr;  // see aio::fma_peak_gflops
   WinogradInputFn winograd_input = nullptr;
   WinogradOutputFn winograd_output = nullptr;
+  CoutLanesTileFn cout_lanes_tile = nullptr;  // only where it pays (AVX-512); else portable
 };
 
-// The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries.
+// The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries, except
+// those marked "only where".
 const KernelTable& table();
 
 // Each ISA's file overwrites the entries it implements; platform.cpp calls them in ISA order.
@@ -144,6 +162,7 @@ void fill_table_peak_avx512(KernelTable& t);       // called by fill_table_avx51
 void fill_table_elementwise_avx512(KernelTable& t);  // called by fill_table_avx512
 void fill_table_conv_pack_avx512(KernelTable& t);    // called by fill_table_avx512
 void fill_table_winograd_avx512(KernelTable& t);     // called by fill_table_avx512
+void fill_table_cout_lanes_avx512(KernelTable& t);   // called by fill_table_avx512
 #endif
 
 // The vector depthwise kernels first copy each channel plane into a zero-bordered scratch plane

@@ -9,28 +9,31 @@ namespace aio {
 
 void PackedA::Free::operator()(float* p) const { std::free(p); }
 
-// Layout: panel p (rows 12p..12p+11) holds, for k = 0..K-1, the 12 values A[12p + r][k]; rows past
-// M are zero. Panel stride is K * 12 floats, so a level (rows < m, cols < k) is the first panels
-// and, inside each, the first k * 12 floats: read in place with the full model's panel stride.
-PackedA PackedA::pack(const float* a, size_t M, size_t K, size_t lda) {
-  using detail::kMR;
+// Layout (R = panel_rows): panel p (rows Rp..Rp+R-1) holds, for k = 0..K-1, the R values
+// A[Rp + r][k]; rows past M are zero. Panel stride is K * R floats, so a level (rows < m, cols < k)
+// is the first panels and, inside each, the first k * R floats: read in place with the full
+// model's panel stride.
+PackedA PackedA::pack(const float* a, size_t M, size_t K, size_t lda, size_t panel_rows) {
+  const size_t R = panel_rows;
   PackedA out;
   out.m_ = M;
   out.k_ = K;
-  const size_t panels = (M + kMR - 1) / kMR;
-  const size_t n = panels * K * kMR;
+  out.panel_rows_ = panel_rows;
+  const size_t panels = (M + R - 1) / R;
+  const size_t n = panels * K * R;
   if (n == 0) return out;
-  // 64-byte alignment keeps each k's 12 floats within at most two cache lines.
+  // 64-byte alignment keeps each k's 12 floats within at most two cache lines, and puts each k's
+  // 32 floats of a conv_cout_lanes strip on two whole lines (aligned vector loads).
   const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
   float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
   if (!p) throw std::bad_alloc();
   out.data_.reset(p);
   for (size_t pi = 0; pi < panels; ++pi) {
-    float* dst = p + pi * K * kMR;
+    float* dst = p + pi * K * R;
     for (size_t k = 0; k < K; ++k) {
-      for (size_t r = 0; r < kMR; ++r) {
-        const size_t row = pi * kMR + r;
-        dst[k * kMR + r] = row < M ? a[row * lda + k] : 0.f;
+      for (size_t r = 0; r < R; ++r) {
+        const size_t row = pi * R + r;
+        dst[k * R + r] = row < M ? a[row * lda + k] : 0.f;
       }
     }
   }
@@ -38,7 +41,7 @@ PackedA PackedA::pack(const float* a, size_t M, size_t K, size_t lda) {
 }
 
 size_t PackedA::bytes() const {
-  return (m_ + detail::kMR - 1) / detail::kMR * k_ * detail::kMR * sizeof(float);
+  return (m_ + panel_rows_ - 1) / panel_rows_ * panel_stride() * sizeof(float);
 }
 
 }  // namespace aio

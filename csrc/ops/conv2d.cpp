@@ -3,6 +3,8 @@
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
 //  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(2x2, 3x3);
 //  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
+//  - small maps (kCoutLanesMaxMapPixels or fewer pixels), more than one tap: conv_cout_lanes,
+//    output channels in lanes, where pixels in lanes leave lanes idle and im2col costs a pass;
 //  - general (groups 1): implicit GEMM (gemm_conv), im2col fused into the GEMM's B packing;
 //  - depthwise (groups == C_in == C_out): the depthwise kernel, split by channels;
 //  - grouped (other groups, never pruned): per group and column block, implicit GEMM on the
@@ -17,7 +19,7 @@
 namespace aio {
 namespace {
 
-enum class ConvPath { Pointwise, Im2col, Winograd, Direct, Depthwise, Grouped };
+enum class ConvPath { Pointwise, Im2col, Winograd, Direct, CoutLanes, Depthwise, Grouped };
 
 // Column block of the grouped path's tiles (the GEMM driver packs at most 256 columns of B at a
 // time).
@@ -35,6 +37,15 @@ constexpr size_t kSharedBBytes = size_t(4) << 20;
 // transform only with enough channels to share it (a first layer on 3 channels goes direct).
 constexpr size_t kWinogradMinPixels = 196;
 constexpr size_t kWinogradMinChannels = 16;
+
+// Maps of at most this many output pixels take conv_cout_lanes (where the ISA has its kernel), for
+// kernels of more than one tap. Measured A/B, interleaved (AIO_COUT_LANES, a switch removed
+// since), layer medians: the 3x3 layers of ResNet-18's 7 x 7 stage 0.67-0.85 of the im2col
+// path's time, its 14 x 14 stride-2 layer 0.68-0.99, ResNet-20's 8 x 8 layers 0.81-0.95. Not
+// taken: 1x1 layers (MobileNetV2's on 7 x 7 and 14 x 14 maps: 0.81-1.13 at L0, 1 thread, up to
+// 2.4x slower at L3, whose short K leaves the tile's transpose unamortised; ResNet's strided 1x1
+// 1.05-1.5 at L0) and 28 x 28 maps (0.83-1.07; 16 x 16: 0.94-1.43).
+constexpr size_t kCoutLanesMaxMapPixels = 196;
 
 class Conv2d final : public Op {
  public:
@@ -63,10 +74,14 @@ class Conv2d final : public Op {
       ConvGeom full = geom_;
       full.c_in = x.c;
       if (path_ == ConvPath::Im2col && conv_direct_available(full)) path_ = ConvPath::Direct;
+      if (path_ == ConvPath::Im2col && taps_ > 1 && pixels() <= kCoutLanesMaxMapPixels &&
+          conv_cout_lanes_available(full))
+        path_ = ConvPath::CoutLanes;
       if (path_ == ConvPath::Winograd)
         winograd_ = WinogradWeights::transform(w, y.c, x.c);
       else
-        packed_ = PackedA::pack(w, y.c, k_full, k_full);
+        packed_ = PackedA::pack(w, y.c, k_full, k_full,
+                                path_ == ConvPath::CoutLanes ? kCoutLanesStrip : kGemmRowAlign);
     } else if (groups_ == x.c && groups_ == y.c) {
       path_ = ConvPath::Depthwise;
       dw_weight_.assign(w, w + size_t(y.c) * taps_);
@@ -99,7 +114,12 @@ class Conv2d final : public Op {
   }
 
   const char* algorithm() const override {
-    return path_ == ConvPath::Winograd ? "winograd" : path_ == ConvPath::Direct ? "direct" : "";
+    switch (path_) {
+      case ConvPath::Winograd: return "winograd";
+      case ConvPath::Direct: return "direct";
+      case ConvPath::CoutLanes: return "cout_lanes";
+      default: return "";
+    }
   }
 
   void run(const OpContext& ctx) const override {
@@ -116,6 +136,7 @@ class Conv2d final : public Op {
       case ConvPath::Im2col: return run_im2col(ctx, x, y, epi);
       case ConvPath::Winograd: return run_winograd(ctx, x, y, epi);
       case ConvPath::Direct: return run_direct(ctx, x, y, epi);
+      case ConvPath::CoutLanes: return run_cout_lanes(ctx, x, y, epi);
       case ConvPath::Depthwise: return run_depthwise(ctx, x, y, epi);
       case ConvPath::Grouped: return run_grouped(ctx, x, y, epi);
     }
@@ -203,6 +224,33 @@ class Conv2d final : public Op {
           conv_direct(packed_, x, g, y, 0, M, oy0, oy1, epi);
         },
         serial);
+  }
+
+  // Strips of output channels or output rows over the workers, whichever balances better (strips
+  // on a tie: each worker then reads only its share of the weights).
+  void run_cout_lanes(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+    ConvGeom g = geom_;
+    g.c_in = cin_[ctx.level];
+    const size_t M = cout_[ctx.level], H = g.h_out;
+    const size_t strips = (M + kCoutLanesStrip - 1) / kCoutLanesStrip;
+    const bool serial = 2 * macs(ctx.level) < kSerialFlops;
+    const size_t workers = serial ? 1 : ctx.workers();
+    const size_t per_strip = (strips + workers - 1) / workers, per_row = (H + workers - 1) / workers;
+    const bool by_rows = per_row * strips < per_strip * H;
+    const size_t tasks = std::min(workers, by_rows ? H : strips);
+    ctx.parallel(
+        tasks,
+        [&](size_t task, size_t) {
+          if (by_rows) {
+            const size_t oy0 = task * per_row;
+            conv_cout_lanes(packed_, x, g, y, 0, M, oy0, std::min(H, oy0 + per_row), epi);
+          } else {
+            const size_t m0 = task * per_strip * kCoutLanesStrip;
+            conv_cout_lanes(packed_, x, g, y, m0, std::min(M, m0 + per_strip * kCoutLanesStrip),
+                            0, H, epi);
+          }
+        },
+        serial || tasks == 1);
   }
 
   void run_depthwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {

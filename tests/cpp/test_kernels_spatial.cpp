@@ -409,6 +409,82 @@ void test_conv_direct() {
   }
 }
 
+// The channels-in-lanes convolution against the double-precision one: maps of 1 to 30 columns
+// (two whole rows per tile up to 7, runs of a row beyond, an odd last row), strides 1 and 2 (also
+// only in x), 1x1 with and without stride, dilation and wide padding, K past one strip's worth of
+// registers, a level prefix of channels and of rows (m not a multiple of the strip, a last strip
+// of at most 16 and of more than 16 channels), strip and row sub-ranges as workers get them
+// (nothing outside written), and the whole epilogue with the residual apart and in place.
+void test_conv_cout_lanes() {
+  struct Case {
+    ConvGeom g;
+    size_t m, m_full, c_full;
+  };
+  ConvGeom rect = geom(5, 9, 15, 3, 2, 1, 1);  // stride 1 in y, 2 in x
+  rect.sh = 1;
+  rect.h_out = out_size(rect.h_in, 3, 1, 1, 1, false);
+  const Case cases[] = {{geom(16, 7, 7, 3, 1, 1, 1), 64, 64, 16},
+                        {geom(6, 14, 14, 3, 2, 1, 1), 40, 48, 8},
+                        {geom(12, 7, 7, 1, 1, 0, 1), 37, 37, 12},
+                        {geom(9, 14, 14, 1, 2, 0, 1), 20, 33, 9},
+                        {geom(4, 8, 8, 3, 1, 1, 1), 50, 70, 5},
+                        {geom(3, 16, 16, 3, 1, 1, 1), 32, 32, 3},
+                        {geom(2, 28, 28, 3, 1, 1, 1), 17, 17, 2},
+                        {geom(3, 11, 30, 5, 1, 2, 1), 33, 40, 3},
+                        {geom(4, 12, 13, 3, 1, 2, 2), 9, 9, 4},
+                        {geom(2, 5, 5, 3, 1, 4, 1), 8, 8, 2},
+                        {geom(70, 3, 3, 3, 1, 1, 1), 96, 96, 80},
+                        {geom(2, 1, 1, 3, 1, 1, 1), 3, 3, 2},
+                        {rect, 30, 30, 5}};
+  for (const Case& cs : cases) {
+    const ConvGeom& g = cs.g;
+    const size_t taps = g.kh * g.kw, K_full = cs.c_full * taps, P = g.h_out * g.w_out;
+    const auto w = aio_test::random_vec(cs.m_full * K_full, 61);
+    const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 62);
+    const auto scale = aio_test::random_vec(cs.m, 63, 0.5f, 2.f);
+    const auto bias = aio_test::random_vec(cs.m, 64);
+    const auto res = aio_test::random_vec(cs.m * P, 65);
+    const aio::PackedA a =
+        aio::PackedA::pack(w.data(), cs.m_full, K_full, K_full, aio::kCoutLanesStrip);
+    AIO_CHECK(a.panel_rows() == aio::kCoutLanesStrip);
+    double max_ref = 0;
+    const std::vector<double> acc = conv_ref(w, cs.m, cs.c_full, x, g, &max_ref);
+    const size_t S = aio::kCoutLanesStrip, H = g.h_out;
+    const size_t ranges[][4] = {{0, cs.m, 0, H}, {cs.m > S ? S : 0, cs.m, H / 2, H},
+                                {0, cs.m < S ? cs.m : S, 1, 2}, {0, 1, H - 1, H}};
+    for (const auto& r : ranges) {
+      if (r[0] >= r[1] || r[2] >= r[3] || r[3] > H) continue;
+      for (int variant = 0; variant < 3; ++variant) {
+        // 0: plain product; 1: the full epilogue (each activation in turn) with a separate
+        // residual; 2: the same with the residual read from the output itself.
+        const aio::Act act = aio_test::kActs[(r[0] + r[2] + static_cast<size_t>(variant)) % 5];
+        std::vector<float> y(cs.m * P, -7.f);
+        aio::Epilogue epi;
+        if (variant > 0) {
+          epi.scale = scale.data();
+          epi.bias = bias.data();
+          epi.act = act;
+          if (variant == 2) y = res;
+          epi.residual = variant == 1 ? res.data() : y.data();
+        }
+        const std::vector<float> before = y;
+        aio::conv_cout_lanes(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], epi);
+        for (size_t o = 0; o < cs.m; ++o)
+          for (size_t p = 0; p < P; ++p) {
+            const size_t i = o * P + p, oy = p / g.w_out;
+            if (o < r[0] || o >= r[1] || oy < r[2] || oy >= r[3]) {
+              AIO_CHECK(y[i] == before[i]);
+              continue;
+            }
+            double want = acc[i];
+            if (variant > 0) want = aio_test::act_ref(scale[o] * want + bias[o] + res[i], act);
+            AIO_CHECK_NEAR(y[i], want, kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
+          }
+      }
+    }
+  }
+}
+
 // Winograd F(2x2, 3x3) against the double-precision convolution: padding 0-2, odd and even
 // maps (partial tiles), tile rows wider than one GEMM strip, C above one 256-row K block, a level
 // prefix of both channels and rows, tile sub-ranges as workers get them (nothing outside written),
@@ -481,6 +557,7 @@ int main() {
     test_gemm_conv();
     test_winograd();
     test_conv_direct();
+    test_conv_cout_lanes();
     test_depthwise(isa);
     test_pools();
     test_max_pool_nan();
