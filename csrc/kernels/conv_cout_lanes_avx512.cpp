@@ -50,25 +50,30 @@ inline void transpose16(__m512 r[16]) {
   }
 }
 
-// W pixels per run, RUNS runs, column stride S: all compile-time, so the accumulators stay in
-// registers and each broadcast is one instruction with a constant displacement.
-template <int W, int RUNS, int S>
+// W pixels per run, RUNS runs, column stride S, V halves of the strip (1 when it holds at most 16
+// channels: a level of 16 channels would otherwise waste half the FMAs): all compile-time, so the
+// accumulators stay in registers and each broadcast is one instruction with a constant
+// displacement.
+template <int W, int RUNS, int S, int V>
 void tile(size_t /*w*/, size_t /*runs*/, size_t /*s*/, size_t K, const float* wts, const float* x,
           const ptrdiff_t* off, size_t run_pitch_in, float* y, size_t ldy, size_t run_pitch_out,
           size_t nc, const TileEpilogue* epi) {
   constexpr int R = W * RUNS;
   static_assert(R <= static_cast<int>(kCoutLanesMaxPixels), "tile too large");
-  __m512 acc[R][2];
+  __m512 acc[R][V];
 #pragma GCC unroll 14
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int h = 0; h < V; ++h) acc[r][h] = _mm512_setzero_ps();
 
   for (size_t k = 0; k < K; ++k) {
     // A prefetch never faults, so reading past the strip's end is harmless.
     const float* ahead = wts + (k + kPrefetchK) * kCoutLanesStrip;
     _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(ahead + 16), _MM_HINT_T0);
-    const __m512 b0 = _mm512_load_ps(wts + k * kCoutLanesStrip);
-    const __m512 b1 = _mm512_load_ps(wts + k * kCoutLanesStrip + 16);
+    __m512 b[V];
+#pragma GCC unroll 2
+    for (int h = 0; h < V; ++h) b[h] = _mm512_load_ps(wts + k * kCoutLanesStrip + 16 * h);
     const float* p = x + off[k];
 #pragma GCC unroll 2
     for (int i = 0; i < RUNS; ++i) {
@@ -76,8 +81,8 @@ void tile(size_t /*w*/, size_t /*runs*/, size_t /*s*/, size_t K, const float* wt
 #pragma GCC unroll 14
       for (int c = 0; c < W; ++c) {
         const __m512 a = _mm512_set1_ps(q[c * S]);
-        acc[i * W + c][0] = _mm512_fmadd_ps(a, b0, acc[i * W + c][0]);
-        acc[i * W + c][1] = _mm512_fmadd_ps(a, b1, acc[i * W + c][1]);
+#pragma GCC unroll 2
+        for (int h = 0; h < V; ++h) acc[i * W + c][h] = _mm512_fmadd_ps(a, b[h], acc[i * W + c][h]);
       }
     }
   }
@@ -85,7 +90,7 @@ void tile(size_t /*w*/, size_t /*runs*/, size_t /*s*/, size_t K, const float* wt
   // Run i's pixels sit in lanes [i W, i W + W) of a transposed column; a masked access at
   // address (run start - i W) puts those lanes on the run's pixels.
   const __mmask16 run_mask = static_cast<__mmask16>((1u << W) - 1u);
-  for (int h = 0; h < 2; ++h) {
+  for (int h = 0; h < V; ++h) {
     const size_t m_base = 16 * static_cast<size_t>(h);
     if (m_base >= nc) break;
     __m512 col[16];
@@ -119,33 +124,38 @@ void tile(size_t /*w*/, size_t /*runs*/, size_t /*s*/, size_t K, const float* wt
 constexpr size_t kMaxW = kCoutLanesMaxPixels;
 
 // Widths past the tile's pixel budget (two runs of more than 7) never occur: nullptr.
-template <int W, int RUNS, int S>
+template <int W, int RUNS, int S, int V>
 constexpr CoutLanesTileFn pick() {
   if constexpr (W * RUNS <= static_cast<int>(kMaxW))
-    return tile<W, RUNS, S>;
+    return tile<W, RUNS, S, V>;
   else
     return nullptr;
 }
 
-template <int RUNS, int S, size_t... I>
+template <int RUNS, int S, int V, size_t... I>
 constexpr std::array<CoutLanesTileFn, kMaxW + 1> make_tiles(std::index_sequence<I...>) {
-  return {nullptr, pick<static_cast<int>(I + 1), RUNS, S>()...};
+  return {nullptr, pick<static_cast<int>(I + 1), RUNS, S, V>()...};
 }
 
-// kTiles[runs - 1][s - 1][w]
-constexpr std::array<std::array<CoutLanesTileFn, kMaxW + 1>, 2> kTiles[2] = {
-    {make_tiles<1, 1>(std::make_index_sequence<kMaxW>()),
-     make_tiles<1, 2>(std::make_index_sequence<kMaxW>())},
-    {make_tiles<2, 1>(std::make_index_sequence<kMaxW>()),
-     make_tiles<2, 2>(std::make_index_sequence<kMaxW>())}};
+using Widths = std::make_index_sequence<kMaxW>;
+// [runs - 1][s - 1][w]
+using TileTable = std::array<std::array<std::array<CoutLanesTileFn, kMaxW + 1>, 2>, 2>;
+
+template <int V>
+constexpr TileTable tiles_for() {
+  return {{{make_tiles<1, 1, V>(Widths()), make_tiles<1, 2, V>(Widths())},
+           {make_tiles<2, 1, V>(Widths()), make_tiles<2, 2, V>(Widths())}}};
+}
+// kTiles[v - 1]: v = 2 where the strip holds more than 16 channels.
+constexpr TileTable kTiles[2] = {tiles_for<1>(), tiles_for<2>()};
 
 void aio_f32_conv_cout_lanes_14x32__avx512(size_t w, size_t runs, size_t s, size_t K,
                                            const float* wts, const float* x,
                                            const ptrdiff_t* off, size_t run_pitch_in, float* y,
                                            size_t ldy, size_t run_pitch_out, size_t nc,
                                            const TileEpilogue* epi) {
-  kTiles[runs - 1][s - 1][w](w, runs, s, K, wts, x, off, run_pitch_in, y, ldy, run_pitch_out, nc,
-                             epi);
+  kTiles[nc > 16][runs - 1][s - 1][w](w, runs, s, K, wts, x, off, run_pitch_in, y, ldy,
+                                      run_pitch_out, nc, epi);
 }
 
 }  // namespace

@@ -3,10 +3,12 @@
 // AVX-512 copy of a helper can be picked by the linker for baseline code.
 #pragma once
 
-// GCC 12's _mm512_undefined_ps() self-initialises on purpose and trips -Wmaybe-uninitialized once
-// inlined (GCC PR 105593, fixed in GCC 13); silence only that, only in the AVX-512 files.
+// GCC 12's _mm512_undefined_ps() self-initialises on purpose and trips -Wmaybe-uninitialized (or,
+// in a function it is not inlined from, -Wuninitialized) once inlined (GCC PR 105593, fixed in
+// GCC 13); silence only those, only in the AVX-512 files.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #include <immintrin.h>

@@ -44,7 +44,9 @@ constexpr size_t kWinogradMinChannels = 16;
 // path's time, its 14 x 14 stride-2 layer 0.68-0.99, ResNet-20's 8 x 8 layers 0.81-0.95. Not
 // taken: 1x1 layers (MobileNetV2's on 7 x 7 and 14 x 14 maps: 0.81-1.13 at L0, 1 thread, up to
 // 2.4x slower at L3, whose short K leaves the tile's transpose unamortised; ResNet's strided 1x1
-// 1.05-1.5 at L0) and 28 x 28 maps (0.83-1.07; 16 x 16: 0.94-1.43).
+// 1.05-1.5 at L0), 28 x 28 maps (0.83-1.07; 16 x 16: 0.94-1.43), and ResNet-18's first layer
+// (7 x 7 / 2 on 3 channels, 112 x 112: 0.77-0.97 at L0-L2 but 1.07-1.49 at L3, where the direct
+// convolution stays).
 constexpr size_t kCoutLanesMaxMapPixels = 196;
 
 class Conv2d final : public Op {
