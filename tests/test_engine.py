@@ -320,10 +320,13 @@ def model_shared_b() -> F.AioModel:
 
 def model_first_conv() -> F.AioModel:
     """A 7x7 stride-2 first layer on 3 channels over a 40-wide output (the direct convolution on
-    AVX-512: rows of 32 + 8 pixels), then a 3x3 stride-2 one on 24 channels."""
+    AVX-512: rows of 32 + 8 pixels), the stem's 3x3 stride-2 max pool (output rows split over
+    workers), then a 3x3 stride-2 convolution on 24 channels onto a 9 x 10 map (channels in
+    lanes on AVX-512)."""
     b = Builder("firstconv", (3, 70, 80), [24, 16], [[24, 16], [12, 8]], seed=9)
     v1 = b.conv(0, 0, 24, k=7, s=2, p=3, act="relu")
-    return b.done(b.conv(v1, 1, 16, k=3, s=2, p=1, act="none"))
+    v2 = b.pool("maxpool", v1, 3, 2, 1)
+    return b.done(b.conv(v2, 1, 16, k=3, s=2, p=1, act="none"))
 
 
 @pytest.mark.parametrize("make", [model_wide_k, model_small_maps, model_shared_b, model_first_conv])
@@ -342,9 +345,11 @@ def test_split_layers_match(
     assert ("conv3x3/s1/winograd" in kinds) == (winograd and make is model_small_maps), kinds
     direct = make is model_first_conv and _core.isa() == "avx512"
     assert ("conv7x7/s2/direct" in kinds) == direct, kinds
-    lanes = _core.isa() == "avx512" and make in (model_wide_k, model_small_maps)
-    assert ("conv3x3/s1/cout_lanes" in kinds) == (lanes and (make is model_wide_k or not winograd))
-    assert ("conv3x3/s2/cout_lanes" in kinds) == (lanes and make is model_small_maps), kinds
+    avx512 = _core.isa() == "avx512"
+    s1_lanes = make is model_wide_k or (make is model_small_maps and not winograd)
+    assert ("conv3x3/s1/cout_lanes" in kinds) == (avx512 and s1_lanes), kinds
+    s2_lanes = make in (model_small_maps, model_first_conv)
+    assert ("conv3x3/s2/cout_lanes" in kinds) == (avx512 and s2_lanes), kinds
     x = rand_input(m, n=2)
     for k in range(m.num_levels):
         close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")

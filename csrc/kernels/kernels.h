@@ -170,8 +170,11 @@ void im2col(const float* x, const ConvGeom& g, float* col, size_t ldcol, size_t 
 void depthwise_conv(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,
                     size_t c1, const Epilogue& epi);
 
-// Pooling for channels [c0, c1). count_pad: average divisor counts padded taps.
-void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1);
+// Pooling for channels [c0, c1). count_pad: average divisor counts padded taps. max_pool writes
+// output rows [oy0, oy1) only, so workers can split rows as the layer before them did (each then
+// reads the input rows its own core wrote).
+void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1, size_t oy0,
+              size_t oy1);
 void avg_pool(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0, size_t c1);
 // y[c] = mean(x[c][:]) for c in [c0, c1); hw = spatial size.
 void global_avg_pool(const float* x, size_t hw, float* y, size_t c0, size_t c1);

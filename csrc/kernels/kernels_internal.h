@@ -116,8 +116,9 @@ constexpr size_t kCoutLanesMaxPixels = 14;
 using DepthwiseFn = void (*)(const float* x, const float* w, const ConvGeom& g, float* y,
                              size_t c0, size_t c1, const Epilogue& epi);
 
-// Whole max-pool op for a channel range (same contract as aio::max_pool).
-using MaxPoolFn = void (*)(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1);
+// Whole max-pool op for a channel and row range (same contract as aio::max_pool).
+using MaxPoolFn = void (*)(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1,
+                           size_t oy0, size_t oy1);
 
 // Same contract as aio::add_act.
 using AddActFn = void (*)(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
@@ -178,7 +179,8 @@ PaddedPlane depthwise_padded_geom(const ConvGeom& g, size_t lanes);
 void add_act_portable(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
 
 // Portable max pooling; the vector version falls back to it for strides above 2.
-void max_pool_portable(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1);
+void max_pool_portable(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1,
+                       size_t oy0, size_t oy1);
 
 // Portable reference depthwise; the vector versions fall back to it for odd geometries.
 void depthwise_conv_scalar(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,

@@ -61,15 +61,16 @@ namespace detail {
 
 // Separable: the window's input rows are first reduced element-wise into one row (a loop the
 // compiler vectorizes), then each output reduces its few columns of that row.
-void max_pool_portable(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1) {
-  if (c0 >= c1 || g.w_out == 0) return;
+void max_pool_portable(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1,
+                       size_t oy0, size_t oy1) {
+  if (c0 >= c1 || oy0 >= oy1 || g.w_out == 0) return;
   PoolScratch& s = scratch(g);
   float* row = s.row.data();
   const float ninf = -std::numeric_limits<float>::infinity();
   for (size_t ch = c0; ch < c1; ++ch) {
     const float* xc = x + ch * g.h_in * g.w_in;
     float* yc = y + ch * g.h_out * g.w_out;
-    for (size_t oy = 0; oy < g.h_out; ++oy) {
+    for (size_t oy = oy0; oy < oy1; ++oy) {
       const Span sy = window(oy, g.sh, g.ph, g.kh, g.dh, g.h_in);
       float* yr = yc + oy * g.w_out;
       // Padding never wins: only in-bounds taps take part (-inf if none, as PyTorch).
@@ -94,8 +95,9 @@ void max_pool_portable(const float* x, const ConvGeom& g, float* y, size_t c0, s
 
 }  // namespace detail
 
-void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1) {
-  detail::table().max_pool(x, g, y, c0, c1);
+void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1, size_t oy0,
+              size_t oy1) {
+  detail::table().max_pool(x, g, y, c0, c1, oy0, std::min(oy1, g.h_out));
 }
 
 void avg_pool(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0, size_t c1) {

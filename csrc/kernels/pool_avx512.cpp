@@ -18,11 +18,17 @@ inline __m512 nan_max(__m512 a, __m512 b) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), _mm512_max_ps(b, a), b);
 }
 
+inline __m512i even_lanes() {
+  return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+inline __m512i odd_lanes() {
+  return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
 template <int S>
 inline __m512 load_taps(const float* src) {
   if (S == 1) return _mm512_loadu_ps(src);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  return _mm512_permutex2var_ps(_mm512_loadu_ps(src), even, _mm512_loadu_ps(src + 16));
+  return _mm512_permutex2var_ps(_mm512_loadu_ps(src), even_lanes(), _mm512_loadu_ps(src + 16));
 }
 
 __mmask16 tail_mask(size_t n) {
@@ -34,28 +40,30 @@ __mmask16 tail_mask(size_t n) {
 // was stored (one row at a time) stalled on store forwarding: the taps' unaligned loads span two
 // of the just-stored vectors.
 template <int S>
-void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1) {
+void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1, size_t oy0,
+                   size_t oy1) {
   const size_t outs = (g.w_out + 15) / 16 * 16;
   size_t cols = (outs - 1) * S + (g.kw - 1) * g.dw + 1 + (S == 2);
   if (cols < g.pw + g.w_in) cols = g.pw + g.w_in;
   cols = (cols + 15) / 16 * 16;
-  float* plane = thread_scratch(Scratch::Plane, g.h_out * cols);
+  const size_t rows_out = oy1 - oy0;
+  float* plane = thread_scratch(Scratch::Plane, rows_out * cols);
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   // Borders (and rows whose window is all padding) are -inf; the row bodies are rewritten per
   // channel, the borders never.
-  for (size_t i = 0; i < g.h_out * cols; i += 16) _mm512_storeu_ps(plane + i, ninf);
+  for (size_t i = 0; i < rows_out * cols; i += 16) _mm512_storeu_ps(plane + i, ninf);
   for (size_t ch = c0; ch < c1; ++ch) {
     const float* xc = x + ch * g.h_in * g.w_in;
     float* yc = y + ch * g.h_out * g.w_out;
-    for (size_t oy = 0; oy < g.h_out; ++oy) {
-      float* body = plane + oy * cols + g.pw;  // image column ix lives at body[ix]
+    for (size_t oy = oy0; oy < oy1; ++oy) {
+      float* body = plane + (oy - oy0) * cols + g.pw;  // image column ix lives at body[ix]
       const float* rows[16];
       size_t n = 0;
       for (size_t t = 0; t < g.kh && n < 16; ++t) {
         const size_t iy = oy * g.sh + t * g.dh - g.ph;  // wraps above the image: then >= h_in
         if (oy * g.sh + t * g.dh >= g.ph && iy < g.h_in) rows[n++] = xc + iy * g.w_in;
       }
-      if (n == 16) return max_pool_portable(x, g, y, ch, c1);  // taller than handled here
+      if (n == 16) return max_pool_portable(x, g, y, ch, c1, oy0, oy1);  // taller than handled
       if (n == 0) continue;  // the window is all padding: the row stays -inf
       for (size_t ix = 0; ix < g.w_in; ix += 16) {
         const __mmask16 m = tail_mask(g.w_in - ix);
@@ -64,12 +72,28 @@ void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_
         _mm512_mask_storeu_ps(body + ix, m, v);
       }
     }
-    for (size_t oy = 0; oy < g.h_out; ++oy) {
-      const float* row = plane + oy * cols;
+    for (size_t oy = oy0; oy < oy1; ++oy) {
+      const float* row = plane + (oy - oy0) * cols;
       float* yr = yc + oy * g.w_out;
       for (size_t ox = 0; ox < g.w_out; ox += 16) {
-        __m512 m = ninf;
-        for (size_t j = 0; j < g.kw; ++j) m = nan_max(m, load_taps<S>(row + ox * S + j * g.dw));
+        const float* r = row + ox * S;
+        __m512 m;
+        if (S == 2 && g.kw == 3 && g.dw == 1) {
+          // Taps 0, 1, 2 of 16 outputs: the even and odd columns of one 32-column load, and the
+          // even ones shifted a lane (the 33rd column from a third load): 3 loads, not 6, and no
+          // max against -inf first. The stem pool's 16 x 112 x 112 in isolation, 1 thread:
+          // 0.040 -> 0.035 ms.
+          const __m512 a = _mm512_loadu_ps(r), b = _mm512_loadu_ps(r + 16);
+          const __m512 even = _mm512_permutex2var_ps(a, even_lanes(), b);
+          const __m512 odd = _mm512_permutex2var_ps(a, odd_lanes(), b);
+          const __m512i next = _mm512_castps_si512(_mm512_loadu_ps(r + 32));
+          const __m512 even2 = _mm512_castsi512_ps(
+              _mm512_alignr_epi32(next, _mm512_castps_si512(even), 1));
+          m = nan_max(nan_max(even, odd), even2);
+        } else {
+          m = load_taps<S>(r);
+          for (size_t j = 1; j < g.kw; ++j) m = nan_max(m, load_taps<S>(r + j * g.dw));
+        }
         _mm512_mask_storeu_ps(yr + ox, tail_mask(g.w_out - ox), m);
       }
     }
@@ -77,11 +101,11 @@ void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_
 }
 
 void aio_f32_maxpool_rows__avx512(const float* x, const ConvGeom& g, float* y, size_t c0,
-                                  size_t c1) {
-  if (c0 >= c1 || g.w_out == 0) return;
-  if (g.sw == 1) return max_pool_rows<1>(x, g, y, c0, c1);
-  if (g.sw == 2) return max_pool_rows<2>(x, g, y, c0, c1);
-  max_pool_portable(x, g, y, c0, c1);
+                                  size_t c1, size_t oy0, size_t oy1) {
+  if (c0 >= c1 || oy0 >= oy1 || g.w_out == 0) return;
+  if (g.sw == 1) return max_pool_rows<1>(x, g, y, c0, c1, oy0, oy1);
+  if (g.sw == 2) return max_pool_rows<2>(x, g, y, c0, c1, oy0, oy1);
+  max_pool_portable(x, g, y, c0, c1, oy0, oy1);
 }
 
 }  // namespace

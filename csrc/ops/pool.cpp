@@ -21,17 +21,29 @@ class Pool final : public Op {
   void run(const OpContext& ctx) const override {
     ConvGeom g = geom_;
     g.c_in = channels_[ctx.level];
-    const size_t C = g.c_in;
-    const uint64_t work = uint64_t(C) * g.h_out * g.w_out * g.kh * g.kw;
-    const size_t tasks = work < kSerialFlops ? 1 : std::min(C, 4 * ctx.workers());
-    const size_t per = (C + tasks - 1) / tasks;
+    const size_t C = g.c_in, H = g.h_out;
+    const uint64_t work = uint64_t(C) * H * g.w_out * g.kh * g.kw;
     const float* x = ctx.in(in_);
     float* y = ctx.out(out_);
+    // Max pooling splits output rows, one band per worker, down to an eighth of the usual serial
+    // threshold: the layer before (a convolution split over rows or pixel columns) mostly left a
+    // band's input rows in the cache of the core that takes the band, where a split by channels
+    // reads half of every channel from the other core. ResNet-18's stem pool at L3, 2 threads
+    // (16 channels, serial before): 0.042 -> 0.039 ms, A/B interleaved; at L0 and L2 no change.
+    if (max_ && ctx.workers() > 1 && H >= 2 * ctx.workers() && work >= kSerialFlops / 8) {
+      const size_t per = (H + ctx.workers() - 1) / ctx.workers();
+      ctx.parallel(ctx.workers(), [&](size_t task, size_t) {
+        max_pool(x, g, y, 0, C, task * per, std::min(H, task * per + per));
+      });
+      return;
+    }
+    const size_t tasks = work < kSerialFlops ? 1 : std::min(C, 4 * ctx.workers());
+    const size_t per = (C + tasks - 1) / tasks;
     ctx.parallel(tasks, [&](size_t task, size_t) {
       const size_t c0 = task * per, c1 = std::min(C, c0 + per);
       if (c0 >= c1) return;
       if (max_) {
-        max_pool(x, g, y, c0, c1);
+        max_pool(x, g, y, c0, c1, 0, H);
       } else {
         avg_pool(x, g, count_pad_, y, c0, c1);
       }

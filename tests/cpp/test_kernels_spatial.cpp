@@ -197,8 +197,13 @@ void test_pools() {
     // Negative inputs: a max that let a padded zero win would show.
     const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 41, -2.f, -0.5f);
     const size_t c0 = g.c_in > 1 ? 1 : 0, c1 = g.c_in;
-    std::vector<float> ymax(g.c_in * plane, 5.f);
-    aio::max_pool(x.data(), g, ymax.data(), c0, c1);
+    // Max pooling in two row bands (as two workers would), and once more for a middle band
+    // only: nothing outside it may be written.
+    std::vector<float> ymax(g.c_in * plane, 5.f), yband(g.c_in * plane, 5.f);
+    const size_t mid = g.h_out / 2, b0 = g.h_out / 3, b1 = g.h_out - g.h_out / 4;
+    aio::max_pool(x.data(), g, ymax.data(), c0, c1, 0, mid);
+    aio::max_pool(x.data(), g, ymax.data(), c0, c1, mid, g.h_out);
+    aio::max_pool(x.data(), g, yband.data(), c0, c1, b0, b1);
     for (int cp = 0; cp < 2; ++cp) {
       std::vector<float> yavg(g.c_in * plane, 5.f);
       aio::avg_pool(x.data(), g, cp == 1, yavg.data(), c0, c1);
@@ -208,9 +213,11 @@ void test_pools() {
           for (size_t ox = 0; ox < g.w_out; ++ox) {
             const size_t o = c * plane + oy * g.w_out + ox;
             if (c < c0) {
-              bad += ymax[o] != 5.f || yavg[o] != 5.f;
+              bad += ymax[o] != 5.f || yavg[o] != 5.f || yband[o] != 5.f;
               continue;
             }
+            const bool in_band = oy >= b0 && oy < b1;
+            if (cp == 0 && (in_band ? yband[o] != ymax[o] : yband[o] != 5.f)) ++bad;
             // PyTorch's definition: window [start, start + k) clipped to the padded input for
             // the count_include_pad divisor, then to the image for the taps.
             const long hs = tap(oy, g.sh, 0, 1, g.ph), ws = tap(ox, g.sw, 0, 1, g.pw);
@@ -245,8 +252,21 @@ void test_max_pool_nan() {
   x[1 * 36 + 1] = std::nanf("");  // window (0, 0), second row
   x[0 * 36 + 20] = std::nanf("");  // window (0, 10), first tap
   std::vector<float> y(g.h_out * g.w_out);
-  aio::max_pool(x.data(), g, y.data(), 0, 1);
+  aio::max_pool(x.data(), g, y.data(), 0, 1, 0, g.h_out);
   for (size_t i = 0; i < y.size(); ++i) AIO_CHECK((i == 0 || i == 10) == std::isnan(y[i]));
+  // 3x3 stride 2, padding 1 (the stem pool: its taps come from even, odd and shifted-even
+  // columns): a NaN in input row 1 reaches output rows 0 and 1; column 5 is the last tap of
+  // output 2 and the first of output 3, column 34 the middle tap of output 17.
+  const ConvGeom g3 = geom(1, 3, 40, 3, 2, 1, 1);
+  std::vector<float> x3(3 * 40, -1.f);
+  x3[40 + 5] = std::nanf("");
+  x3[40 + 34] = std::nanf("");
+  std::vector<float> y3(g3.h_out * g3.w_out);
+  aio::max_pool(x3.data(), g3, y3.data(), 0, 1, 0, g3.h_out);
+  for (size_t i = 0; i < y3.size(); ++i) {
+    const size_t ox = i % g3.w_out;
+    AIO_CHECK((ox == 2 || ox == 3 || ox == 17) == std::isnan(y3[i]));
+  }
 }
 
 void test_global_avg_pool() {
