@@ -127,7 +127,10 @@ void test_depthwise(const char* isa) {
                           {3, 6, 6, 3, 2, 1, 1},
                           {2, 4, 3, 5, 1, 2, 1},    {1, 3, 40, 33, 1, 16, 1},
                           // A last vector that ends exactly at the row's end.
-                          {2, 6, 64, 3, 1, 1, 1},   {2, 8, 64, 3, 2, 1, 1}};
+                          {2, 6, 64, 3, 1, 1, 1},   {2, 8, 64, 3, 2, 1, 1},
+                          // Planes of up to 64 pixels run as one flat run (8 x 8, 7 x 7 and 1 x 1
+                          // above): narrow, non-square, a partial last vector.
+                          {2, 5, 3, 3, 1, 1, 1},    {3, 6, 10, 3, 1, 1, 1}};
   int idx = 0;
   for (const Shape& sh : shapes) {
     const ConvGeom g = geom(sh.c, sh.h, sh.w, sh.k, sh.s, sh.p, sh.d);
