@@ -72,6 +72,31 @@ std::vector<double> conv_ref(const std::vector<float>& w, size_t m, size_t c_ful
   return out;
 }
 
+// The epilogue variants the convolution tests run: 0, the plain product into a sentinel-filled
+// output; 1, scale, bias, a separate residual and `act`; 2, the same with the residual read from
+// the output itself (the output starts as the residual).
+struct EpilogueVariant {
+  std::vector<float> y;
+  aio::Epilogue epi;
+  int variant;
+  // What output i of channel o must hold, from the exact sum.
+  double want(double sum, const std::vector<float>& scale, const std::vector<float>& bias,
+              const std::vector<float>& res, size_t o, size_t i) const {
+    return variant ? aio_test::act_ref(scale[o] * sum + bias[o] + res[i], epi.act) : sum;
+  }
+};
+EpilogueVariant epilogue_variant(int variant, aio::Act act, const std::vector<float>& scale,
+                                 const std::vector<float>& bias, const std::vector<float>& res) {
+  EpilogueVariant v{variant == 2 ? res : std::vector<float>(res.size(), -7.f), {}, variant};
+  if (variant > 0) {
+    v.epi.scale = scale.data();
+    v.epi.bias = bias.data();
+    v.epi.act = act;
+    v.epi.residual = variant == 1 ? res.data() : v.y.data();
+  }
+  return v;
+}
+
 void test_im2col() {
   const ConvGeom gs[] = {geom(3, 7, 9, 3, 1, 1, 1), geom(2, 11, 10, 3, 2, 1, 1),
                          geom(4, 9, 9, 5, 1, 2, 1), geom(2, 12, 13, 3, 1, 2, 2),
@@ -406,16 +431,10 @@ void test_conv_direct() {
     for (const auto& r : ranges) {
       if (r[0] >= r[1] || r[2] >= r[3]) continue;
       for (int variant = 0; variant < 2; ++variant) {
-        const aio::Act act = aio_test::kActs[(r[0] + r[2]) % 5];
-        std::vector<float> y(cs.m * P, -7.f);
-        aio::Epilogue epi;
-        if (variant) {
-          epi.scale = scale.data();
-          epi.bias = bias.data();
-          epi.residual = res.data();
-          epi.act = act;
-        }
-        aio::conv_direct(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], epi);
+        EpilogueVariant ev =
+            epilogue_variant(variant, aio_test::kActs[(r[0] + r[2]) % 5], scale, bias, res);
+        std::vector<float>& y = ev.y;
+        aio::conv_direct(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], ev.epi);
         for (size_t o = 0; o < cs.m; ++o)
           for (size_t p = 0; p < P; ++p) {
             const size_t i = o * P + p, oy = p / g.w_out;
@@ -423,9 +442,8 @@ void test_conv_direct() {
               AIO_CHECK(y[i] == -7.f);
               continue;
             }
-            double want = acc[i];
-            if (variant) want = aio_test::act_ref(scale[o] * want + bias[o] + res[i], act);
-            AIO_CHECK_NEAR(y[i], want, kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
+            AIO_CHECK_NEAR(y[i], ev.want(acc[i], scale, bias, res, o, i),
+                           kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
           }
       }
     }
@@ -478,20 +496,11 @@ void test_conv_cout_lanes() {
     for (const auto& r : ranges) {
       if (r[0] >= r[1] || r[2] >= r[3] || r[3] > H) continue;
       for (int variant = 0; variant < 3; ++variant) {
-        // 0: plain product; 1: the full epilogue (each activation in turn) with a separate
-        // residual; 2: the same with the residual read from the output itself.
-        const aio::Act act = aio_test::kActs[(r[0] + r[2] + static_cast<size_t>(variant)) % 5];
-        std::vector<float> y(cs.m * P, -7.f);
-        aio::Epilogue epi;
-        if (variant > 0) {
-          epi.scale = scale.data();
-          epi.bias = bias.data();
-          epi.act = act;
-          if (variant == 2) y = res;
-          epi.residual = variant == 1 ? res.data() : y.data();
-        }
+        const aio::Act act = aio_test::kActs[(r[0] + r[2] + static_cast<size_t>(variant)) % 5];  // each in turn
+        EpilogueVariant ev = epilogue_variant(variant, act, scale, bias, res);
+        std::vector<float>& y = ev.y;
         const std::vector<float> before = y;
-        aio::conv_cout_lanes(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], epi);
+        aio::conv_cout_lanes(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], ev.epi);
         for (size_t o = 0; o < cs.m; ++o)
           for (size_t p = 0; p < P; ++p) {
             const size_t i = o * P + p, oy = p / g.w_out;
@@ -499,9 +508,8 @@ void test_conv_cout_lanes() {
               AIO_CHECK(y[i] == before[i]);
               continue;
             }
-            double want = acc[i];
-            if (variant > 0) want = aio_test::act_ref(scale[o] * want + bias[o] + res[i], act);
-            AIO_CHECK_NEAR(y[i], want, kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
+            AIO_CHECK_NEAR(y[i], ev.want(acc[i], scale, bias, res, o, i),
+                           kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
           }
       }
     }
@@ -541,20 +549,11 @@ void test_winograd() {
     for (const auto& r : ranges) {
       if (r[0] >= r[1] || r[1] > T) continue;
       for (int variant = 0; variant < 3; ++variant) {
-        // 0: plain product; 1: the full epilogue (each activation in turn) with a separate
-        // residual; 2: the same with the residual read from the output itself.
-        const aio::Act act = aio_test::kActs[(r[0] + static_cast<size_t>(variant)) % 5];
-        std::vector<float> y(cs.m * P, -7.f);
-        aio::Epilogue epi;
-        if (variant > 0) {
-          epi.scale = scale.data();
-          epi.bias = bias.data();
-          epi.act = act;
-          if (variant == 2) y = res;
-          epi.residual = variant == 1 ? res.data() : y.data();
-        }
+        const aio::Act act = aio_test::kActs[(r[0] + static_cast<size_t>(variant)) % 5];  // each in turn
+        EpilogueVariant ev = epilogue_variant(variant, act, scale, bias, res);
+        std::vector<float>& y = ev.y;
         const std::vector<float> before = y;
-        aio::winograd_conv3x3(ww, x.data(), g, cs.m, y.data(), r[0], r[1], epi);
+        aio::winograd_conv3x3(ww, x.data(), g, cs.m, y.data(), r[0], r[1], ev.epi);
         for (size_t o = 0; o < cs.m; ++o)
           for (size_t p = 0; p < P; ++p) {
             const size_t t = (p / g.w_out / 2) * tw + (p % g.w_out) / 2;
@@ -563,9 +562,8 @@ void test_winograd() {
               AIO_CHECK(y[i] == before[i]);
               continue;
             }
-            double want = acc[i];
-            if (variant > 0) want = aio_test::act_ref(scale[o] * want + bias[o] + res[i], act);
-            AIO_CHECK_NEAR(y[i], want, kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
+            AIO_CHECK_NEAR(y[i], ev.want(acc[i], scale, bias, res, o, i),
+                           kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
           }
       }
     }
