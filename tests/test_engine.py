@@ -355,6 +355,25 @@ def test_split_layers_match(
         close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")
 
 
+def test_first_layer_algorithm_per_level(tmp_path: Path) -> None:
+    """A first layer (7x7 stride 2 on 3 channels, a 35-wide output) whose levels have 64, 48 and
+    32 channels: on AVX-512 the levels of whole 32-channel strips run it with channels in lanes,
+    the 48-channel one by the direct convolution; every level matches the reference at 1-3
+    threads."""
+    b = Builder("firstwide", (3, 30, 70), [64, 16], [[64, 16], [48, 8], [32, 8]], seed=11)
+    v1 = b.conv(0, 0, 64, k=7, s=2, p=3, act="relu")
+    m = b.done(b.conv(v1, 1, 16, k=3, s=2, p=1, act="none"))
+    path = save(m, tmp_path)
+    x = rand_input(m, n=2)
+    for threads in (1, 2, 3):
+        engine = Engine(path, threads=threads)
+        for k in range(m.num_levels):
+            kind = engine.profile(rand_input(m, n=1), k, 1)[0][1]
+            if _core.isa() == "avx512":
+                assert kind == ("conv7x7/s2/direct" if k == 1 else "conv7x7/s2/cout_lanes"), kind
+            close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")
+
+
 def test_winograd_costs_weights_not_results(tmp_path: Path) -> None:
     """Winograd keeps 16 transformed values per 3x3 kernel (16/9 of those weights): the memory it
     costs is reported, and both engines agree with each other as with the reference."""

@@ -49,6 +49,16 @@ constexpr size_t kWinogradMinChannels = 16;
 // convolution stays).
 constexpr size_t kCoutLanesMaxMapPixels = 196;
 
+// A Direct layer (short K on a wide map: a network's first layer) also keeps its weights packed
+// for conv_cout_lanes (a second copy of a small layer: ResNet-18's conv1 is 37 KB) and runs it at
+// the levels whose width is a whole number of 32-channel strips. ResNet-18's conv1, A/B
+// interleaved (per-layer medians, 7 rounds, two sessions): L0 (64 channels) 0.81-0.87 of the
+// direct convolution's time at 1 and 2 threads, L2 (32) 0.78-0.96; L1 (48: a strip and a half)
+// 1.08-1.23 and L3 (16) 1.01-1.10 stay direct. Not for a K as short as MobileNetV2's first
+// layer (27; in isolation 0.35 ms against the direct convolution's 0.28-0.29), where the tile's
+// transpose is not amortised.
+constexpr size_t kLanesMinK = 64;
+
 class Conv2d final : public Op {
  public:
   Conv2d(const ModelFile& m, const NodeDesc& n, const OpOptions& opts)
@@ -79,6 +89,10 @@ class Conv2d final : public Op {
       if (path_ == ConvPath::Im2col && taps_ > 1 && pixels() <= kCoutLanesMaxMapPixels &&
           conv_cout_lanes_available(full))
         path_ = ConvPath::CoutLanes;
+      if (path_ == ConvPath::Direct && k_full >= kLanesMinK && conv_cout_lanes_available(full) &&
+          std::any_of(cout_.begin(), cout_.end(),
+                      [](uint32_t c) { return c % kCoutLanesStrip == 0; }))
+        lanes_ = PackedA::pack(w, y.c, k_full, k_full, kCoutLanesStrip);
       if (path_ == ConvPath::Winograd)
         winograd_ = WinogradWeights::transform(w, y.c, x.c);
       else
@@ -111,14 +125,14 @@ class Conv2d final : public Op {
   }
   size_t scratch_floats() const override { return shared_b_floats_; }
   size_t weight_bytes() const override {
-    return packed_.bytes() + winograd_.bytes() + dw_weight_.size() * sizeof(float) +
+    return packed_.bytes() + lanes_.bytes() + winograd_.bytes() + dw_weight_.size() * sizeof(float) +
            scale_.bytes(levels_) + bias_.bytes(levels_);
   }
 
-  const char* algorithm() const override {
+  const char* algorithm(size_t level) const override {
     switch (path_) {
       case ConvPath::Winograd: return "winograd";
-      case ConvPath::Direct: return "direct";
+      case ConvPath::Direct: return lanes_at(level) ? "cout_lanes" : "direct";
       case ConvPath::CoutLanes: return "cout_lanes";
       default: return "";
     }
@@ -137,8 +151,10 @@ class Conv2d final : public Op {
       case ConvPath::Pointwise: return run_pointwise(ctx, x, y, epi);
       case ConvPath::Im2col: return run_im2col(ctx, x, y, epi);
       case ConvPath::Winograd: return run_winograd(ctx, x, y, epi);
-      case ConvPath::Direct: return run_direct(ctx, x, y, epi);
-      case ConvPath::CoutLanes: return run_cout_lanes(ctx, x, y, epi);
+      case ConvPath::Direct:
+        if (lanes_at(k)) return run_cout_lanes(ctx, x, y, epi, lanes_);
+        return run_direct(ctx, x, y, epi);
+      case ConvPath::CoutLanes: return run_cout_lanes(ctx, x, y, epi, packed_);
       case ConvPath::Depthwise: return run_depthwise(ctx, x, y, epi);
       case ConvPath::Grouped: return run_grouped(ctx, x, y, epi);
     }
@@ -146,6 +162,11 @@ class Conv2d final : public Op {
 
  private:
   size_t pixels() const { return geom_.h_out * geom_.w_out; }
+
+  // A Direct layer's levels whose width is whole strips take channels in lanes instead.
+  bool lanes_at(size_t level) const {
+    return lanes_.rows() > 0 && cout_[level] % kCoutLanesStrip == 0;
+  }
 
   void run_pointwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     const size_t M = cout_[ctx.level], K = cin_[ctx.level], P = pixels();
@@ -230,7 +251,8 @@ class Conv2d final : public Op {
 
   // Strips of output channels or output rows over the workers, whichever balances better (strips
   // on a tie: each worker then reads only its share of the weights).
-  void run_cout_lanes(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+  void run_cout_lanes(const OpContext& ctx, const float* x, float* y, const Epilogue& epi,
+                      const PackedA& w) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
     const size_t M = cout_[ctx.level], H = g.h_out;
@@ -245,10 +267,10 @@ class Conv2d final : public Op {
         [&](size_t task, size_t) {
           if (by_rows) {
             const size_t oy0 = task * per_row;
-            conv_cout_lanes(packed_, x, g, y, 0, M, oy0, std::min(H, oy0 + per_row), epi);
+            conv_cout_lanes(w, x, g, y, 0, M, oy0, std::min(H, oy0 + per_row), epi);
           } else {
             const size_t m0 = task * per_strip * kCoutLanesStrip;
-            conv_cout_lanes(packed_, x, g, y, m0, std::min(M, m0 + per_strip * kCoutLanesStrip),
+            conv_cout_lanes(w, x, g, y, m0, std::min(M, m0 + per_strip * kCoutLanesStrip),
                             0, H, epi);
           }
         },
@@ -292,6 +314,7 @@ class Conv2d final : public Op {
   ConvPath path_ = ConvPath::Im2col;
   std::vector<uint32_t> cin_, cout_;  // per level
   PackedA packed_;
+  PackedA lanes_;  // Direct layers: also packed for conv_cout_lanes, taken at levels that fill a strip
   WinogradWeights winograd_;
   std::vector<float> dw_weight_;
   LevelVectors scale_, bias_;

@@ -50,8 +50,9 @@ class Op {
   virtual uint64_t params(size_t /*level*/) const { return 0; }
   // Bytes this op keeps in memory (packed weights, per-level scale/bias).
   virtual size_t weight_bytes() const { return 0; }
-  // The algorithm chosen at load where an op has several ("winograd"), for profiles; else "".
-  virtual const char* algorithm() const { return ""; }
+  // The algorithm the op runs at `level` where it has several ("winograd"; chosen at load, and
+  // for some layers per level), for profiles; else "".
+  virtual const char* algorithm(size_t /*level*/) const { return ""; }
 };
 
 // Load-time choices between algorithms that compute the same thing (EngineOptions passes them).

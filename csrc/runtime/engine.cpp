@@ -234,7 +234,10 @@ std::vector<OpProfile> Engine::profile(size_t level, const float* input, size_t 
   for (size_t j = 0; j < m.ops.size(); ++j) {
     auto& s = samples[j];
     std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
-    res[j] = OpProfile{m.op_names[j], m.op_kinds[j], s[s.size() / 2] * 1e3,
+    const std::string algorithm = m.ops[j]->algorithm(level);
+    res[j] = OpProfile{m.op_names[j],
+                       m.op_kinds[j] + (algorithm.empty() ? "" : "/" + algorithm),
+                       s[s.size() / 2] * 1e3,
                        sat_mul(2, m.ops[j]->macs(level))};
   }
   return res;

@@ -43,8 +43,7 @@ std::unique_ptr<Model> Model::build(std::vector<uint8_t> bytes, const OpOptions&
     for (size_t i = 0; i < f.nodes.size(); ++i) {
       md.ops.push_back(make_op(f, i, opts));
       md.op_names.push_back(f.nodes[i].name);
-      const std::string algorithm = md.ops.back()->algorithm();
-      md.op_kinds.push_back(op_kind(f, f.nodes[i]) + (algorithm.empty() ? "" : "/" + algorithm));
+      md.op_kinds.push_back(op_kind(f, f.nodes[i]));
     }
     md.plan = plan_buffers(f);
     for (const auto& op : md.ops) {

@@ -27,7 +27,7 @@ class Model {
   size_t num_values = 0;
   std::vector<std::unique_ptr<Op>> ops;  // execution order
   std::vector<std::string> op_names;     // per op: the node's name in the file
-  // per op: "conv3x3/s1", "conv3x3/s1/winograd" (the algorithm chosen at load), "add", ...
+  // per op: "conv3x3/s1", "add", ...; profiles add the algorithm of the level ("/winograd")
   std::vector<std::string> op_kinds;
   BufferPlan plan;
   size_t scratch_floats = 0;  // the largest op's Op::scratch_floats()
