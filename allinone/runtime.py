@@ -190,7 +190,10 @@ class Engine:
     ) -> list[tuple[str, str, float, int]]:
         """Per-layer timing of one image at ``level``: ``[(node name, kind, median ms, flops)]``.
 
-        Runs the image ``repeats`` times with the engine's threads; ordinary runs carry no timing.
+        ``kind`` is the op (``conv3x3/s1``, ``add``, ...) and, for a convolution, the algorithm
+        this level runs where it is not the packed GEMM (``/winograd``, ``/direct``,
+        ``/cout_lanes``). Runs the image ``repeats`` times with the engine's threads; ordinary runs
+        carry no timing.
         """
         x = self._check_input(x)
         if x.ndim == 4:

@@ -1,10 +1,11 @@
-// CONV2D: one path per layer, chosen at load; each keeps its own weight image (packed A panels,
-// Winograd's transformed ones, or the depthwise taps).
+// CONV2D: one path per layer, chosen at load; each keeps its own weight image (packed A panels of
+// 12 or 32 rows, Winograd's transformed ones, or the depthwise taps).
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
 //  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(2x2, 3x3);
 //  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
 //  - small maps (kCoutLanesMaxMapPixels or fewer pixels), more than one tap: conv_cout_lanes,
-//    output channels in lanes, where pixels in lanes leave lanes idle and im2col costs a pass;
+//    output channels in lanes, where pixels in lanes leave lanes idle and im2col costs a pass
+//    (and a direct layer's levels of whole 32-channel strips, from a second packing);
 //  - general (groups 1): implicit GEMM (gemm_conv), im2col fused into the GEMM's B packing;
 //  - depthwise (groups == C_in == C_out): the depthwise kernel, split by channels;
 //  - grouped (other groups, never pruned): per group and column block, implicit GEMM on the
@@ -44,9 +45,9 @@ constexpr size_t kWinogradMinChannels = 16;
 // path's time, its 14 x 14 stride-2 layer 0.68-0.99, ResNet-20's 8 x 8 layers 0.81-0.95. Not
 // taken: 1x1 layers (MobileNetV2's on 7 x 7 and 14 x 14 maps: 0.81-1.13 at L0, 1 thread, up to
 // 2.4x slower at L3, whose short K leaves the tile's transpose unamortised; ResNet's strided 1x1
-// 1.05-1.5 at L0), 28 x 28 maps (0.83-1.07; 16 x 16: 0.94-1.43), and ResNet-18's first layer
-// (7 x 7 / 2 on 3 channels, 112 x 112: 0.77-0.97 at L0-L2 but 1.07-1.49 at L3, where the direct
-// convolution stays).
+// 1.05-1.5 at L0), 28 x 28 maps (0.83-1.07; 16 x 16: 0.94-1.43), and a first layer as a whole
+// (ResNet-18's conv1: 0.77-0.97 at L0-L2 but 1.07-1.49 at L3): it chooses per level instead
+// (kLanesMinK).
 constexpr size_t kCoutLanesMaxMapPixels = 196;
 
 // A Direct layer (short K on a wide map: a network's first layer) also keeps its weights packed
