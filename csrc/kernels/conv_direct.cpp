@@ -74,7 +74,7 @@ void conv_direct(const PackedA& a, const float* x, const ConvGeom& g, float* y, 
                                     (j * g.dw) / S);
   }
 
-  const size_t P = g.h_out * g.w_out, panel_stride = a.cols() * kMR;
+  const size_t P = g.h_out * g.w_out, panel_stride = a.panel_stride();
   for (size_t oy = oy0; oy < oy1; ++oy) {
     const float* row = phases + (oy - oy0) * g.sh * row_floats;
     for (size_t ox = 0; ox < g.w_out; ox += 32) {

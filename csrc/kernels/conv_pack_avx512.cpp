@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "kernels/kernels_internal.h"
+#include "kernels/vec_avx512.h"
 
 namespace aio {
 namespace detail {
@@ -35,7 +36,7 @@ void conv_rows(const float* plane, const ConvGeom& g, size_t i, size_t j, size_t
   uint32_t masks[kMaxVecs];  // per output vector, the same for every row of this tap
   for (size_t v = 0; v < vecs; ++v)
     masks[v] = window_mask(static_cast<long>(16 * v * S) + off, w_in, 16 * S);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i even = avx512::even_lanes();
   for (size_t oy = oy0; oy < oy1; ++oy, row += g.w_out) {
     const long iy = static_cast<long>(oy * g.sh + i * g.dh) - static_cast<long>(g.ph);
     if (iy < 0 || iy >= static_cast<long>(g.h_in)) {

@@ -38,11 +38,7 @@ inline const float* at_col(const float* row, ptrdiff_t col) {
                                         static_cast<uintptr_t>(col) * sizeof(float));
 }
 
-// The even lanes of two vectors. A function, not a namespace-scope constant: that would be built
-// by a static initialiser, i.e. AVX-512 code run at load time on every CPU.
-inline __m512i even_lanes() {
-  return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-}
+using avx512::even_lanes;
 
 // The input lanes one tap reads for a vector of n outputs whose first input column is col:
 // stride 1 and 2 as the bits of the 16 (or 32) floats loaded from col on, other strides as the

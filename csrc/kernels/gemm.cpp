@@ -131,7 +131,7 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
           size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
   if (m0 >= m1 || n0 >= n1) return;
   const detail::KernelTable& t = detail::table();
-  const size_t panel_stride = a.cols() * kMR;
+  const size_t panel_stride = a.panel_stride();
   const float* apack = a.data();
   if (n1 - n0 == 1) {
     for (size_t row = m0; row < m1;) {
@@ -185,7 +185,7 @@ void gemm_conv(const PackedA& a, const float* x, const ConvGeom& g, float* c, si
   if (m0 >= m1 || n0 >= n1) return;
   const detail::KernelTable& t = detail::table();
   const size_t K = g.c_in * g.kh * g.kw;
-  gemm_blocked(a.data(), a.cols() * kMR, K, c, ldc, m0, m1, n0, n1, epi,
+  gemm_blocked(a.data(), a.panel_stride(), K, c, ldc, m0, m1, n0, n1, epi,
                [&](size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
                  t.pack_conv_b(x, g, k0, kc, nb0, nb, t.gemm_nr, dst);
                  BBlock bb;
@@ -242,7 +242,7 @@ void pack_conv_b_block(const float* x, const ConvGeom& g, const PackedBLayout& l
 void gemm_prepacked(const PackedA& a, const PackedBLayout& l, const float* packed, float* c,
                     size_t ldc, size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
   if (m0 >= m1 || n0 >= n1) return;
-  gemm_blocked(a.data(), a.cols() * kMR, l.K, c, ldc, m0, m1, n0, n1, epi,
+  gemm_blocked(a.data(), a.panel_stride(), l.K, c, ldc, m0, m1, n0, n1, epi,
                [&](size_t k0, size_t /*kc*/, size_t nb0, size_t /*nb*/, float* /*dst*/) {
                  BBlock bb;
                  bb.packed = packed + l.offset(nb0 / kNC, k0 / l.kc_step);

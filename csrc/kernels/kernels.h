@@ -26,13 +26,16 @@ struct Epilogue {
 // Weights A[M][K] (row = output channel, K input-channel-major) packed once at load into the
 // layout the GEMM micro-kernels want. Packing keeps whole K columns inside each row panel in order,
 // so any (rows < m, cols < k) prefix is served without a copy.
+// Rows per packed weight panel of the GEMM micro-kernels (see the tiling hints below).
+constexpr size_t kGemmRowAlign = 12;
+
 class PackedA {
  public:
   PackedA() = default;
   // Packs a row-major M x K matrix with leading dimension lda (lda >= K) into panels of
   // panel_rows rows (the GEMM's kGemmRowAlign; conv_cout_lanes wants kCoutLanesStrip).
   static PackedA pack(const float* a, size_t M, size_t K, size_t lda,
-                      size_t panel_rows = 12);
+                      size_t panel_rows = kGemmRowAlign);
   size_t rows() const { return m_; }
   size_t cols() const { return k_; }
   size_t panel_rows() const { return panel_rows_; }
@@ -46,7 +49,7 @@ class PackedA {
     void operator()(float* p) const;
   };
   std::unique_ptr<float, Free> data_;
-  size_t m_ = 0, k_ = 0, panel_rows_ = 12;
+  size_t m_ = 0, k_ = 0, panel_rows_ = kGemmRowAlign;
 };
 
 // C[m][n] = epi(sum_{k<K} A[m][k] * B[k][n]) for m in [m0, m1), n in [n0, n1).
@@ -60,7 +63,6 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
 // Tiling hints for callers that split one GEMM across threads: sub-ranges whose m0 is a multiple
 // of kGemmRowAlign (the packed panel height) and whose n0 is a multiple of gemm_col_align() (the
 // chosen micro-kernel's width: 32 on AVX-512) make no partial micro-tiles except at the edges.
-constexpr size_t kGemmRowAlign = 12;
 size_t gemm_col_align();
 
 // Geometry of a 2-D convolution or pooling window on one image (NCHW, batch excluded).

@@ -18,12 +18,8 @@ inline __m512 nan_max(__m512 a, __m512 b) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), _mm512_max_ps(b, a), b);
 }
 
-inline __m512i even_lanes() {
-  return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-}
-inline __m512i odd_lanes() {
-  return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-}
+using avx512::even_lanes;
+using avx512::odd_lanes;
 
 template <int S>
 inline __m512 load_taps(const float* src) {

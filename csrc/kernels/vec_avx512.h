@@ -19,6 +19,16 @@ namespace aio {
 namespace detail {
 namespace avx512 {
 
+// The even (odd) lanes of two vectors, as _mm512_permutex2var_ps indices: the columns 2i (2i + 1)
+// of 32 consecutive floats. Functions, not namespace-scope constants: those would be built by a
+// static initialiser, i.e. AVX-512 code run at load time on every CPU.
+static inline __m512i even_lanes() {
+  return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+static inline __m512i odd_lanes() {
+  return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
 // exp(x) for x in float range: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-6
 // polynomial (Cephes expf coefficients): ~1-2 ulp, enough for silu's 1e-5 budget. Clamped so the
 // 2^n scaling never builds an Inf/denormal from garbage; exp(88.7) is near FLT_MAX, exp(-87.3)

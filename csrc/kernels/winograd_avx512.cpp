@@ -27,8 +27,8 @@ __m512 shift_in(__m512 v, __m512 next) {  // v[1..15], next[0]
 
 void input_avx512(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
                   float* v, size_t stride) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i even = avx512::even_lanes();
+  const __m512i odd = avx512::odd_lanes();
   const long h_in = static_cast<long>(g.h_in), w_in = static_cast<long>(g.w_in);
   for (size_t i0 = 0; i0 < n; i0 += 16) {
     const __mmask16 out = lanes(static_cast<long>(n - i0));
