@@ -329,7 +329,17 @@ def model_first_conv() -> F.AioModel:
     return b.done(b.conv(v2, 1, 16, k=3, s=2, p=1, act="none"))
 
 
-@pytest.mark.parametrize("make", [model_wide_k, model_small_maps, model_shared_b, model_first_conv])
+def model_winograd_strips() -> F.AioModel:
+    """A 3x3 layer onto a 28x28 map: Winograd's 196 tiles are 6 GEMM strips of 32 and 4 tiles,
+    split over workers in whole strips with the partial one on top of the last worker's share."""
+    b = Builder("wgstrips", (16, 28, 28), [24], [[24], [12]], seed=11)
+    return b.done(b.conv(0, 0, 24, k=3, p=1, act="relu"))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [model_wide_k, model_small_maps, model_shared_b, model_first_conv, model_winograd_strips],
+)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("winograd", [True, False])
 def test_split_layers_match(
@@ -342,7 +352,8 @@ def test_split_layers_match(
     m = make()
     engine = Engine(save(m, tmp_path), threads=threads, winograd=winograd)
     kinds = [kind for _, kind, _, _ in engine.profile(rand_input(m, n=1), 0, 1)]
-    assert ("conv3x3/s1/winograd" in kinds) == (winograd and make is model_small_maps), kinds
+    wino = make in (model_small_maps, model_winograd_strips)
+    assert ("conv3x3/s1/winograd" in kinds) == (winograd and wino), kinds
     direct = make is model_first_conv and _core.isa() == "avx512"
     assert ("conv7x7/s2/direct" in kinds) == direct, kinds
     avx512 = _core.isa() == "avx512"

@@ -218,16 +218,19 @@ class Conv2d final : public Op {
     });
   }
 
-  // One contiguous run of whole GEMM strips of tiles per worker.
+  // One contiguous run of whole GEMM strips of tiles per worker; the partial last strip goes to
+  // the last worker, on top of its share of the full strips. ResNet-18's 28 x 28 layers (196
+  // tiles: 6 strips of 32 and 4 tiles) split 96 + 100 rather than 128 + 68 (whole strips,
+  // rounded up): at L0 they ran 1.70-1.81x faster on 2 threads than on 1, against 1.57-1.61x.
   void run_winograd(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
     const size_t M = cout_[ctx.level], T = winograd_tiles(g), nr = gemm_col_align();
     const bool serial = 2 * macs(ctx.level) < kSerialFlops;
     const size_t tasks = serial ? 1 : ctx.workers();
-    const size_t per = ((T + nr - 1) / nr + tasks - 1) / tasks * nr;
+    const size_t per = std::max<size_t>(1, (T / nr + tasks - 1) / tasks) * nr;
     ctx.parallel(tasks, [&](size_t task, size_t) {
-      const size_t t0 = task * per, t1 = std::min(T, t0 + per);
+      const size_t t0 = task * per, t1 = task + 1 == tasks ? T : std::min(T, t0 + per);
       if (t0 < t1) winograd_conv3x3(winograd_, x, g, M, y, t0, t1, epi);
     }, serial);
   }
