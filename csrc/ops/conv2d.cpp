@@ -171,15 +171,16 @@ class Conv2d final : public Op {
 
   void run_pointwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     const size_t M = cout_[ctx.level], K = cin_[ctx.level], P = pixels();
-    // Row tiles read B (the input) in place for K <= 128; for longer K each packs all columns, but
-    // where rows balance the workers clearly better that is still a gain. MobileNetV2's 14 x 14
-    // layers (196 pixels: strips of 128 + 68) at 2 threads: K <= 128 10-19 %, K = 384 10 % faster.
+    // Row tiles read B (the input) in place for K <= 128; for longer K each packs all columns, so
+    // rows are taken only where they balance the workers clearly better (plan_tiles). MobileNetV2's
+    // 14 x 14 projections (196 pixels, 64 rows: 96 + 100 columns against 36 + 28 rows) ran
+    // 0.86-0.90 of the row split's time at 2 threads.
     const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), /*rows_free=*/true);
     ctx.parallel(
         t.count(),
         [&](size_t task, size_t) {
-          const size_t m0 = (task / t.n_tiles) * t.mb, n0 = (task % t.n_tiles) * t.nb;
-          gemm(packed_, K, x, P, y, P, m0, std::min(M, m0 + t.mb), n0, std::min(P, n0 + t.nb), epi);
+          const Tiling::Range r = t.range(task);
+          gemm(packed_, K, x, P, y, P, r.m0, r.m1, r.n0, r.n1, epi);
         },
         t.serial);
   }
@@ -195,9 +196,8 @@ class Conv2d final : public Op {
     ctx.parallel(
         t.count(),
         [&](size_t task, size_t) {
-          const size_t m0 = (task / t.n_tiles) * t.mb, p0 = (task % t.n_tiles) * t.nb;
-          gemm_conv(packed_, x, g, y, P, m0, std::min(M, m0 + t.mb), p0, std::min(P, p0 + t.nb),
-                    epi);
+          const Tiling::Range r = t.range(task);
+          gemm_conv(packed_, x, g, y, P, r.m0, r.m1, r.n0, r.n1, epi);
         },
         t.serial);
   }
@@ -218,20 +218,19 @@ class Conv2d final : public Op {
     });
   }
 
-  // One contiguous run of whole GEMM strips of tiles per worker; the partial last strip goes to
-  // the last worker, on top of its share of the full strips. ResNet-18's 28 x 28 layers (196
-  // tiles: 6 strips of 32 and 4 tiles) split 96 + 100 rather than 128 + 68 (whole strips,
-  // rounded up): at L0 they ran 1.70-1.81x faster on 2 threads than on 1, against 1.57-1.61x.
+  // One contiguous run of whole GEMM strips of tiles per worker (split_strips). ResNet-18's
+  // 28 x 28 layers (196 tiles: 6 strips of 32 and 4 tiles) split 96 + 100 rather than 128 + 68
+  // (whole strips, rounded up): at L0 they ran 1.70-1.81x faster on 2 threads than on 1, against
+  // 1.57-1.61x.
   void run_winograd(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
-    const size_t M = cout_[ctx.level], T = winograd_tiles(g), nr = gemm_col_align();
+    const size_t M = cout_[ctx.level], T = winograd_tiles(g);
     const bool serial = 2 * macs(ctx.level) < kSerialFlops;
-    const size_t tasks = serial ? 1 : ctx.workers();
-    const size_t per = std::max<size_t>(1, (T / nr + tasks - 1) / tasks) * nr;
-    ctx.parallel(tasks, [&](size_t task, size_t) {
-      const size_t t0 = task * per, t1 = task + 1 == tasks ? T : std::min(T, t0 + per);
-      if (t0 < t1) winograd_conv3x3(winograd_, x, g, M, y, t0, t1, epi);
+    const StripSplit s = split_strips(T, gemm_col_align(), serial ? 1 : ctx.workers());
+    ctx.parallel(s.runs, [&](size_t task, size_t) {
+      const size_t t0 = task * s.width, t1 = task + 1 == s.runs ? T : t0 + s.width;
+      winograd_conv3x3(winograd_, x, g, M, y, t0, t1, epi);
     }, serial);
   }
 

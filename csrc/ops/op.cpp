@@ -17,6 +17,15 @@ void LevelVectors::load(const ModelFile& m, uint32_t tensor, size_t rows_) {
   std::memcpy(data.get(), m.tensor_data(tensor), n * sizeof(float));
 }
 
+StripSplit split_strips(size_t cols, size_t align, size_t parts) {
+  // A partial last strip of at most half a strip (a one-vector tile) is not counted as a strip.
+  const size_t strips = (cols + (align - 1) / 2) / align;
+  if (strips <= 1 || parts <= 1) return {cols, 1};
+  const size_t k = std::min(parts, strips);
+  const size_t per = (strips + k - 1) / k;
+  return {per * align, (strips + per - 1) / per};
+}
+
 // How much better balanced a row split must be than a column split to be chosen (see below).
 constexpr double kRowSplitMargin = 0.1;
 
@@ -37,15 +46,17 @@ Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, bool
   // against 4.98 (per-layer sums). Four per worker had been meant to let a worker slowed by
   // another process hand tiles to the faster one; on a quiet machine it only costs.
   const size_t target = t.serial ? 1 : workers;
-  const size_t n_tiles = std::min(target, std::max<size_t>(1, cols / col_align));
-  t.nb = (cols + n_tiles - 1) / n_tiles;
-  if (t.nb < cols) t.nb = std::min(cols, round_up(t.nb, col_align));
-  t.n_tiles = (cols + t.nb - 1) / t.nb;
+  t.rows = rows;
+  t.cols = cols;
+  const StripSplit cs = split_strips(cols, col_align, target);
+  t.nb = cs.width;
+  t.n_tiles = cs.runs;
   if (rows_free && !t.serial && t.n_tiles <= workers) {
     // Largest share of a worker over a fair share, splitting columns (strips of col_align) or
-    // rows (panels of row_align): 196 pixels make strips of 128 + 68 (1.31), 256 rows panels
-    // of 132 + 124 (1.03).
-    const double col_load = static_cast<double>(std::min(cols, t.nb)) * workers / cols;
+    // rows (panels of row_align): 196 pixels make strips of 96 + 100 (1.02), 256 rows panels
+    // of 132 + 124 (1.03), 64 rows 36 + 28 (1.13).
+    const size_t widest = std::max(std::min(cols, t.nb), cols - (t.n_tiles - 1) * t.nb);
+    const double col_load = static_cast<double>(widest) * workers / cols;
     const size_t panels = (rows + row_align - 1) / row_align;
     const size_t mb = (panels + workers - 1) / workers * row_align;
     const double row_load = static_cast<double>(std::min(rows, mb)) * workers / rows;

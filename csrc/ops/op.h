@@ -100,12 +100,32 @@ struct LevelVectors {
   size_t bytes(size_t levels) const { return data ? levels * rows * sizeof(float) : 0; }
 };
 
-// Work split for an M x N output: tiles of mb rows x nb columns.
+// Work split for a rows x cols output: tiles of mb rows x nb columns, the last tile of a
+// direction also taking what lies past it (a partial strip rides on the last worker's share).
 struct Tiling {
+  size_t rows = 0, cols = 0;
   size_t mb = 0, nb = 0, m_tiles = 1, n_tiles = 1;
   bool serial = false;  // run the tiles on the calling thread
   size_t count() const { return m_tiles * n_tiles; }
+  struct Range {
+    size_t m0, m1, n0, n1;
+  };
+  // Rows [m0, m1) and columns [n0, n1) of tile `task` (row tile task / n_tiles, column tile
+  // task % n_tiles).
+  Range range(size_t task) const {
+    const size_t i = task / n_tiles, j = task % n_tiles;
+    return {i * mb, i + 1 == m_tiles ? rows : std::min(rows, (i + 1) * mb), j * nb,
+            j + 1 == n_tiles ? cols : std::min(cols, (j + 1) * nb)};
+  }
 };
+// Columns cut into at most `parts` runs of whole strips of `align`, `width` columns each but
+// the last, which runs to the end: a partial last strip of at most half a strip rides on it.
+// 196 columns in strips of 32 over 2 parts: 96 + 100, not 128 + 68.
+struct StripSplit {
+  size_t width, runs;
+};
+StripSplit split_strips(size_t cols, size_t align, size_t parts);
+
 // Splits rows x cols into one tile per worker (never below 16 x 16-ish pieces), over columns
 // first; one tile when the layer is tiny or there is one worker.
 // rows_free: the caller can split rows at little extra cost on B (packed once and shared, or read
