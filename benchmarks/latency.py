@@ -2,7 +2,9 @@
 
 For each zoo model (random weights, seeded), export one .aio with four nested levels, export each
 level's physically sliced sub-network as ONNX (``Engine.export_onnx``), then for 1 and 2 threads
-time both runtimes in the same process, interleaved repeat by repeat, and report medians.
+time both runtimes in the same process, interleaved repeat by repeat, and report medians. The
+ratio is paired: ours / ORT within each repeat (the runtimes' order alternating between repeats),
+then the median over the repeats, so a change of the host's speed between repeats cancels.
 
     python benchmarks/latency.py                       # all models, threads 1 and 2
     python benchmarks/latency.py --models resnet20 --repeats 3 --json out.json
@@ -56,6 +58,7 @@ class Row:
     ours_gflops: float
     ort_gflops: float
     no_winograd_ms: float | None = None  # ours with Engine(winograd=False), --without-winograd
+    no_winograd_ratio: float | None = None  # paired like ratio
 
 
 def cpu_name() -> str:
@@ -237,14 +240,25 @@ def bench_model(
                         fn()
                 est = time_block(ours, 3)
                 n = runs_for(est, budget_ms)
-                ours_reps, ort_reps, nw_reps = [], [], []
-                for _ in range(repeats):  # interleaved so drift hits all alike
-                    ours_reps.append(time_block(ours, n))
-                    ort_reps.append(time_block(theirs, n))
-                    if eng_nw is not None:
-                        nw_reps.append(time_block(ours_nw, n))
+                ours_reps: list[float] = []
+                ort_reps: list[float] = []
+                nw_reps: list[float] = []
+                blocks = [(ours, ours_reps), (theirs, ort_reps)]
+                if eng_nw is not None:
+                    blocks.append((ours_nw, nw_reps))
+                # Interleaved so drift hits all alike; the order alternates so neither runtime
+                # always runs first after the other's caches.
+                for i in range(repeats):
+                    for fn, reps in blocks if i % 2 == 0 else blocks[::-1]:
+                        reps.append(time_block(fn, n))
                 o, r = statistics.median(ours_reps), statistics.median(ort_reps)
                 d = statistics.median(nw_reps) if nw_reps else None
+                ratio = statistics.median(a / b for a, b in zip(ours_reps, ort_reps, strict=True))
+                nw_ratio = (
+                    statistics.median(a / b for a, b in zip(nw_reps, ort_reps, strict=True))
+                    if nw_reps
+                    else None
+                )
                 flops = info.flops
                 rows.append(
                     Row(
@@ -255,16 +269,17 @@ def bench_model(
                         flops / 1e6,
                         o,
                         r,
-                        o / r,
+                        ratio,
                         flops / o / 1e6,
                         flops / r / 1e6,
                         d,
+                        nw_ratio,
                     )
                 )
                 print(
                     f"{name:13s} L{k} keep {info.keep_ratio:.2f} T{t}: ours {o:8.3f} ms  "
-                    f"ORT {r:8.3f} ms  ratio {o / r:5.2f}"
-                    + (f"  (no Winograd {d:8.3f} ms, ratio {d / r:5.2f})" if d else ""),
+                    f"ORT {r:8.3f} ms  ratio {ratio:5.2f}"
+                    + (f"  (no Winograd {d:8.3f} ms, ratio {nw_ratio:5.2f})" if d else ""),
                     flush=True,
                 )
                 if layers:
@@ -287,8 +302,8 @@ def markdown(rows: list[Row], sizes: dict[str, dict]) -> str:
             f"{r.ours_ms:.3f} | {r.ort_ms:.3f} | {r.ratio:.2f} | {r.ours_gflops:.1f} | "
             f"{r.ort_gflops:.1f} |"
             + (
-                f" {r.no_winograd_ms:.3f} | {r.no_winograd_ms / r.ort_ms:.2f} |"
-                if r.no_winograd_ms
+                f" {r.no_winograd_ms:.3f} | {r.no_winograd_ratio:.2f} |"
+                if r.no_winograd_ms and r.no_winograd_ratio
                 else ""
             )
         )
@@ -352,7 +367,8 @@ def main() -> None:
 
     header = (
         f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; allinone {__version__} (ISA {isa()}), "
-        f"onnxruntime {ort.__version__}; repeats {args.repeats}, medians of per-repeat medians; "
+        f"onnxruntime {ort.__version__}; repeats {args.repeats}, medians of per-repeat medians, "
+        f"ratios paired per repeat; "
         f"measured FP32 peak (FMA loop, GFLOP/s): {per_thread(peaks) or 'not measured'}; "
         f"numpy SGEMM: {per_thread(sgemm) or 'not measured'}"
     )
