@@ -23,12 +23,12 @@ struct Epilogue {
   Act act = Act::None;
 };
 
-// Weights A[M][K] (row = output channel, K input-channel-major) packed once at load into the
-// layout the GEMM micro-kernels want. Packing keeps whole K columns inside each row panel in order,
-// so any (rows < m, cols < k) prefix is served without a copy.
 // Rows per packed weight panel of the GEMM micro-kernels (see the tiling hints below).
 constexpr size_t kGemmRowAlign = 12;
 
+// Weights A[M][K] (row = output channel, K input-channel-major) packed once at load into the
+// layout the GEMM micro-kernels want. Packing keeps whole K columns inside each row panel in order,
+// so any (rows < m, cols < k) prefix is served without a copy.
 class PackedA {
  public:
   PackedA() = default;

@@ -5,7 +5,6 @@
 
 #include "check.h"
 #include "ops/op.h"
-#include "kernels/kernels.h"
 
 namespace {
 
