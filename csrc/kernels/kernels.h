@@ -190,9 +190,9 @@ void add_act(const float* a, const float* b, float* y, size_t i0, size_t i1, Act
 // once for a multi-core peak (each returns its own core's rate).
 double fma_peak_gflops(double seconds = 0.2);
 
-// Which micro-kernels were chosen at load ("avx512", "avx2", "scalar"). AIO_FORCE_ISA in the
-// environment (scalar|avx2|avx512) overrides detection, for tests; asking for an ISA the CPU lacks
-// falls back to the best available one.
+// Which micro-kernels were chosen at load ("avx512", "avx2", "neon", "scalar"). AIO_FORCE_ISA in
+// the environment (scalar|avx2|avx512|neon) overrides detection, for tests; asking for an ISA the
+// CPU lacks falls back to the best available one.
 const char* isa_name();
 
 }  // namespace aio

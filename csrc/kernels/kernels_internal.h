@@ -165,6 +165,10 @@ void fill_table_conv_pack_avx512(KernelTable& t);    // called by fill_table_avx
 void fill_table_winograd_avx512(KernelTable& t);     // called by fill_table_avx512
 void fill_table_cout_lanes_avx512(KernelTable& t);   // called by fill_table_avx512
 #endif
+#if defined(AIO_AARCH64)
+void fill_table_neon(KernelTable& t);
+void fill_table_winograd_neon(KernelTable& t);  // called by fill_table_neon
+#endif
 
 // The vector depthwise kernels first copy each channel plane into a zero-bordered scratch plane
 // (row/column 0 = input index -ph/-pw) so every tap is an unmasked load with no bounds tests.

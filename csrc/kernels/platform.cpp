@@ -8,13 +8,17 @@
 
 #if defined(AIO_X86_64)
 #include <cpuid.h>
+#elif defined(AIO_AARCH64)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
 #endif
 
 namespace aio {
 namespace detail {
 namespace {
 
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+// Ranks order ISAs within one architecture only (Neon is never compared with Avx2).
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
 
 #if defined(AIO_X86_64)
 // XCR0 via inline asm so this file needs no -mxsave (it must run on any x86-64).
@@ -44,8 +48,18 @@ Isa detect_best() {
   const bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31));
   if (avx2 && fma && f16c && avx512 && zmm_state) return Isa::Avx512;
   if (avx2 && fma && f16c) return Isa::Avx2;
+#elif defined(AIO_AARCH64)
+  // ASIMD is mandatory in ARMv8.0-A Linux userspace; the hwcap check guards odd kernels/emulators.
+  if (getauxval(AT_HWCAP) & HWCAP_ASIMD) return Isa::Neon;
 #endif
   return Isa::Scalar;
+}
+
+// Whether `want` runs where `best` is the best ISA detected.
+bool runs_on(Isa want, Isa best) {
+  if (want == Isa::Scalar) return true;
+  if (want == Isa::Neon || best == Isa::Neon) return want == best;
+  return static_cast<int>(want) <= static_cast<int>(best);
 }
 
 Isa parse_isa(const char* s, Isa best) {
@@ -54,7 +68,8 @@ Isa parse_isa(const char* s, Isa best) {
   if (!std::strcmp(s, "scalar")) want = Isa::Scalar;
   else if (!std::strcmp(s, "avx2")) want = Isa::Avx2;
   else if (!std::strcmp(s, "avx512")) want = Isa::Avx512;
-  return static_cast<int>(want) <= static_cast<int>(best) ? want : best;
+  else if (!std::strcmp(s, "neon")) want = Isa::Neon;
+  return runs_on(want, best) ? want : best;
 }
 
 KernelTable build(Isa isa) {
@@ -63,6 +78,8 @@ KernelTable build(Isa isa) {
 #if defined(AIO_X86_64)
   if (isa >= Isa::Avx2) fill_table_avx2(t);
   if (isa >= Isa::Avx512) fill_table_avx512(t);
+#elif defined(AIO_AARCH64)
+  if (isa == Isa::Neon) fill_table_neon(t);
 #endif
   return t;
 }
@@ -85,10 +102,12 @@ void force_isa_for_tests(const char* isa) {
 }
 
 bool isa_supported(const char* isa) {
-  const detail::Isa best = detail::detect_best();
+  using detail::Isa;
+  const Isa best = detail::detect_best();
   if (!std::strcmp(isa, "scalar")) return true;
-  if (!std::strcmp(isa, "avx2")) return best >= detail::Isa::Avx2;
-  if (!std::strcmp(isa, "avx512")) return best >= detail::Isa::Avx512;
+  if (!std::strcmp(isa, "avx2")) return detail::runs_on(Isa::Avx2, best);
+  if (!std::strcmp(isa, "avx512")) return detail::runs_on(Isa::Avx512, best);
+  if (!std::strcmp(isa, "neon")) return detail::runs_on(Isa::Neon, best);
   return false;
 }
 

@@ -161,7 +161,7 @@ bool write_file(const std::string& path, const void* p, size_t n) {
 void test_basics() {
   AIO_CHECK(std::string(aio_get_version()).find('.') != std::string::npos);
   const std::string isa = aio_get_isa();
-  AIO_CHECK(isa == "scalar" || isa == "avx2" || isa == "avx512");
+  AIO_CHECK(isa == "scalar" || isa == "avx2" || isa == "avx512" || isa == "neon");
   AIO_CHECK(std::string(aio_status_name(AIO_STATUS_FORMAT)) == "AIO_STATUS_FORMAT");
   AIO_CHECK(std::string(aio_status_name(static_cast<aio_status>(99))) == "AIO_STATUS_UNKNOWN");
   AIO_CHECK(aio_last_error() != nullptr);

@@ -45,7 +45,7 @@ constexpr aio::Act kActs[] = {aio::Act::None, aio::Act::Relu, aio::Act::Relu6, a
 // Runs body() once per ISA available here, with the dispatch table switched to it.
 template <class F>
 void for_each_isa(F body) {
-  for (const char* isa : {"scalar", "avx2", "avx512"}) {
+  for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
     if (!aio::isa_supported(isa)) {
       std::printf("  (%s not supported here, skipped)\n", isa);
       continue;
