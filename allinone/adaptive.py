@@ -32,7 +32,8 @@ class AdaptiveEngine:
 
     Args:
         engine: an ``allinone.Engine`` (or anything with the same methods).
-        table: the engine's calibrated latency table (:func:`allinone.dvfs.calibrate`).
+        table: the engine's calibrated latency table (:func:`allinone.dvfs.calibrate`), or a
+            frequency x level table from ``allinone sweep`` (``LatencyTable.from_sweep``).
         source: where the clock comes from (:func:`allinone.dvfs.detect_source`, a replay ...).
         target_ms: latency target; None: 1.05 × level 0's table latency.
         alpha: compute-bound share in t(f) = t(f_ref)·(α·f_ref/f + 1 − α); None: the table's.
@@ -74,7 +75,7 @@ class AdaptiveEngine:
         cfg.initial_spread = table.spread_prior()
         self.engine = engine
         self.source = source
-        self.governor = native.Governor(table.level_ms, table.f_ref_mhz, cfg)
+        self.governor = table.governor(cfg)  # a swept frequency x level table where present
         self.poll_interval_s = poll_interval_s
         self.on_level_change = on_level_change
         self.emulator = native.Emulator(cfg.alpha, table.f_ref_mhz) if emulate else None

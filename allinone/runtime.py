@@ -8,6 +8,9 @@ be used from several Python threads at once: each call finishes at the level it 
 from __future__ import annotations
 
 import os
+import time
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import numpy as np
 
 from allinone import _core
 
-__all__ = ["Engine", "LevelError", "LevelInfo"]
+__all__ = ["Engine", "LevelError", "LevelInfo", "WarmupResult"]
 
 PathLike = str | os.PathLike[str]
 
@@ -35,6 +38,18 @@ class LevelInfo:
     widths: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class WarmupResult:
+    """What :meth:`Engine.warmup` saw: the first run (cold caches, page faults, sleeping
+    workers) apart from the time it took to become stable."""
+
+    first_ms: float  # the very first run
+    warmup_s: float  # wall time of all warm-up runs, the first included
+    runs: int
+    median_ms: float  # median of the last window when it stopped
+    stable: bool  # False: max_s ran out before two windows agreed within the tolerance
+
+
 class Engine:
     """A loaded ``.aio`` model.
 
@@ -49,6 +64,12 @@ class Engine:
             more by Winograd F(2x2, 3x3) (default): 2.25x fewer multiplies for 16/9 of those
             layers' weights (ResNet-18: 47.6 -> 55.2 MB in memory). ``False``: no Winograd, all
             levels in the memory of one model.
+        cpus: pin the worker threads to these CPUs (e.g. one big.LITTLE cluster; see
+            :func:`allinone.device.topology.resolve_cpus` for "big", "little", "policyN"). The
+            kernel's answer is read back into :attr:`affinity`; a set it refuses raises
+            ValueError, one it changes (offline CPUs, a cpuset) warns. The thread that calls
+            :meth:`run` is worker 0 and keeps its own affinity: pin it with
+            ``os.sched_setaffinity(0, cpus)`` (the CLI's ``--cpus`` does both).
 
     Raises:
         OSError: the file cannot be read (the message names the path).
@@ -64,12 +85,16 @@ class Engine:
         max_activation_bytes: int | None = None,
         max_flops: int = 0,
         winograd: bool = True,
+        cpus: Iterable[int] | None = None,
     ) -> None:
         if threads is not None and (not isinstance(threads, int) or threads < 0):
             raise ValueError(f"threads must be a non-negative int or None, got {threads!r}")
         for name, v in (("max_activation_bytes", max_activation_bytes), ("max_flops", max_flops)):
             if v is not None and (not isinstance(v, int) or v < 0):
                 raise ValueError(f"{name} must be a non-negative int, got {v!r}")
+        cpu_list = sorted({int(c) for c in cpus}) if cpus is not None else []
+        if cpus is not None and not cpu_list:
+            raise ValueError("cpus must name at least one CPU (None: no pinning)")
         self._path = os.fspath(path)
         self._native = _core.Engine(
             self._path,
@@ -77,7 +102,10 @@ class Engine:
             max_activation_bytes=max_activation_bytes,
             max_flops=max_flops,
             winograd=bool(winograd),
+            cpus=cpu_list,
         )
+        if self._native.affinity_note:
+            warnings.warn(f"Engine: {self._native.affinity_note}", RuntimeWarning, stacklevel=2)
         self._levels = tuple(
             LevelInfo(
                 keep_ratio=float(d["keep_ratio"]),
@@ -136,6 +164,12 @@ class Engine:
         return int(self._native.threads)
 
     @property
+    def affinity(self) -> list[int]:
+        """CPUs the worker threads run on, read back from the kernel after pinning; empty
+        without ``cpus`` or without worker threads (threads == 1)."""
+        return list(self._native.affinity)
+
+    @property
     def weight_bytes(self) -> int:
         """Bytes of packed weights held in memory (all levels share them)."""
         return int(self._native.weight_bytes)
@@ -184,6 +218,50 @@ class Engine:
         """Run ``x`` at ``level``, leaving the current level alone (see :meth:`run`)."""
         out, _ = self._native.run(self._check_input(x), self._check_level(level))
         return out
+
+    def warmup(
+        self,
+        max_s: float = 5.0,
+        tolerance: float = 0.02,
+        *,
+        level: int = 0,
+        window: int = 5,
+        x: np.ndarray | None = None,
+    ) -> WarmupResult:
+        """Runs ``level`` until the median of the last ``window`` runs is within ``tolerance``
+        (relative) of the median of the ``window`` before, or ``max_s`` seconds have passed.
+
+        The first run is reported on its own: it pays for page faults on the weights, cold
+        caches and waking the worker threads, and is no sample of steady latency."""
+        if max_s <= 0 or tolerance <= 0 or window < 1:
+            raise ValueError("warmup: max_s and tolerance must be positive, window >= 1")
+        if x is None:
+            x = np.zeros((1, *self.input_shape), dtype=np.float32)
+        x = self._check_input(x)
+        level = self._check_level(level)
+        times: list[float] = []
+        t_start = time.perf_counter()
+        stable = False
+        while True:
+            t0 = time.perf_counter()
+            self._native.run(x, level)
+            times.append((time.perf_counter() - t0) * 1e3)
+            # The first run is excluded from both windows.
+            if len(times) >= 1 + 2 * window:
+                last = float(np.median(times[-window:]))
+                prev = float(np.median(times[-2 * window : -window]))
+                if abs(last - prev) <= tolerance * prev:
+                    stable = True
+                    break
+            if time.perf_counter() - t_start >= max_s:
+                break
+        return WarmupResult(
+            first_ms=times[0],
+            warmup_s=time.perf_counter() - t_start,
+            runs=len(times),
+            median_ms=float(np.median(times[-window:])),
+            stable=stable,
+        )
 
     def profile(
         self, x: np.ndarray, level: int, repeats: int = 20

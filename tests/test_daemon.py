@@ -286,3 +286,55 @@ def test_failed_reload_keeps_serving_the_old_model(daemon: Any) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     assert "reload of" in paths["log"].read_text()
+
+
+def test_daemon_holds_64_clients_through_reloads(daemon: Any) -> None:
+    """64 clients connect at once, again and again, while the model is reloaded 4 times: every
+    request is answered (no reset: the listen backlog holds them), none is an error. Bounded:
+    64 x 8 requests, 4 reloads, 120 s."""
+    proc, client, paths = daemon
+    shape = Engine(paths["a"], threads=1).input_shape
+    x = np.random.default_rng(2).standard_normal((1, *shape), dtype=np.float32)
+    n_clients, per_client, reloads = 64, 8, 4
+    start = threading.Barrier(n_clients + 1)
+    codes: list[int] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def worker(cid: int) -> None:
+        start.wait(timeout=30)
+        for i in range(per_client):
+            try:
+                code, _body = client.infer_npy(x)
+            except Exception as exc:  # ConnectionResetError is what a short backlog gave
+                with lock:
+                    failures.append(f"client {cid} request {i}: {exc!r}")
+                continue
+            with lock:
+                codes.append(code)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(n_clients)]
+    for t in threads:
+        t.start()
+    t0 = time.monotonic()
+    start.wait(timeout=30)
+    for r in range(reloads):
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while client.metrics()["reloads_total"] < r + 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    for t in threads:
+        t.join(timeout=120 - (time.monotonic() - t0))
+    assert not any(t.is_alive() for t in threads), "clients still running after 120 s"
+    assert not failures, failures[:5]
+    assert len(codes) == n_clients * per_client and set(codes) == {200}
+    m = client.metrics()
+    assert m["reloads_total"] == reloads and m["reload_errors_total"] == 0
+    assert m["errors_total"] == 0 and m["requests_total"] == n_clients * per_client
+    assert m["clock_source"] == "fixed" and m["cluster"].startswith("unpinned")
+    assert m["energy_source"]  # a source, or "none (why each is not available)"
+    code, text = client.request("GET", "/metrics")
+    info = [line for line in text.decode().splitlines() if line.startswith("aio_info{")]
+    assert len(info) == 1 and 'clock_source="fixed"' in info[0] and "energy_source=" in info[0]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0

@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Order shown in --help.
-COMMANDS = ["info", "run", "demo", "bench", "monitor", "convert", "train"]
+COMMANDS = ["info", "run", "demo", "bench", "sweep", "monitor", "convert", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,11 @@ class LatencyTable:
     source: str = ""
     emulated: bool = False
     batch: int = 1
+    # A frequency x level table measured by `allinone sweep` (freq_level_ms[i][k]: level k at
+    # freqs_mhz[i]); empty when only level_ms at f_ref_mhz is known. With it the governor
+    # interpolates between measured clocks and uses the alpha model only outside them.
+    freqs_mhz: list[float] = field(default_factory=list)
+    freq_level_ms: list[list[float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.level_ms or any(not (t > 0) for t in self.level_ms):
@@ -44,6 +49,42 @@ class LatencyTable:
                 raise ValueError(f"LatencyTable: {name} must have one entry per level (or none)")
         if not (isinstance(self.batch, int) and self.batch >= 1):
             raise ValueError("LatencyTable: batch must be a positive integer")
+        if len(self.freqs_mhz) != len(self.freq_level_ms) or any(
+            len(row) != len(self.level_ms) for row in self.freq_level_ms
+        ):
+            raise ValueError(
+                "LatencyTable: freq_level_ms needs one row per entry of freqs_mhz, one entry "
+                "per level"
+            )
+
+    @classmethod
+    def from_sweep(cls, result: dict[str, Any] | str | Path) -> LatencyTable:
+        """The table of an ``allinone sweep`` result (or its JSON file): level_ms and p99_ms at
+        the highest clock measured, every row for the governor, alpha = the median of the
+        levels' fitted alphas (used outside the measured range only)."""
+        from allinone.device.sweep import load_sweep, measured_table
+
+        data = result if isinstance(result, dict) else load_sweep(result)
+        measured = measured_table(data)
+        top = int(np.argmax(data["table_freqs_mhz"]))
+        alphas = [a for a in data["alpha"] if a is not None and 0.0 <= a <= 1.0]
+        return cls(
+            level_ms=list(measured.ms[-1]),
+            f_ref_mhz=float(measured.freqs_mhz[-1]),
+            p99_ms=list(data["p99_ms"][top]),
+            alpha=float(np.median(alphas)) if alphas else 0.85,
+            model=str(data.get("model", "")),
+            source=f"sweep: {data.get('clock', '')}",
+            emulated=bool(data["emulated"]),
+            freqs_mhz=list(measured.freqs_mhz),
+            freq_level_ms=[list(r) for r in measured.ms],
+        )
+
+    def governor(self, cfg: Any) -> Any:
+        """The native Governor for this table: the measured rows where there are any."""
+        if self.freqs_mhz:
+            return native.Governor(native.MeasuredTable(self.freqs_mhz, self.freq_level_ms), cfg)
+        return native.Governor(self.level_ms, self.f_ref_mhz, cfg)
 
     def spread_prior(self) -> float:
         """Relative latency spread σ implied by the calibration (p90 = median·(1 + 1.28σ) for

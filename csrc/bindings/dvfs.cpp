@@ -117,9 +117,20 @@ void bind_dvfs(pybind11::module_& m) {
       .def_readwrite("feedback_max", &GovernorConfig::feedback_max)
       .def_readwrite("guard_quantile", &GovernorConfig::guard_quantile)
       .def_readwrite("guard_window", &GovernorConfig::guard_window);
+  ::py::class_<MeasuredTable>(d, "MeasuredTable")
+      .def(::py::init([](std::vector<double> freqs, std::vector<std::vector<double>> ms) {
+             return MeasuredTable{std::move(freqs), std::move(ms)};
+           }),
+           ::py::arg("freqs_mhz"), ::py::arg("ms"))
+      .def_readonly("freqs_mhz", &MeasuredTable::freqs_mhz)
+      .def_readonly("ms", &MeasuredTable::ms);
   ::py::class_<Governor>(d, "Governor")
       .def(::py::init<std::vector<double>, double, GovernorConfig>(), ::py::arg("level_ms"),
            ::py::arg("f_ref_mhz"), ::py::arg("config") = GovernorConfig{})
+      .def(::py::init<MeasuredTable, GovernorConfig>(), ::py::arg("measured"),
+           ::py::arg("config") = GovernorConfig{})
+      .def_property_readonly("measured", &Governor::measured)
+      .def("base_ms", &Governor::base_ms, ::py::arg("level"), ::py::arg("f_mhz"))
       .def_property_readonly("num_levels", &Governor::num_levels)
       .def_property_readonly("f_ref_mhz", &Governor::f_ref_mhz)
       .def_property_readonly("table_ms", &Governor::table_ms)

@@ -7,6 +7,8 @@
 #include <pybind11/stl.h>
 
 #include <optional>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "bindings.h"
@@ -33,8 +35,9 @@ void translate(const Error& e) {
 
 // None keeps the library's default activation limit (EngineOptions); 0 removes it.
 EngineOptions options(int threads, std::optional<uint64_t> max_activation_bytes,
-                      uint64_t max_flops, bool winograd) {
+                      uint64_t max_flops, bool winograd, std::vector<int> cpus = {}) {
   EngineOptions o;
+  o.cpus = std::move(cpus);
   o.threads = threads;
   if (max_activation_bytes) o.max_activation_bytes = *max_activation_bytes;
   o.max_flops = max_flops;
@@ -114,13 +117,13 @@ void bind_engine(pybind11::module_& m) {
   ::py::class_<Engine>(m, "Engine", "A loaded .aio model (native; use allinone.Engine)")
       .def(::py::init([](const std::string& path, int threads,
                          std::optional<uint64_t> max_activation_bytes, uint64_t max_flops,
-                         bool winograd) {
-             return Engine::load_file(path,
-                                      options(threads, max_activation_bytes, max_flops, winograd));
+                         bool winograd, std::vector<int> cpus) {
+             return Engine::load_file(path, options(threads, max_activation_bytes, max_flops,
+                                                    winograd, std::move(cpus)));
            }),
            ::py::arg("path"), ::py::arg("threads") = 0,
            ::py::arg("max_activation_bytes") = ::py::none(), ::py::arg("max_flops") = 0,
-           ::py::arg("winograd") = true,
+           ::py::arg("winograd") = true, ::py::arg("cpus") = std::vector<int>{},
            ::py::call_guard<::py::gil_scoped_release>())  // loading packs weights: seconds
       .def_static(
           "from_bytes",
@@ -137,6 +140,8 @@ void bind_engine(pybind11::module_& m) {
       .def_property_readonly("labels", &Engine::labels)
       .def_property_readonly("num_levels", &Engine::num_levels)
       .def_property_readonly("threads", &Engine::threads)
+      .def_property_readonly("affinity", &Engine::affinity)
+      .def_property_readonly("affinity_note", &Engine::affinity_note)
       .def_property_readonly("weight_bytes", &Engine::weight_bytes)
       .def_property_readonly("input_shape",
                              [](const Engine& e) {

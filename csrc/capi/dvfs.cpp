@@ -189,6 +189,9 @@ aio_adaptive_options aio_adaptive_options_default(void) {
   o.user_data = nullptr;
   o.guard_quantile = g.guard_quantile;
   o.guard_window = static_cast<uint32_t>(g.guard_window);
+  o.table_freqs_mhz = nullptr;
+  o.table_freq_ms = nullptr;
+  o.num_table_freqs = 0;
   return o;
 }
 
@@ -209,7 +212,19 @@ aio_status aio_adaptive_init(aio_engine_t engine, aio_source_t source,
     aio::Engine& e = *a->engine;
 
     std::vector<double> table;
-    if (o.level_ms) {
+    aio::dvfs::MeasuredTable measured;
+    if (o.num_table_freqs > 0) {
+      require(o.table_freqs_mhz, "aio_adaptive_options.table_freqs_mhz");
+      require(o.table_freq_ms, "aio_adaptive_options.table_freq_ms");
+      if (o.level_ms) bad_arg("aio_adaptive_options: give level_ms or a measured table, not both");
+      const size_t n = e.num_levels();
+      for (uint32_t i = 0; i < o.num_table_freqs; ++i) {
+        measured.freqs_mhz.push_back(o.table_freqs_mhz[i]);
+        measured.ms.emplace_back(o.table_freq_ms + i * n, o.table_freq_ms + (i + 1) * n);
+      }
+    } else if (o.table_freqs_mhz || o.table_freq_ms) {
+      bad_arg("aio_adaptive_options: a measured table needs num_table_freqs > 0");
+    } else if (o.level_ms) {
       if (o.num_level_ms != e.num_levels())
         bad_arg("aio_adaptive_options.num_level_ms " + std::to_string(o.num_level_ms) +
                 " != the model's " + std::to_string(e.num_levels()) + " levels");
@@ -230,7 +245,13 @@ aio_status aio_adaptive_init(aio_engine_t engine, aio_source_t source,
     cfg.miss_z = o.miss_z;
     cfg.guard_quantile = o.guard_quantile;
     cfg.guard_window = o.guard_window;
-    a->governor = std::make_unique<aio::dvfs::Governor>(std::move(table), f_ref, cfg);
+    try {
+      a->governor = measured.freqs_mhz.empty()
+                        ? std::make_unique<aio::dvfs::Governor>(std::move(table), f_ref, cfg)
+                        : std::make_unique<aio::dvfs::Governor>(std::move(measured), cfg);
+    } catch (const std::invalid_argument& ex) {
+      bad_arg(std::string("aio_adaptive_options: ") + ex.what());
+    }
     if (o.emulate) a->emulator.emplace(o.alpha, f_max);
     a->callback = o.on_level_change;
     a->user_data = o.user_data;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "capi/capi_internal.h"
+#include "dvfs/sysfs_util.h"
 
 namespace aio::capi {
 namespace {
@@ -40,6 +41,14 @@ aio::EngineOptions engine_options(const aio_engine_options* user) {
   eo.max_activation_bytes = o.max_activation_bytes;
   eo.max_flops = o.max_flops;
   eo.winograd = o.winograd != 0;
+  if (o.cpus && *o.cpus) {
+    try {
+      eo.cpus = aio::dvfs::sysfs::parse_cpu_list(o.cpus);
+    } catch (const aio::dvfs::Unavailable& e) {
+      bad_arg(std::string("aio_engine_options.cpus: ") + e.what());
+    }
+    if (eo.cpus.empty()) bad_arg("aio_engine_options.cpus names no CPU");
+  }
   return eo;
 }
 
@@ -82,6 +91,7 @@ aio_engine_options aio_engine_options_default(void) {
   o.max_activation_bytes = defaults.max_activation_bytes;
   o.max_flops = defaults.max_flops;
   o.winograd = defaults.winograd ? 1 : 0;
+  o.cpus = nullptr;
   return o;
 }
 
@@ -182,6 +192,17 @@ aio_status aio_engine_get_threads(aio_engine_t engine, int32_t* threads) {
   return guard(__func__, [&] {
     require(threads, "threads");
     *threads = aio::capi::get(engine).threads();
+  });
+}
+
+aio_status aio_engine_get_affinity(aio_engine_t engine, int32_t* cpus, uint32_t capacity,
+                                   uint32_t* count) {
+  return guard(__func__, [&] {
+    require(count, "count");
+    if (capacity > 0) require(cpus, "cpus");
+    const std::vector<int>& got = aio::capi::get(engine).affinity();
+    for (size_t i = 0; i < got.size() && i < capacity; ++i) cpus[i] = got[i];
+    *count = static_cast<uint32_t>(got.size());
   });
 }
 

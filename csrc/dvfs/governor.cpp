@@ -8,6 +8,40 @@ namespace aio::dvfs {
 
 namespace {
 constexpr double kDefaultHeadroom = 1.05;  // "as fast as the full model at full speed" + noise
+
+// The measured table checked and sorted by clock (ascending).
+MeasuredTable sorted_table(MeasuredTable t) {
+  if (t.freqs_mhz.empty()) throw std::invalid_argument("Governor: empty measured table");
+  if (t.ms.size() != t.freqs_mhz.size())
+    throw std::invalid_argument("Governor: measured table needs one row per frequency");
+  const size_t levels = t.ms.front().size();
+  for (size_t i = 0; i < t.ms.size(); ++i) {
+    if (!(t.freqs_mhz[i] > 0))
+      throw std::invalid_argument("Governor: measured frequencies must be positive");
+    if (t.ms[i].size() != levels || levels == 0)
+      throw std::invalid_argument("Governor: measured rows must all have one entry per level");
+  }
+  std::vector<size_t> order(t.freqs_mhz.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return t.freqs_mhz[a] < t.freqs_mhz[b]; });
+  MeasuredTable out;
+  for (size_t i : order) {
+    if (!out.freqs_mhz.empty() && out.freqs_mhz.back() == t.freqs_mhz[i])
+      throw std::invalid_argument("Governor: measured frequencies must be distinct");
+    out.freqs_mhz.push_back(t.freqs_mhz[i]);
+    out.ms.push_back(std::move(t.ms[i]));
+  }
+  return out;
+}
+}  // namespace
+
+Governor::Governor(MeasuredTable measured, GovernorConfig cfg)
+    : Governor(sorted_table(measured).ms.back(), sorted_table(measured).freqs_mhz.back(), cfg) {
+  measured_ = sorted_table(std::move(measured));
+  for (const auto& row : measured_.ms)
+    for (double t : row)
+      if (!(t > 0)) throw std::invalid_argument("Governor: latencies must be positive");
 }
 
 Governor::Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg)
@@ -50,9 +84,25 @@ double Governor::scale(double f_mhz) const {
   return cfg_.alpha * f_ref_ / f_mhz + 1.0 - cfg_.alpha;
 }
 
-double Governor::predict_locked(size_t level, double f_mhz, bool with_feedback) const {
+double Governor::base_ms(size_t level, double f_mhz) const {
   if (level >= table_.size()) throw std::out_of_range("Governor: level out of range");
-  return table_[level] * scale(f_mhz) * (with_feedback ? feedback_ : 1.0);
+  const std::vector<double>& f = measured_.freqs_mhz;
+  if (f.empty()) return table_[level] * scale(f_mhz);
+  if (!(f_mhz > 0)) throw std::invalid_argument("Governor: frequency must be positive");
+  // Outside the measured range: the α model from the nearest measured clock.
+  const auto alpha_from = [&](size_t i) {
+    return measured_.ms[i][level] * (cfg_.alpha * f[i] / f_mhz + 1.0 - cfg_.alpha);
+  };
+  if (f_mhz <= f.front()) return alpha_from(0);
+  if (f_mhz >= f.back()) return alpha_from(f.size() - 1);
+  const size_t hi = static_cast<size_t>(std::upper_bound(f.begin(), f.end(), f_mhz) - f.begin());
+  const size_t lo = hi - 1;
+  const double w = (1.0 / f_mhz - 1.0 / f[hi]) / (1.0 / f[lo] - 1.0 / f[hi]);
+  return w * measured_.ms[lo][level] + (1.0 - w) * measured_.ms[hi][level];
+}
+
+double Governor::predict_locked(size_t level, double f_mhz, bool with_feedback) const {
+  return base_ms(level, f_mhz) * (with_feedback ? feedback_ : 1.0);
 }
 
 double Governor::predict_ms(size_t level, double f_mhz, bool with_feedback) const {

@@ -49,11 +49,25 @@ struct GovernorConfig {
   size_t guard_window = 128;
 };
 
+// A latency table measured on the device at several clocks (`allinone sweep`): ms[i][k] is level
+// k's median at freqs_mhz[i]. With it the governor's base prediction (before feedback) is the
+// table itself, interpolated between measured clocks linearly in 1/f (exact when t = a/f + b,
+// the α model's shape), and the α model only outside the measured range, anchored at the
+// nearest measured clock. No α needs to be right inside the range: the device's own curve is.
+struct MeasuredTable {
+  std::vector<double> freqs_mhz;        // distinct, positive; any order (sorted on use)
+  std::vector<std::vector<double>> ms;  // one row per frequency, one entry per level, > 0
+};
+
 class Governor {
  public:
   // level_ms: each level's median latency at f_ref_mhz, level 0 least pruned (must be positive).
   // Throws std::invalid_argument on an empty table, non-positive entries or f_ref.
   Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg = {});
+  // From a measured frequency x level table: f_ref is its highest clock and table_ms() that
+  // clock's row (so the default target is 1.05 x level 0 at the top measured clock). Throws
+  // std::invalid_argument on an empty or ragged table, duplicate or non-positive clocks.
+  explicit Governor(MeasuredTable measured, GovernorConfig cfg = {});
 
   size_t num_levels() const { return table_.size(); }
   double f_ref_mhz() const { return f_ref_; }
@@ -64,6 +78,10 @@ class Governor {
 
   // t(f)/t(f_ref) under the model (f above f_ref allowed: faster than calibrated).
   double scale(double f_mhz) const;
+  // The measured table, sorted by clock; empty freqs_mhz when built from one row.
+  const MeasuredTable& measured() const { return measured_; }
+  // Level's latency at f before feedback: the measured table where it covers f, else the α model.
+  double base_ms(size_t level, double f_mhz) const;
   // Predicted (median) latency of level at f, with the current feedback (or without: raw model).
   double predict_ms(size_t level, double f_mhz, bool with_feedback = true) const;
   // Least-pruned level predicted to meet `target_ms` at f (no hysteresis, no state change);
@@ -90,6 +108,7 @@ class Governor {
 
   std::vector<double> table_;
   double f_ref_;
+  MeasuredTable measured_;  // immutable after construction: read without the lock
   GovernorConfig cfg_;
   mutable std::mutex mu_;  // update() runs on a monitor thread, observe() on inference threads
   double target_ = 0.0;

@@ -54,8 +54,8 @@ class PoolLease {
 }  // namespace
 
 struct Engine::Impl {
-  Impl(std::unique_ptr<Model> m, int threads)
-      : model(std::move(m)), pool(threads), contexts(*model) {
+  Impl(std::unique_ptr<Model> m, int threads, const std::vector<int>& cpus)
+      : model(std::move(m)), pool(threads, cpus), contexts(*model) {
     // One context up front: the first run allocates nothing, and a model whose activations do
     // not fit in memory fails at load rather than at its first run.
     contexts.release(contexts.acquire());
@@ -163,7 +163,8 @@ std::unique_ptr<Engine> Engine::load_memory(const void* data, size_t size,
   if (size) std::memcpy(bytes.data(), data, size);
   return build_engine(std::move(bytes), "", opts, [&](std::unique_ptr<Model> m) {
     // The constructor is private, so make_unique cannot reach it; ownership is immediate.
-    return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(m), threads)));
+    return std::unique_ptr<Engine>(
+        new Engine(std::make_unique<Impl>(std::move(m), threads, opts.cpus)));
   });
 }
 
@@ -185,7 +186,8 @@ std::unique_ptr<Engine> Engine::load_file(const std::string& path, const EngineO
     throw Error(ErrorCode::Io, "cannot read model file '" + path + "'");
   return build_engine(std::move(bytes), path, opts, [&](std::unique_ptr<Model> m) {
     // The constructor is private, so make_unique cannot reach it; ownership is immediate.
-    return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(m), threads)));
+    return std::unique_ptr<Engine>(
+        new Engine(std::make_unique<Impl>(std::move(m), threads, opts.cpus)));
   });
 }
 
@@ -202,6 +204,8 @@ Shape Engine::output_shape(size_t level) const {
   return impl_->model->output_shape[level];
 }
 int Engine::threads() const { return impl_->pool.size(); }
+const std::vector<int>& Engine::affinity() const { return impl_->pool.affinity(); }
+const std::string& Engine::affinity_note() const { return impl_->pool.affinity_note(); }
 size_t Engine::level() const { return impl_->level.load(std::memory_order_acquire); }
 void Engine::set_level(size_t level) {
   impl_->check_level(level);

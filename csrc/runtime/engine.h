@@ -59,6 +59,11 @@ struct EngineOptions {
   // thread count) for 16/9 of those layers' weights (ResNet-18: 47.6 -> 55.2 MB) and a few ulps
   // of different rounding. false: no Winograd, all levels in the memory of one model.
   bool winograd = true;
+  // Pin the pool's worker threads to these CPUs (e.g. one big.LITTLE cluster: a policy's
+  // related_cpus). Empty: no pinning. The calling thread is worker 0 and keeps its own affinity:
+  // pin it too (sched_setaffinity) for the whole run to stay on the cluster. The set is read back
+  // after pinning (Engine::affinity); a set the kernel refuses outright fails the load.
+  std::vector<int> cpus;
 };
 
 class Model;  // parsed file plus packed weights (runtime/model.h); opaque to users
@@ -80,6 +85,11 @@ class Engine {
   Shape input_shape() const;
   Shape output_shape(size_t level) const;
   int threads() const;
+  // CPUs the worker threads run on, read back from the kernel after pinning (EngineOptions::cpus);
+  // empty without pinning or without worker threads (threads == 1).
+  const std::vector<int>& affinity() const;
+  // "" when the read-back set is the one asked for; otherwise what the kernel changed.
+  const std::string& affinity_note() const;
 
   size_t level() const;
   void set_level(size_t level);  // O(1); throws InvalidArgument when out of range

@@ -2,6 +2,15 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
+#include "runtime/engine.h"  // aio::Error
 
 namespace aio {
 namespace {
@@ -34,21 +43,93 @@ constexpr unsigned kSpinPolls = 1u << 15;
 
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) {
+namespace {
+std::string cpu_list_str(const std::vector<int>& cpus) {
+  std::string s;
+  for (size_t i = 0; i < cpus.size(); ++i) s += (i ? "," : "") + std::to_string(cpus[i]);
+  return s;
+}
+}  // namespace
+
+ThreadPool::ThreadPool(int threads, const std::vector<int>& cpus) {
   const int n = std::max(1, threads);
   workers_.reserve(static_cast<size_t>(n - 1));
   for (int i = 1; i < n; ++i)
     workers_.emplace_back([this, i] { worker_loop(static_cast<size_t>(i)); });
+  if (!cpus.empty()) {
+    try {
+      pin_workers(cpus);
+    } catch (...) {
+      shutdown();  // the destructor does not run for a throwing constructor
+      throw;
+    }
+  }
 }
 
-ThreadPool::~ThreadPool() {
+void ThreadPool::pin_workers(const std::vector<int>& cpus) {
+  std::vector<int> want(cpus);
+  std::sort(want.begin(), want.end());
+  want.erase(std::unique(want.begin(), want.end()), want.end());
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : want) {
+    if (c < 0 || c >= CPU_SETSIZE)
+      throw Error(ErrorCode::InvalidArgument,
+                  "cpus: CPU " + std::to_string(c) + " is outside 0.." +
+                      std::to_string(CPU_SETSIZE - 1));
+    CPU_SET(c, &set);
+  }
+  // Pinned from here, on each worker's handle, so a refusal is an error of the constructor (and
+  // of Engine load) rather than something a worker thread could only log.
+  for (auto& t : workers_) {
+    const int rc = pthread_setaffinity_np(t.native_handle(), sizeof set, &set);
+    if (rc != 0)
+      throw Error(ErrorCode::InvalidArgument,
+                  "cannot pin worker threads to CPUs " + cpu_list_str(want) + ": " +
+                      std::strerror(rc) +
+                      " (CPUs offline, absent, or outside this process's cpuset?)");
+  }
+  std::vector<int> got;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    cpu_set_t back;
+    CPU_ZERO(&back);
+    const int rc = pthread_getaffinity_np(workers_[i].native_handle(), sizeof back, &back);
+    if (rc != 0)
+      throw Error(ErrorCode::Internal,
+                  std::string("cannot read worker affinity back: ") + std::strerror(rc));
+    std::vector<int> cur;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &back)) cur.push_back(c);
+    if (i == 0) {
+      got = cur;
+    } else if (cur != got) {
+      affinity_note_ = "workers read back different CPU sets (" + cpu_list_str(got) + " and " +
+                       cpu_list_str(cur) + ")";
+    }
+  }
+  affinity_ = got;
+  if (affinity_note_.empty() && !workers_.empty() && got != want)
+    affinity_note_ = "asked for CPUs " + cpu_list_str(want) + ", the kernel set " +
+                     cpu_list_str(got);
+#else
+  (void)want;
+  if (!workers_.empty())
+    throw Error(ErrorCode::Unsupported, "cpus: thread pinning is implemented on Linux only");
+#endif
+}
+
+void ThreadPool::shutdown() {
   stop_.store(true);
   {
     std::lock_guard<std::mutex> lk(mu_);
   }
   cv_.notify_all();
-  for (auto& t : workers_) t.join();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
 }
+
+ThreadPool::~ThreadPool() { shutdown(); }
 
 void ThreadPool::run_tasks(size_t worker) {
   uint64_t t = ticket_.load(std::memory_order_acquire);

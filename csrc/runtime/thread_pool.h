@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -35,12 +36,24 @@ class TaskFn {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);
+  // cpus: when not empty, every worker thread (not the caller, worker 0) is pinned to this set of
+  // CPUs with pthread_setaffinity_np and the set is read back (affinity()). Throws aio::Error
+  // (InvalidArgument) when the kernel refuses the set, e.g. none of its CPUs is online or allowed
+  // to this process. On non-Linux systems a non-empty set is refused as Unsupported.
+  explicit ThreadPool(int threads, const std::vector<int>& cpus = {});
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // The CPUs the workers may run on, read back from the kernel after pinning (sorted; the same
+  // for every worker). Empty when no set was asked for or there are no worker threads. It can be
+  // smaller than the set asked for: the kernel drops CPUs that are offline or outside the
+  // process's cpuset; affinity_note() then says so.
+  const std::vector<int>& affinity() const { return affinity_; }
+  // "" when the read-back set equals the requested one; otherwise what differs.
+  const std::string& affinity_note() const { return affinity_note_; }
 
   // Runs fn(task, worker) for task in [0, n) on all workers (worker < size()); returns when all
   // are done. Not re-entrant: one caller at a time (see try_acquire).
@@ -54,7 +67,12 @@ class ThreadPool {
   void worker_loop(size_t id);
   void run_tasks(size_t worker);
 
+  void pin_workers(const std::vector<int>& cpus);
+  void shutdown();  // stops and joins the workers (destructor, or a constructor that throws)
+
   std::vector<std::thread> workers_;
+  std::vector<int> affinity_;
+  std::string affinity_note_;
   std::atomic<bool> busy_{false};
   // The job: `ticket_` packs (generation, task count, next task index) into one word, so a worker
   // that wakes late can never claim a task of a job other than the one it read, and a claim is a

@@ -11,7 +11,9 @@ Endpoints (JSON unless noted):
                         (N,C,H,W). Reply: {"output", "level", "latency_ms", "model_version",
                         "model"}. Without a level the governor picks it.
     GET  /metrics       Prometheus text: requests, errors, level histogram, latency quantiles
-                        (last --window requests), deadline misses, clock, current level.
+                        (last --window requests), deadline misses, clock, current level, and
+                        aio_info naming the clock source, the CPU cluster and the energy
+                        source.
     GET  /metrics.json  the same as JSON.
     GET  /info          the model: name, input shape, levels, labels.
     GET  /healthz       "ok".
@@ -19,6 +21,14 @@ Endpoints (JSON unless noted):
 Signals: SIGHUP reloads --model (the new engine is loaded and calibrated off to the side, then
 swapped in atomically; requests already running finish on the old engine; a failed reload keeps
 the old one). SIGTERM/SIGINT stop accepting connections, let running requests finish and exit 0.
+
+Load: the listen backlog is 128 (socketserver's default of 5 reset connections when 16 clients
+connected at once during a reload); each connection gets its own thread.
+
+On a device: --cpus big (or little, policyN, 4-7) pins the engine's workers and the request
+threads to one cluster and, with --source auto or cpufreq, follows that cluster's clock;
+--table SWEEP.json uses the frequency x level table measured by `allinone sweep` instead of
+calibrating at start-up.
 
 Inferences are serialised per engine: the governor's latency model assumes one inference at a
 time (concurrent runs would contend for the cores and inflate every latency); the engine's own
@@ -46,7 +56,9 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from allinone.adaptive import AdaptiveEngine
-from allinone.dvfs import FixedSource, Source, calibrate, open_source
+from allinone.device.energy import detect_energy
+from allinone.device.topology import format_cpu_list, read_topology, resolve_cpus
+from allinone.dvfs import FixedSource, LatencyTable, Source, calibrate, open_source
 from allinone.runtime import Engine
 
 log = logging.getLogger("aio_daemon")
@@ -133,10 +145,18 @@ class Slot:
     def __init__(self, args: argparse.Namespace, metrics: Metrics, version: int) -> None:
         self.version = version
         self.path = args.model
-        self.engine = Engine(args.model, threads=args.threads)
-        self.source = make_source(args.source)
-        f_ref = float(self.source.max_mhz) or float(self.source.read().cpu_mhz) or 1000.0
-        table = calibrate(self.engine, f_ref, runs=args.calib_runs, source=self.source.name)
+        self.engine = Engine(args.model, threads=args.threads, cpus=args.cpu_list)
+        self.source = make_source(args.source, args.cpu_list)
+        if args.table:
+            table = LatencyTable.from_sweep(args.table)
+            if len(table.level_ms) != self.engine.num_levels:
+                raise ValueError(
+                    f"{args.table}: {len(table.level_ms)} levels, the model has "
+                    f"{self.engine.num_levels}"
+                )
+        else:
+            f_ref = float(self.source.max_mhz) or float(self.source.read().cpu_mhz) or 1000.0
+            table = calibrate(self.engine, f_ref, runs=args.calib_runs, source=self.source.name)
         self.recorder = _Recorder(metrics, 0.0)
         self.adaptive = AdaptiveEngine(
             self.engine,
@@ -169,8 +189,13 @@ class Slot:
         self.adaptive.stop()
 
 
-def make_source(spec: str) -> Source:
-    """``auto`` falls back to a fixed 1000 MHz clock where no live source exists."""
+def make_source(spec: str, cpus: list[int] | None = None) -> Source:
+    """``auto`` falls back to a fixed 1000 MHz clock where no live source exists. With pinned
+    CPUs, ``auto`` and ``cpufreq`` follow the policy (cluster) that owns them."""
+    if cpus and spec in ("auto", "cpufreq"):
+        owner = read_topology().policy_of(cpus)
+        if owner is not None:
+            spec = f"cpufreq:{owner.policy}"
     if spec == "auto":
         try:
             src = open_source("auto")
@@ -190,6 +215,10 @@ class Daemon:
         self.args = args
         self.metrics = Metrics(args.window)
         self.slot = Slot(args, self.metrics, 0)
+        self.energy = detect_energy().summary()
+        self.cluster = (
+            f"cpus {format_cpu_list(args.cpu_list)}" if args.cpu_list else "unpinned"
+        ) + f" ({read_topology().describe()})"
         self._reload_lock = threading.Lock()
         self.server: socketserver.BaseServer | None = None
 
@@ -234,6 +263,9 @@ class Daemon:
             deadline_ms=slot.adaptive.target_ms,
             frequency_mhz=slot.adaptive.mhz,
             frequency_source=slot.source.describe(),
+            clock_source=slot.source.name,
+            cluster=self.cluster,
+            energy_source=self.energy,
             emulated=slot.adaptive.emulated,
         )
         return out
@@ -271,6 +303,16 @@ class Daemon:
         metric("level", "gauge", "Level the governor picks now.", [("", m["level_current"])])
         metric("inflight", "gauge", "Requests being served.", [("", m["inflight"])])
         metric("model_version", "gauge", "Reload generation.", [("", m["model_version"])])
+
+        def label(v: str) -> str:  # a Prometheus label value: escape \\, " and newlines
+            return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+        info = (
+            f'{{clock_source="{label(m["clock_source"])}",'
+            f'clock="{label(m["frequency_source"])}",cluster="{label(m["cluster"])}",'
+            f'energy_source="{label(m["energy_source"])}",emulated="{int(m["emulated"])}"}}'
+        )
+        metric("info", "gauge", "Clock source, CPU cluster and energy source in use.", [(info, 1)])
         return "\n".join(lines) + "\n"
 
 
@@ -365,10 +407,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class _Threading:
-    """Non-daemon request threads, joined by server_close(): that is the drain."""
+    """Non-daemon request threads, joined by server_close(): that is the drain. The listen
+    backlog (socketserver's default is 5) must hold every client that connects while the
+    accept loop is busy: 5 reset connections under 16 concurrent clients during reloads."""
 
     daemon_threads = False
     block_on_close = True
+    request_queue_size = 128
 
 
 class TCPServer(_Threading, ThreadingHTTPServer):
@@ -405,6 +450,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--target-ms", type=float, default=None, help="deadline (default 1.05 x level 0)"
     )
     p.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
+    p.add_argument("--cpus", help="pin to these CPUs: 4-7, 0,2, policyN, big or little")
+    p.add_argument("--table", help="frequency x level table from `allinone sweep --json`")
     p.add_argument("--calib-runs", type=int, default=10, help="calibration runs per level")
     p.add_argument("--poll-interval", type=float, default=0.01, help="clock sampling period (s)")
     p.add_argument("--emulate", action="store_true", help="busy-wait as the source's clock would")
@@ -416,6 +463,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.cpu_list = resolve_cpus(args.cpus) if args.cpus else None
+    if args.cpu_list:
+        # The main thread's affinity is inherited by every request thread it starts.
+        os.sched_setaffinity(0, args.cpu_list)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s aio_daemon %(levelname)s %(message)s",

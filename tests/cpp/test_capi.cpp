@@ -435,6 +435,84 @@ void test_sources() {
   aio_source_free(s);
 }
 
+// Worker pinning through the appended `cpus` field: CPU 0 reads back as {0}; a list the kernel
+// cannot honour fails the load; an older struct_size (before `cpus`) still loads unpinned.
+void test_engine_cpus() {
+  const Bytes b = tiny_model();
+  aio_engine_options o = aio_engine_options_default();
+  AIO_CHECK(o.cpus == nullptr);
+  o.threads = 2;
+  o.cpus = "0";
+  aio_engine_t e = nullptr;
+  EXPECT_OK(aio_engine_init_memory(b.data(), b.size(), &o, &e));
+  if (e) {
+    int32_t cpus[4] = {-1, -1, -1, -1};
+    uint32_t count = 0;
+    EXPECT_OK(aio_engine_get_affinity(e, cpus, 4, &count));
+    AIO_CHECK(count == 1 && cpus[0] == 0);
+    EXPECT_OK(aio_engine_get_affinity(e, nullptr, 0, &count));
+    AIO_CHECK(count == 1);
+    EXPECT_FAIL(aio_engine_get_affinity(e, nullptr, 4, &count), AIO_STATUS_INVALID_ARGUMENT,
+                "cpus");
+    aio_engine_free(e);
+  }
+  o.cpus = "1000";  // no such CPU here: the kernel refuses the set
+  EXPECT_FAIL(aio_engine_init_memory(b.data(), b.size(), &o, &e), AIO_STATUS_INVALID_ARGUMENT,
+              "cannot pin");
+  o.cpus = "x-y";
+  EXPECT_FAIL(aio_engine_init_memory(b.data(), b.size(), &o, &e), AIO_STATUS_INVALID_ARGUMENT,
+              "cpus");
+  o.cpus = "0";
+  o.struct_size = static_cast<uint32_t>(offsetof(aio_engine_options, cpus));
+  EXPECT_OK(aio_engine_init_memory(b.data(), b.size(), &o, &e));
+  if (e) {
+    uint32_t count = 9;
+    EXPECT_OK(aio_engine_get_affinity(e, nullptr, 0, &count));
+    AIO_CHECK(count == 0);  // the old struct has no cpus field: not pinned
+    aio_engine_free(e);
+  }
+}
+
+// A measured frequency x level table: predictions follow it between measured clocks.
+void test_adaptive_measured_table() {
+  const Bytes b = tiny_model();
+  aio_engine_t e = nullptr;
+  aio_engine_options eo = aio_engine_options_default();
+  eo.threads = 1;
+  EXPECT_OK(aio_engine_init_memory(b.data(), b.size(), &eo, &e));
+  aio_source_t s = nullptr;
+  EXPECT_OK(aio_source_init_fixed(1500.0, 2000.0, &s));
+  if (!e || !s) return;
+  const double freqs[2] = {2000.0, 1000.0};             // any order
+  const double ms[4] = {1.0, 0.5, /* 1000 MHz: */ 3.0, 1.5};  // not the alpha model's 2x
+  aio_adaptive_options o = aio_adaptive_options_default();
+  AIO_CHECK(o.table_freqs_mhz == nullptr && o.num_table_freqs == 0);
+  o.table_freqs_mhz = freqs;
+  o.table_freq_ms = ms;
+  o.num_table_freqs = 2;
+  aio_adaptive_t a = nullptr;
+  EXPECT_OK(aio_adaptive_init(e, s, &o, &a));
+  if (a) {
+    double p = 0;
+    EXPECT_OK(aio_adaptive_predict(a, 0, 1000.0, &p));
+    AIO_CHECK_NEAR(p, 3.0, 1e-9);
+    // 1333.3 MHz is halfway in 1/f between 1000 and 2000 MHz.
+    EXPECT_OK(aio_adaptive_predict(a, 1, 4000.0 / 3.0, &p));
+    AIO_CHECK_NEAR(p, 1.0, 1e-9);
+    double table[2] = {0, 0};
+    EXPECT_OK(aio_adaptive_get_table(a, table, 2));
+    AIO_CHECK_NEAR(table[0], 1.0, 1e-12);  // the top clock's row
+    aio_adaptive_free(a);
+  }
+  const double dup[2] = {1000.0, 1000.0};
+  o.table_freqs_mhz = dup;
+  EXPECT_FAIL(aio_adaptive_init(e, s, &o, &a), AIO_STATUS_INVALID_ARGUMENT, "distinct");
+  o.table_freqs_mhz = nullptr;
+  EXPECT_FAIL(aio_adaptive_init(e, s, &o, &a), AIO_STATUS_INVALID_ARGUMENT, "table_freqs_mhz");
+  aio_source_free(s);
+  aio_engine_free(e);
+}
+
 void test_adaptive() {
   const Bytes b = tiny_model();
   aio_engine_t e = nullptr;
@@ -606,6 +684,8 @@ int main(int argc, char** argv) {
   test_error_thread_local();
   test_sources();
   test_adaptive();
+  test_engine_cpus();
+  test_adaptive_measured_table();
   test_cpp_wrapper();
   return aio_test::finish("test_capi");
 }

@@ -83,6 +83,13 @@ typedef struct aio_engine_options {
    * F(2x2, 3x3), faster for 16/9 of those layers' weights; 0: no Winograd, all levels in the
    * memory of one model. */
   int32_t winograd;
+  /* Added after winograd (an older, shorter struct gets the default, NULL). Pin the worker
+   * threads to these CPUs, written as in sysfs related_cpus: "4-7", "0,2", "0-1 4". NULL or "":
+   * no pinning. The kernel's answer is read back (aio_engine_get_affinity); a set it refuses
+   * fails the load with AIO_STATUS_INVALID_ARGUMENT. The calling thread is worker 0 and keeps its
+   * own affinity: pin it with sched_setaffinity for the whole run to stay on one cluster. The
+   * string is read during init only. */
+  const char* cpus;
 } aio_engine_options;
 
 typedef struct aio_shape {
@@ -121,6 +128,12 @@ AIO_API aio_status aio_engine_get_input_shape(aio_engine_t engine, aio_shape* sh
 AIO_API aio_status aio_engine_get_output_shape(aio_engine_t engine, uint32_t level,
                                                aio_shape* shape);
 AIO_API aio_status aio_engine_get_threads(aio_engine_t engine, int32_t* threads);
+/* The CPUs the worker threads run on, read back from the kernel after pinning (see
+ * aio_engine_options.cpus): writes min(capacity, *count) ids to cpus (may be NULL when capacity
+ * is 0) and the full count to *count; 0 without pinning or without worker threads. A set smaller
+ * than the one asked for (offline CPUs, a cpuset) is not an error: compare it. */
+AIO_API aio_status aio_engine_get_affinity(aio_engine_t engine, int32_t* cpus, uint32_t capacity,
+                                           uint32_t* count);
 /* Bytes of packed weights in memory, all levels together (levels share them). */
 AIO_API aio_status aio_engine_get_weight_bytes(aio_engine_t engine, uint64_t* bytes);
 
@@ -208,6 +221,14 @@ typedef struct aio_adaptive_options {
    * miss_z sigma guard. See docs/dvfs.md. */
   double guard_quantile;
   uint32_t guard_window;
+  /* Added after guard_window (an older, shorter struct gets NULL/0): a latency table measured at
+   * several clocks (`allinone sweep`'s "table_ms"). table_freqs_mhz: num_table_freqs distinct
+   * clocks; table_freq_ms: num_table_freqs x levels ms, row-major (all levels of the first clock,
+   * then the next). Replaces level_ms/f_ref_mhz: the governor interpolates between measured
+   * clocks (linearly in 1/f) and uses the alpha model only outside them. */
+  const double* table_freqs_mhz;
+  const double* table_freq_ms;
+  uint32_t num_table_freqs;
 } aio_adaptive_options;
 
 typedef struct aio_stats {
