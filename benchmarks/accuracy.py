@@ -244,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         args.markdown.write_text(table + "\n")
     if args.json:
+        from allinone.device.context import run_context
+
+        res["context"] = run_context(emulated=False)
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0
 

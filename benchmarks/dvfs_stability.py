@@ -244,6 +244,11 @@ def main() -> int:
             + ", ".join(f"{k} {v:.3f}" for k, v in floor.items())
         )
     if args.json_out:
+        from allinone.device.context import run_context
+
+        all_results["context"] = run_context(
+            emulated=True, engine=engine, model=None if args.simulate else args.model
+        )
         Path(args.json_out).write_text(json.dumps(all_results, indent=2))
     print(f"\n{'ALL PASS' if not failures else 'FAILURES:'}")
     for f in failures:

@@ -59,6 +59,10 @@ class Row:
     ort_gflops: float
     no_winograd_ms: float | None = None  # ours with Engine(winograd=False), --without-winograd
     no_winograd_ratio: float | None = None  # paired like ratio
+    # Engine.warmup before timing: the very first run (page faults, cold caches, sleeping
+    # workers) and the time until the median of the last runs settled, reported apart.
+    first_ms: float | None = None
+    warmup_s: float | None = None
 
 
 def cpu_name() -> str:
@@ -235,7 +239,8 @@ def bench_model(
                     if eng is not None:
                         eng.run_at(k, x)
 
-                for fn in (ours, theirs, ours_nw):  # warm-up
+                warm = eng.warmup(max_s=2.0, level=k, x=x)
+                for fn in (theirs, ours_nw):  # warm-up
                     for _ in range(5):
                         fn()
                 est = time_block(ours, 3)
@@ -274,6 +279,8 @@ def bench_model(
                         flops / r / 1e6,
                         d,
                         nw_ratio,
+                        warm.first_ms,
+                        warm.warmup_s,
                     )
                 )
                 print(
@@ -395,6 +402,8 @@ def main() -> None:
     print(header)
     print(markdown(rows, sizes))
     if args.json:
+        from allinone.device.context import run_context
+
         Path(args.json).write_text(
             json.dumps(
                 {
@@ -403,6 +412,7 @@ def main() -> None:
                     "sgemm": sgemm,
                     "rows": [asdict(r) for r in rows],
                     "sizes": sizes,
+                    "context": run_context(emulated=False),
                 },
                 indent=1,
             )

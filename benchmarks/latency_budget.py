@@ -109,6 +109,9 @@ def main() -> int:
         )
         results[name] = {"rows": rows, "mean_abs_error": err, "level0_ms": ms["flops"][0]}
     if args.json_out:
+        from allinone.device.context import run_context
+
+        results["context"] = run_context(emulated=False)
         Path(args.json_out).write_text(json.dumps(results, indent=2))
     return 0
 

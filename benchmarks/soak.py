@@ -183,6 +183,8 @@ def main() -> int:
         )
         ok = ok and reload_ok
     if args.json:
+        from allinone.device.context import run_context
+
         args.json.write_text(
             json.dumps(
                 {
@@ -198,6 +200,7 @@ def main() -> int:
                     "slope_kib_per_10k": slope,
                     "reload": reload,
                     "flat": ok,
+                    "context": run_context(model=args.model, emulated=False),
                 },
                 indent=1,
             )

@@ -497,3 +497,30 @@ def test_context_has_what_a_result_needs() -> None:
                 "thermal_c", "emulated", "version", "model_sha256"):  # fmt: skip
         assert key in ctx, key
     assert len(ctx["model_sha256"]) == 64 and ctx["threads"] == 1
+
+
+def test_live_bench_saves_a_trace_that_replays(tmp_path: Path) -> None:
+    """bench --live: both ways run, the JSON has the run context, and the clock seen is saved
+    as a trace that bench --trace accepts."""
+    env = {**os.environ, "PYTHONPATH": PACKAGE_PARENT}
+    out, trace = tmp_path / "live.json", tmp_path / "seen.csv"
+    base = [sys.executable, "-m", "allinone", "bench", str(DEMO), "--threads", "1", "--runs", "5"]
+    proc = subprocess.run(
+        [*base, "--live", "--source", "fixed:1500", "--duration", "0.5", "--block", "5",
+         "--json", str(out), "--save-trace", str(trace), "--energy", "none"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    assert res["live"] and res["steps"] > 0
+    assert res["fixed_first"]["mean_level"] == 0.0
+    assert res["context"]["model_sha256"] and res["warmup"]["first_ms"] > 0
+    assert set(res["per_level"]) and all(
+        v["cpu_ms_per_inference"] > 0 for v in res["per_level"].values()
+    )
+    lines = trace.read_text().splitlines()
+    assert lines[0] == "t_s,cpu_mhz" and lines[1].endswith(",1500.0")
+    proc = subprocess.run([*base, "--trace", str(trace), "--steps", "20"], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "EMULATED" in proc.stdout

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class EnergyUnavailable(RuntimeError):
@@ -205,7 +205,7 @@ def detect_energy(root: str = "/sys", only: str | None = None) -> EnergyDetectio
         try:
             src = _ENERGY[kind](root)
         except EnergyUnavailable as exc:
-            det.tried.append((kind, f"not available here: {exc}"))
+            det.tried.append((kind, str(exc)))
             continue
         if det.source is None:
             det.source = src
@@ -302,3 +302,47 @@ def per_inference(m: Measurement, count: int) -> dict[str, float | None]:
 
 def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+class LevelMeter:
+    """Wraps a runner ``(level, f_mhz) -> ms`` (the trace and live benches' runners) and adds up,
+    per level, inferences, CPU time (getrusage) and energy: a counter read around each run, or a
+    power source read after each run times its duration. ``summary()`` gives per-level
+    CPU ms, joules per inference and mean watts (None without a sensor)."""
+
+    def __init__(self, runner: Any, source: EnergySource | None) -> None:
+        self.runner = runner
+        self.source = source
+        self.emulated = getattr(runner, "emulated", False)
+        self._acc: dict[int, list[float]] = {}  # level -> [count, cpu_s, joules, seconds]
+
+    def __call__(self, level: int, f_mhz: float) -> float:
+        cpu0 = cpu_time_s()
+        e0 = self.source.read() if self.source is not None and self.source.cumulative else 0.0
+        t0 = time.perf_counter()
+        ms = self.runner(level, f_mhz)
+        secs = time.perf_counter() - t0
+        joules = 0.0
+        if self.source is not None:
+            joules = (
+                self.source.read() - e0 if self.source.cumulative else self.source.read() * secs
+            )
+        acc = self._acc.setdefault(int(level), [0, 0.0, 0.0, 0.0])
+        acc[0] += 1
+        acc[1] += cpu_time_s() - cpu0
+        acc[2] += joules
+        acc[3] += secs
+        return ms
+
+    def summary(self) -> dict[str, dict[str, float | int | None]]:
+        out: dict[str, dict[str, float | int | None]] = {}
+        for level in sorted(self._acc):
+            n, cpu, joules, secs = self._acc[level]
+            has = self.source is not None
+            out[str(level)] = {
+                "inferences": int(n),
+                "cpu_ms_per_inference": cpu * 1e3 / n,
+                "joules_per_inference": joules / n if has else None,
+                "mean_watts": joules / secs if has and secs > 0 else None,
+            }
+        return out

@@ -24,13 +24,29 @@ from allinone.dvfs.table import LatencyTable, make_input
 LIVE_WAYS = ("fixed_first", "adaptive")
 
 
+class LiveRunner:
+    """Runs the engine at `level` and returns its wall time in ms; nothing emulated (the clock
+    argument is only logged by the caller)."""
+
+    emulated = False
+
+    def __init__(self, engine: Any, batch: int = 1) -> None:
+        self.engine = engine
+        self.x = make_input(engine, batch)
+
+    def __call__(self, level: int, f_mhz: float) -> float:
+        t0 = time.perf_counter()
+        self.engine.run_at(level, self.x)
+        return (time.perf_counter() - t0) * 1e3
+
+
 def _mhz(source: Any) -> float:
     r = source.read()
     return float(r.cpu_mhz or r.gpu_mhz)
 
 
 def run_live(
-    engine: Any,
+    runner: Any,
     table: LatencyTable,
     source: Any,
     *,
@@ -39,10 +55,10 @@ def run_live(
     block: int = 20,
     alpha: float | None = None,
     target_ms: float | None = None,
-    batch: int = 1,
 ) -> dict[str, Any]:
     """Alternates `block` adaptive runs and `block` runs at level 0 until `duration_s` has
-    passed. Returns the JSON-ready result with a per-run log under ``series``."""
+    passed; `runner(level, mhz) -> ms` runs one inference (:class:`LiveRunner`). Returns the
+    JSON-ready result with a per-run log under ``series``."""
     if duration_s <= 0 or block < 1:
         raise ValueError("duration must be positive and block at least 1")
     cfg = native.GovernorConfig()
@@ -51,7 +67,6 @@ def run_live(
     cfg.target_ms = target_ms or 0.0
     gov = table.governor(cfg)
     target = float(gov.target_ms)
-    x = make_input(engine, batch)
     log: dict[str, dict[str, list[float]]] = {
         w: {"t_s": [], "mhz": [], "level": [], "latency_ms": []} for w in LIVE_WAYS
     }
@@ -64,9 +79,7 @@ def run_live(
                 f = _mhz(source)
                 clock.append((t, f))
                 k = int(gov.update(f)) if way == "adaptive" else 0
-                t0 = time.perf_counter()
-                engine.run_at(k, x)
-                ms = (time.perf_counter() - t0) * 1e3
+                ms = float(runner(k, f))
                 if way == "adaptive":
                     gov.observe(k, f, ms)
                 rec = log[way]
@@ -76,11 +89,11 @@ def run_live(
                 rec["latency_ms"].append(ms)
     result: dict[str, Any] = {
         "live": True,
-        "emulated": bool(getattr(source, "emulated", False)),
+        "emulated": bool(getattr(source, "emulated", False) or runner.emulated),
         "source": source.describe(),
         "target_ms": target,
         "alpha": cfg.alpha,
-        "levels": engine.num_levels,
+        "levels": len(table.level_ms),
         "steps": len(log["adaptive"]["t_s"]),
         "duration_s": time.perf_counter() - t_start,
         "block": block,
