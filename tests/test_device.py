@@ -524,3 +524,37 @@ def test_live_bench_saves_a_trace_that_replays(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "EMULATED" in proc.stdout
+
+
+def test_source_follows_the_pinned_cluster(tmp_path: Path) -> None:
+    from allinone.dvfs import open_source
+
+    make_cpufreq(tmp_path, 0, [0, 1, 2, 3], [600_000, 1_800_000])
+    make_cpufreq(tmp_path, 4, [4, 5, 6, 7], [600_000, 2_400_000])
+    assert open_source("auto", str(tmp_path)).policy.id == 4  # the fastest, unpinned
+    assert open_source("auto", str(tmp_path), cpus=[1, 2]).policy.id == 0
+    assert open_source("cpufreq", str(tmp_path), cpus=[5]).policy.id == 4
+    assert open_source("cpufreq", str(tmp_path), cpus=[3, 4]).policy.id == 4  # spans: default
+
+
+def test_adaptive_engine_takes_a_sweep_table() -> None:
+    from allinone.adaptive import AdaptiveEngine
+    from allinone.dvfs import FixedSource, LatencyTable
+
+    engine = Engine(DEMO, threads=1)
+    n = engine.num_levels
+    freqs = [2000.0, 1000.0]
+    rows = [[1.0 - 0.05 * k for k in range(n)], [3.0 - 0.15 * k for k in range(n)]]
+    sweep = {
+        "kind": "allinone-sweep", "version": 1, "emulated": True, "table_freqs_mhz": freqs,
+        "table_ms": rows, "p99_ms": rows, "alpha": [0.9] * n, "clock": "test",
+    }  # fmt: skip
+    table = LatencyTable.from_sweep(sweep)
+    assert table.f_ref_mhz == 2000.0 and table.freqs_mhz == [1000.0, 2000.0]
+    ae = AdaptiveEngine(engine, table, FixedSource(1000.0), target_ms=2.0)
+    # At 1000 MHz the table says level k takes 3 - 0.15k ms: the first under 2 ms is k = 7
+    # (the alpha model from the 2000 MHz row would say 1.9x, so k = 0 at 1.9 ms). With the noise
+    # guard's prior (x 1.03) level 7's 1.95 ms no longer fits, and the engine runs level 8.
+    assert ae.governor.base_ms(0, 1000.0) == pytest.approx(3.0)
+    assert ae.governor.best_level(1000.0, 2.0, False) == 7
+    assert ae.level == 8

@@ -134,14 +134,7 @@ def live_bench(model: str, args: argparse.Namespace) -> dict[str, Any]:
     from allinone.dvfs.table import calibrate
 
     cpus = _pin(args)
-    source_spec = args.source
-    if cpus and source_spec in ("auto", "cpufreq"):
-        from allinone.device.topology import read_topology
-
-        owner = read_topology().policy_of(cpus)
-        if owner is not None:
-            source_spec = f"cpufreq:{owner.policy}"  # follow the clock of the pinned cluster
-    source = open_source(source_spec)
+    source = open_source(args.source, cpus=cpus)  # with --cpus: the pinned cluster's clock
     print(f"clock: {source.describe()}")
     engine = Engine(model, threads=args.threads, cpus=cpus)
     warm = _report_warmup(engine)

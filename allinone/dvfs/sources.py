@@ -133,10 +133,20 @@ class Detection:
 _CANDIDATES = ("cpufreq", "devfreq", "nvml", "psutil")
 
 
-def open_source(spec: str, root: str = "/sys") -> Source:
+def open_source(spec: str, root: str = "/sys", cpus: list[int] | None = None) -> Source:
     """Opens one source by spec: ``cpufreq[:POLICY]``, ``devfreq[:DEVICE]``, ``nvml[:INDEX]``,
     ``psutil``, ``fixed:MHZ``, ``replay:PATH.csv`` or ``auto``. Raises :class:`Unavailable` with
-    the reason when it cannot work here."""
+    the reason when it cannot work here.
+
+    ``cpus``: the CPUs the inference runs on (``--cpus``). ``auto`` and ``cpufreq`` without a
+    policy then follow the policy (cluster) that owns them, not the fastest one: on big.LITTLE
+    the little cluster's clock says nothing about the big cores."""
+    if cpus and spec in ("auto", "cpufreq"):
+        from allinone.device.topology import read_topology
+
+        owner = read_topology(root).policy_of(list(cpus))
+        if owner is not None:
+            spec = f"cpufreq:{owner.policy}"
     kind, _, arg = spec.partition(":")
     if kind == "auto":
         det = detect_source(root)

@@ -18,6 +18,7 @@
 #include "dvfs/governor.h"
 #include "dvfs/monitor.h"
 #include "dvfs/stats.h"
+#include "dvfs/sysfs_util.h"
 
 struct aio_adaptive {
   std::shared_ptr<aio::Engine> engine;
@@ -95,6 +96,28 @@ aio_status aio_source_init_cpufreq(const char* sysfs_root, int32_t policy, aio_s
     require(out, "out");
     *out = aio::capi::wrap(
         std::make_unique<aio::dvfs::CpufreqSource>(sysfs_root ? sysfs_root : "/sys", policy));
+  });
+}
+
+aio_status aio_source_init_cpufreq_for_cpus(const char* sysfs_root, const char* cpus,
+                                            aio_source_t* out) {
+  if (out) *out = nullptr;
+  return guard(__func__, [&] {
+    require(out, "out");
+    require(cpus, "cpus");
+    std::vector<int> list;
+    try {
+      list = aio::dvfs::sysfs::parse_cpu_list(cpus);
+    } catch (const aio::dvfs::Unavailable& e) {
+      bad_arg(std::string("cpus: ") + e.what());
+    }
+    if (list.empty()) bad_arg("cpus names no CPU");
+    const std::string root = sysfs_root ? sysfs_root : "/sys";
+    const int policy = aio::dvfs::cpufreq_policy_of(list, root);
+    if (policy < 0)
+      throw aio::dvfs::Unavailable(std::string("cpufreq: no policy under ") + root +
+                                   " holds all of CPUs " + cpus);
+    *out = aio::capi::wrap(std::make_unique<aio::dvfs::CpufreqSource>(root, policy));
   });
 }
 

@@ -62,6 +62,17 @@ std::vector<CpufreqPolicy> list_cpufreq_policies(const std::string& root) {
   return out;
 }
 
+int cpufreq_policy_of(const std::vector<int>& cpus, const std::string& root) {
+  if (cpus.empty()) return -1;
+  for (const CpufreqPolicy& p : list_cpufreq_policies(root)) {
+    const bool all = std::all_of(cpus.begin(), cpus.end(), [&](int c) {
+      return std::find(p.related_cpus.begin(), p.related_cpus.end(), c) != p.related_cpus.end();
+    });
+    if (all) return p.id;
+  }
+  return -1;
+}
+
 CpufreqSource::CpufreqSource(const std::string& root, int policy) {
   std::string dir = cpufreq_dir(root);
   std::error_code ec;

@@ -49,4 +49,9 @@ class CpufreqSource : public FrequencySource {
 // All policies under root, sorted by id. Empty when there is no cpufreq directory.
 std::vector<CpufreqPolicy> list_cpufreq_policies(const std::string& root = "/sys");
 
+// The policy whose related_cpus hold every CPU in `cpus` (the cluster a pinned engine runs on),
+// so that a monitor follows that cluster's clock rather than the fastest one. -1 when the CPUs
+// span clusters or no policy lists them (or there is no cpufreq).
+int cpufreq_policy_of(const std::vector<int>& cpus, const std::string& root = "/sys");
+
 }  // namespace aio::dvfs

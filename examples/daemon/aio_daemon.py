@@ -192,19 +192,15 @@ class Slot:
 def make_source(spec: str, cpus: list[int] | None = None) -> Source:
     """``auto`` falls back to a fixed 1000 MHz clock where no live source exists. With pinned
     CPUs, ``auto`` and ``cpufreq`` follow the policy (cluster) that owns them."""
-    if cpus and spec in ("auto", "cpufreq"):
-        owner = read_topology().policy_of(cpus)
-        if owner is not None:
-            spec = f"cpufreq:{owner.policy}"
     if spec == "auto":
         try:
-            src = open_source("auto")
+            src = open_source("auto", cpus=cpus)
             if src.max_mhz > 0:
                 return src
         except Exception as exc:  # any failure: fall back, but say so
             log.warning("no live frequency source (%s); using fixed:1000", exc)
         return FixedSource(1000.0)
-    return open_source(spec)
+    return open_source(spec, cpus=cpus)
 
 
 # ----------------------------------------------------------------------------------- server

@@ -397,6 +397,12 @@ void test_sources() {
   std::remove(bad.c_str());
   // No cpufreq tree under a path that does not exist.
   EXPECT_FAIL(aio_source_init_cpufreq("/nonexistent/sys", -1, &s), AIO_STATUS_UNAVAILABLE, "");
+  EXPECT_FAIL(aio_source_init_cpufreq_for_cpus("/nonexistent/sys", "4-7", &s),
+              AIO_STATUS_UNAVAILABLE, "no policy");
+  EXPECT_FAIL(aio_source_init_cpufreq_for_cpus(nullptr, "4-x", &s), AIO_STATUS_INVALID_ARGUMENT,
+              "cpus");
+  EXPECT_FAIL(aio_source_init_cpufreq_for_cpus(nullptr, nullptr, &s),
+              AIO_STATUS_INVALID_ARGUMENT, "cpus");
   EXPECT_FAIL(aio_source_init_devfreq("/nonexistent/sys", nullptr, &s), AIO_STATUS_UNAVAILABLE, "");
 
   EXPECT_OK(aio_source_init_fixed(1200, 2400, &s));

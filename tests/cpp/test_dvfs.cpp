@@ -81,6 +81,11 @@ void test_cpufreq() {
   AIO_CHECK_NEAR(hw.read().cpu_mhz, 1497.0, 1e-9);
   CpufreqSource little(t.path.string(), 0);
   AIO_CHECK_NEAR(little.read().cpu_mhz, 1200.0, 1e-9);
+  // The cluster of pinned CPUs: 5-6 are policy4's, 1 is policy0's, 3 and 4 span both.
+  AIO_CHECK(cpufreq_policy_of({5, 6}, t.path.string()) == 4);
+  AIO_CHECK(cpufreq_policy_of({1}, t.path.string()) == 0);
+  AIO_CHECK(cpufreq_policy_of({3, 4}, t.path.string()) == -1);
+  AIO_CHECK(cpufreq_policy_of({}, t.path.string()) == -1);
   AIO_CHECK(throws_unavailable([&] { CpufreqSource s(t.path.string(), 7); }));
   // Garbage contents: a clear error, not a zero clock.
   write(cf / "policy0/scaling_cur_freq", "fast\n");

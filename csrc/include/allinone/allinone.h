@@ -164,6 +164,12 @@ AIO_API aio_status aio_source_init_replay(const char* csv_path, aio_source_t* ou
 /* Linux cpufreq. sysfs_root NULL: "/sys". policy < 0: the policy with the highest max clock. */
 AIO_API aio_status aio_source_init_cpufreq(const char* sysfs_root, int32_t policy,
                                            aio_source_t* out);
+/* Linux cpufreq, the policy (cluster) that owns every CPU in `cpus` ("4-7", as in
+ * aio_engine_options.cpus): a monitor for an engine pinned to one big.LITTLE cluster follows
+ * that cluster's clock, not the fastest one. AIO_STATUS_UNAVAILABLE when the CPUs span
+ * policies or no policy lists them. */
+AIO_API aio_status aio_source_init_cpufreq_for_cpus(const char* sysfs_root, const char* cpus,
+                                                    aio_source_t* out);
 /* Linux devfreq (GPU clocks). device NULL or "": the first device that looks like a GPU. */
 AIO_API aio_status aio_source_init_devfreq(const char* sysfs_root, const char* device,
                                            aio_source_t* out);
