@@ -239,22 +239,24 @@ def test_sweep_latency_follows_the_pinned_clock(tmp_path: Path) -> None:
     times the time."""
     d = make_cpufreq(tmp_path, 0, [0], FREQS)
     clock = cpufreq_clock(str(tmp_path))
-    # Tens of milliseconds per run: a host with more runnable threads than cores preempts for a
-    # few milliseconds at a time, which would swamp runs of a fraction of one.
-    engine = SpinEngine([20.0, 10.0, 5.0])
+    # Tens of milliseconds per run: a host with more runnable threads than cores preempts for
+    # several milliseconds at a time, which would swamp runs of a fraction of one.
+    engine = SpinEngine([40.0, 20.0])
     with FakeKernel(tmp_path, delay_s=0.03), PinSession([clock], tmp_path / "s.json"):
-        res = run_sweep(engine, clock, [2000.0, 1000.0, 500.0], runs=5, warmup_s=0.5,
+        res = run_sweep(engine, clock, [2000.0, 1000.0, 500.0], runs=7, warmup_s=0.5,
                         emulate_alpha=1.0, energy=None)  # fmt: skip
     assert res["emulated"] and res["settled"] == [True, True, True]
     assert res["read_mhz"] == [2000.0, 1000.0, 500.0]
     t = np.asarray(res["table_ms"])
-    assert t.shape == (3, 3)
-    # Per level within 50 %, the typical level within 25 %: this host runs 3-4 runnable threads
-    # per core at times, and a preempted run is padded as if it had computed all along.
+    assert t.shape == (3, 2)
+    # Every level clearly slower at each lower clock, the typical level by about the model's
+    # factor. Loose upper bounds: this host runs 3-4 runnable threads per core at times, a busy
+    # wait preempted at its end overruns by a time slice, and a preempted run is padded as if it
+    # had computed all along (waits never end early, so the lower bounds are firm).
     for row, want in ((1, 2.0), (2, 4.0)):
-        np.testing.assert_allclose(t[row] / t[0], want, rtol=0.5)
-        assert float(np.median(t[row] / t[0])) == pytest.approx(want, rel=0.25)
-    assert float(np.median(res["alpha"])) == pytest.approx(1.0, abs=0.25)
+        assert np.all(t[row] / t[row - 1] > 1.4), t
+        assert float(np.median(t[row] / t[0])) == pytest.approx(want, rel=0.35), t
+    assert float(np.median(res["alpha"])) == pytest.approx(1.0, abs=0.3)
     assert all(v > 0 for v in res["cpu_ms_per_inference"][0])
     assert res["warmup"]["first_ms"] > 0
     assert read(d / "scaling_governor") == "schedutil"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from allinone.device.clocks import pin_and_wait
-from allinone.device.energy import EnergyMeter, EnergySource, per_inference
+from allinone.device.energy import EnergySource, LevelMeter
 from allinone.dvfs._native import native
 from allinone.dvfs.table import make_input
 from allinone.progress import Progress
@@ -97,8 +97,7 @@ def run_sweep(
         "mean_watts": [],
         "energy_source": energy.describe() if energy is not None else "none",
     }
-    meter = EnergyMeter(energy)
-    bar = Progress(len(freqs_mhz) * n, "sweep") if progress else None
+    bar = Progress(len(freqs_mhz) * runs, "sweep") if progress else None
     for i, f in enumerate(freqs_mhz):
         got, settled = pin_and_wait(clock, f, settle_timeout_s)
         if i == 0:
@@ -111,31 +110,39 @@ def run_sweep(
                 "stable": w.stable,
                 "at_mhz": f,
             }
-        rows: dict[str, list[Any]] = {k: [] for k in ("p50", "p99", "cv", "cpu", "j", "w")}
-        for level in range(n):
-            for _ in range(2):  # the caches still hold the last level's weights
-                engine.run_at(level, x)
-            lat = np.empty(runs)
-            with meter:
-                for r in range(runs):
-                    # The emulated hardware runs at the clock read back, read before the run so
-                    # that reading it is not timed.
-                    now = (clock.current_mhz() or f) if emulator is not None else f
-                    t0 = time.perf_counter()
+
+        def timed(level: int, f_asked: float) -> float:
+            # The emulated hardware runs at the clock read back, read before the run so that
+            # reading it is not timed.
+            now = (clock.current_mhz() or f_asked) if emulator is not None else f_asked
+            t0 = time.perf_counter()
+            engine.run_at(level, x)
+            if emulator is not None:
+                emulator.pad(time.perf_counter() - t0, now)
+            return (time.perf_counter() - t0) * 1e3
+
+        meter = LevelMeter(timed, energy)
+        samples: list[list[float]] = [[] for _ in range(n)]
+        # Levels interleaved round by round (as calibrate() does), so a burst of background load
+        # inflates every level's cell a little instead of one cell a lot; each timed run follows
+        # an untimed run of the same level, whose weights are then in the caches.
+        for _ in range(runs):
+            for level in range(n):
+                if n > 1:
                     engine.run_at(level, x)
-                    if emulator is not None:
-                        emulator.pad(time.perf_counter() - t0, now)
-                    lat[r] = (time.perf_counter() - t0) * 1e3
-            assert meter.last is not None
-            per = per_inference(meter.last, runs)
-            rows["p50"].append(float(np.median(lat)))
-            rows["p99"].append(float(np.percentile(lat, 99)))
-            rows["cv"].append(float(lat.std() / lat.mean()))
-            rows["cpu"].append(per["cpu_ms_per_inference"])
-            rows["j"].append(per["joules_per_inference"])
-            rows["w"].append(per["mean_watts"])
+                samples[level].append(meter(level, f))
             if bar is not None:
                 bar.update()
+        per = meter.summary()
+        lat = [np.asarray(s) for s in samples]
+        rows: dict[str, list[Any]] = {
+            "p50": [float(np.median(v)) for v in lat],
+            "p99": [float(np.percentile(v, 99)) for v in lat],
+            "cv": [float(v.std() / v.mean()) for v in lat],
+            "cpu": [per[str(k)]["cpu_ms_per_inference"] for k in range(n)],
+            "j": [per[str(k)]["joules_per_inference"] for k in range(n)],
+            "w": [per[str(k)]["mean_watts"] for k in range(n)],
+        }
         result["freqs_mhz"].append(f)
         result["read_mhz"].append(got)
         result["settled"].append(settled)
