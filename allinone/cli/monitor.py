@@ -65,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
                 f"  policy{p.id}: cpus {cpus}, {p.min_khz // 1000}-{p.max_khz // 1000} MHz, "
                 f"governor {p.governor or '?'}, {len(p.available_khz)} operating points"
             )
+    if not args.json:
+        from allinone.device.energy import detect_energy
+        from allinone.device.topology import read_topology
+
+        print(f"clusters: {read_topology(args.root).describe()}")
+        print("energy sources:\n" + detect_energy(args.root).report())
     n = 0
     t0 = time.monotonic()
     try:

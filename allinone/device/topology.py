@@ -57,10 +57,9 @@ class Topology:
     def describe(self) -> str:
         parts = []
         for c in self.ranked():
+            mx = f", max {c.max_khz / 1000:.0f} MHz" if c.max_khz else " (no cpufreq)"
             cap = f", capacity {c.capacity}" if c.capacity else ""
-            parts.append(
-                f"{c.name}: cpus {format_cpu_list(c.cpus)}, max {c.max_khz / 1000:.0f} MHz{cap}"
-            )
+            parts.append(f"{c.name}: cpus {format_cpu_list(c.cpus)}{mx}{cap}")
         return "; ".join(parts)
 
 

@@ -655,6 +655,12 @@ void test_cpp_wrapper() {
     threw = err.status() == AIO_STATUS_IO;
   }
   AIO_CHECK(threw);
+  AIO_CHECK(eng.affinity().empty());  // one thread, not pinned
+  aio_engine_options pinned = aio_engine_options_default();
+  pinned.threads = 2;
+  pinned.cpus = "0";
+  AIO_CHECK(allinone::Engine::from_memory(b.data(), b.size(), pinned).affinity() ==
+            std::vector<int32_t>{0});
 
   allinone::Source clock = allinone::Source::fixed(500, 2000);
   aio_adaptive_options o = aio_adaptive_options_default();

@@ -140,6 +140,15 @@ class Engine {
     check(aio_engine_get_weight_bytes(get(), &b));
     return b;
   }
+  // CPUs the worker threads run on, read back after pinning (aio_engine_options.cpus).
+  std::vector<int32_t> affinity() const {
+    uint32_t n = 0;
+    check(aio_engine_get_affinity(get(), nullptr, 0, &n));
+    std::vector<int32_t> cpus(n);
+    if (n) check(aio_engine_get_affinity(get(), cpus.data(), n, &n));
+    cpus.resize(n);
+    return cpus;
+  }
   uint32_t level() const {
     uint32_t l = 0;
     check(aio_engine_get_level(get(), &l));
