@@ -55,7 +55,8 @@ class Engine:
 
     Args:
         path: the model file.
-        threads: worker threads (the caller counts as one); ``None`` or 0: one per available core.
+        threads: worker threads (the caller counts as one); ``None`` or 0: one per available core
+            (one per CPU of ``cpus`` when pinned).
         max_activation_bytes: refuse a model whose activations need more than this per image;
             ``None``: the library's default (1 GiB); 0: no limit. A few hundred bytes of valid
             file can declare gigabytes of activations: set this when models come from elsewhere.

@@ -446,6 +446,7 @@ def test_pin_cpu0_reads_back() -> None:
     t.join()
     assert got == [[0], [0]]
     assert Engine(DEMO, threads=2).affinity == []  # not pinned: nothing claimed
+    assert Engine(DEMO, cpus=[0, 1]).threads == 2  # threads 0: one per pinned CPU
     with pytest.raises(ValueError, match="cannot pin"):
         Engine(DEMO, threads=2, cpus=[1000])
 

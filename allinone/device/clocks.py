@@ -265,7 +265,10 @@ def cpufreq_clock(root: str = "/sys", policy: int | None = None) -> SysfsClock:
     """The policy `policy` (policyN), or the one with the highest maximum clock."""
     base = Path(root) / "devices/system/cpu/cpufreq"
     if not base.is_dir():
-        raise ClockError(f"cpufreq not available here: {base} does not exist (a VM?)")
+        raise ClockError(
+            f"cpufreq not available here: {base} does not exist (a VM?); "
+            "measure without a clock: --emulate --freqs MHZ,..."
+        )
     dirs = sorted(base.glob("policy[0-9]*"), key=lambda p: int(p.name[6:]))
     if not dirs:
         raise ClockError(f"cpufreq not available here: no policy* under {base}")

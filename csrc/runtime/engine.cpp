@@ -29,10 +29,17 @@ int available_cpus() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-int resolve_threads(int requested) {
+// 0: one per core this process may use, or one per pinned CPU (one per core of the cluster).
+int resolve_threads(int requested, const std::vector<int>& cpus) {
   if (requested < 0)
     throw Error(ErrorCode::InvalidArgument, "threads must be >= 0 (0: one per core)");
   if (requested > 1024) throw Error(ErrorCode::InvalidArgument, "threads must be <= 1024");
+  if (requested == 0 && !cpus.empty()) {
+    std::vector<int> distinct(cpus);
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    return static_cast<int>(std::min<size_t>(distinct.size(), 1024));
+  }
   return requested == 0 ? available_cpus() : requested;
 }
 
@@ -156,7 +163,7 @@ auto build_engine(std::vector<uint8_t> bytes, const std::string& where, const En
 
 std::unique_ptr<Engine> Engine::load_memory(const void* data, size_t size,
                                             const EngineOptions& opts) {
-  const int threads = resolve_threads(opts.threads);
+  const int threads = resolve_threads(opts.threads, opts.cpus);
   if (data == nullptr && size != 0)
     throw Error(ErrorCode::InvalidArgument, "load_memory: null data");
   std::vector<uint8_t> bytes(size);
@@ -169,7 +176,7 @@ std::unique_ptr<Engine> Engine::load_memory(const void* data, size_t size,
 }
 
 std::unique_ptr<Engine> Engine::load_file(const std::string& path, const EngineOptions& opts) {
-  const int threads = resolve_threads(opts.threads);
+  const int threads = resolve_threads(opts.threads, opts.cpus);
   // A directory or a device "opens" as a stream but has no meaningful size (tellg() can be huge).
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);

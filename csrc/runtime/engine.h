@@ -47,7 +47,7 @@ struct OpProfile {
 };
 
 struct EngineOptions {
-  int threads = 0;  // 0: one per available core
+  int threads = 0;  // 0: one per available core (one per CPU in `cpus` when pinned)
   // Resource limits, checked at load. A well-formed file can still declare work no device should
   // accept: a few hundred bytes can describe a 1x32768x65536 input (8 GiB per activation) or a
   // chain of padded pools that computes for hours. A model over a limit is refused with
@@ -63,7 +63,7 @@ struct EngineOptions {
   // related_cpus). Empty: no pinning. The calling thread is worker 0 and keeps its own affinity:
   // pin it too (sched_setaffinity) for the whole run to stay on the cluster. The set is read back
   // after pinning (Engine::affinity); a set the kernel refuses outright fails the load.
-  std::vector<int> cpus;
+  std::vector<int> cpus{};
 };
 
 class Model;  // parsed file plus packed weights (runtime/model.h); opaque to users

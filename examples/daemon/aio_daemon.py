@@ -454,12 +454,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", type=int, default=10_000, help="latencies kept for percentiles")
     p.add_argument("--ready-file", help="write {pid, port|unix} as JSON here once listening")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.cpu_list = resolve_cpus(args.cpus) if args.cpus else None
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    args.cpu_list = resolve_cpus(args.cpus) if args.cpus else None
     if args.cpu_list:
         # The main thread's affinity is inherited by every request thread it starts.
         os.sched_setaffinity(0, args.cpu_list)

@@ -72,7 +72,7 @@ typedef struct aio_engine* aio_engine_t;
 
 typedef struct aio_engine_options {
   uint32_t struct_size; /* sizeof(aio_engine_options) */
-  int32_t threads;      /* worker threads; 0: one per available core */
+  int32_t threads;      /* worker threads; 0: one per available core (per CPU of `cpus`) */
   /* Resource limits checked at load (added in 0.1; an older, shorter struct gets the defaults).
    * A few hundred bytes of valid file can declare gigabytes of activations or hours of compute;
    * a model over a limit fails with AIO_STATUS_UNSUPPORTED and a message giving its needs. */
