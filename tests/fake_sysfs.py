@@ -59,7 +59,8 @@ def make_cpufreq(
 
 
 def make_devfreq(root: Path, name: str, freqs_hz: list[int], *, userspace: bool = False) -> Path:
-    """A /sys/class/devfreq/<name> device (a directory here, a symlink on a device)."""
+    """A /sys/class/devfreq/<name> device (a directory here, a symlink on a device). With
+    `userspace` it runs the userspace governor, whose userspace/set_freq exists only then."""
     d = root / "class/devfreq" / name
     lo, hi = min(freqs_hz), max(freqs_hz)
     govs = "nvhost_podgov performance simple_ondemand" + (" userspace" if userspace else "")
@@ -68,14 +69,14 @@ def make_devfreq(root: Path, name: str, freqs_hz: list[int], *, userspace: bool 
         "target_freq": str(hi),
         "min_freq": str(lo),
         "max_freq": str(hi),
-        "governor": "nvhost_podgov",
+        "governor": "userspace" if userspace else "nvhost_podgov",
         "available_governors": govs,
         "available_frequencies": " ".join(map(str, sorted(freqs_hz))),
         "polling_interval": "50",
     }.items():
         write(d / leaf, text)
     if userspace:
-        write(d / "userspace/set_freq", "0")
+        write(d / "userspace/set_freq", str(hi))
     return d
 
 

@@ -137,7 +137,10 @@ def test_devfreq_pin_and_restore(tmp_path: Path, userspace: bool) -> None:
             assert read(d / "userspace/set_freq") == "612000000"
         else:
             assert read(d / "min_freq") == read(d / "max_freq") == "612000000"
+            assert not (d / "userspace").exists()  # no governor change
     assert state_of(d, ("governor", "min_freq", "max_freq")) == before
+    if userspace:
+        assert read(d / "userspace/set_freq") == "918000000"  # the set speed restored too
 
 
 def test_restore_after_exception_and_warning_when_not_settled(tmp_path: Path) -> None:

@@ -144,6 +144,9 @@ class SysfsClock:
         if not (self.path / names.max).exists():
             raise ClockError(f"{self.path}: not a {names.kind} directory (no {names.max})")
         govs = (_read(self.path / names.governors) or "").split()
+        # cpufreq always has scaling_setspeed (reading "<unsupported>" under other governors).
+        # devfreq creates userspace/set_freq only while the userspace governor runs, so a device
+        # under another governor is pinned by min = max, which changes no governor at all.
         self.method = (
             "userspace"
             if "userspace" in govs and (self.path / names.setspeed).exists()

@@ -37,8 +37,11 @@ MeasuredTable sorted_table(MeasuredTable t) {
 }  // namespace
 
 Governor::Governor(MeasuredTable measured, GovernorConfig cfg)
-    : Governor(sorted_table(measured).ms.back(), sorted_table(measured).freqs_mhz.back(), cfg) {
-  measured_ = sorted_table(std::move(measured));
+    : Governor(Sorted{sorted_table(std::move(measured))}, cfg) {}
+
+Governor::Governor(Sorted sorted, GovernorConfig cfg)
+    : Governor(sorted.table.ms.back(), sorted.table.freqs_mhz.back(), cfg) {
+  measured_ = std::move(sorted.table);
   for (const auto& row : measured_.ms)
     for (double t : row)
       if (!(t > 0)) throw std::invalid_argument("Governor: latencies must be positive");

@@ -101,6 +101,11 @@ class Governor {
   size_t switches() const;
 
  private:
+  struct Sorted {  // a measured table already checked and sorted by clock
+    MeasuredTable table;
+  };
+  Governor(Sorted sorted, GovernorConfig cfg);
+
   // guard: the noise guard's factor on predictions (guard_locked(), or 1 without feedback).
   size_t best_level_locked(double f_mhz, double target_ms, bool with_feedback, double guard) const;
   double predict_locked(size_t level, double f_mhz, bool with_feedback) const;
