@@ -106,6 +106,12 @@ def test_demo_runs_without_torch(tmp_path: Path) -> None:
     assert result["emulated"] is True and result["levels"] == 12 and result["batch"] == 1
     # fixed_last runs the cheapest level, fixed_first the full model: FLOPs say so.
     assert result["fixed_last"]["mean_flops_ratio"] < result["fixed_first"]["mean_flops_ratio"]
+    # What it was measured on (allinone.device, imported here without torch), and the warm-up.
+    ctx = result["context"]
+    assert ctx["emulated"] is True and len(ctx["model_sha256"]) == 64 and ctx["isa"]
+    assert ctx["threads"] == 1 and ctx["cpu_model"]
+    assert result["warmup"]["first_ms"] > 0
+    assert sum(v["inferences"] for v in result["per_level"].values()) == 5 * 40  # 5 ways
 
 
 def test_bench_batch_and_table_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
