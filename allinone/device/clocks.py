@@ -274,7 +274,10 @@ def cpufreq_clock(root: str = "/sys", policy: int | None = None) -> SysfsClock:
         )
     dirs = sorted(base.glob("policy[0-9]*"), key=lambda p: int(p.name[6:]))
     if not dirs:
-        raise ClockError(f"cpufreq not available here: no policy* under {base}")
+        raise ClockError(
+            f"cpufreq not available here: no policy* under {base}; "
+            "measure without a clock: --emulate --freqs MHZ,..."
+        )
     if policy is None:
         chosen = max(dirs, key=lambda p: _read_int(p / "cpuinfo_max_freq") or 0)
     else:
