@@ -1,12 +1,224 @@
-// NEON (ASIMD, ARMv8.0) kernels: the table entries aarch64 overrides. Every aarch64 CPU runs
-// these; entries left alone stay on the portable path.
+// NEON (ASIMD, ARMv8.0) GEMM micro-kernel 12x8, the shape of ncnn's and KleidiAI's Cortex-A sgemm:
+// 24 q-register accumulators (12 rows x two 4-lane vectors), per k three loads of the packed A
+// panel (12 rows as three vectors, each read by element: fmla v.4s, v.4s, v.s[i]) and two of the
+// B strip, so 29 of the 32 registers are live and nothing spills. Also fills the NEON entries of
+// the dispatch table; every aarch64 CPU runs these, entries left alone stay portable.
+#include <arm_neon.h>
+
+#include <utility>
+
 #include "kernels/kernels_internal.h"
+#include "kernels/vec_neon.h"
 
 namespace aio {
 namespace detail {
+namespace {
+
+constexpr size_t kNR = 8;
+
+// Where B row k starts: packed strips (a fixed stride), or per-row offsets from one base (the
+// direct convolution's taps, see GemmOffsetsFn).
+struct StridedRows {
+  const float* b;
+  size_t ldb;
+  const float* row(size_t k) const { return b + k * ldb; }
+};
+struct OffsetRows {
+  const float* base;
+  const ptrdiff_t* off;
+  const float* row(size_t k) const { return base + off[k]; }
+};
+
+// N (1..4) consecutive rows of A at one k, in the low lanes. Reads exactly N floats: a partial
+// tile may start inside a panel (row % 12 != 0), and the last k of the last panel has nothing
+// after it.
+template <int N>
+inline float32x4_t load_a(const float* p) {
+  if constexpr (N >= 4) {
+    return vld1q_f32(p);
+  } else if constexpr (N == 3) {
+    return vcombine_f32(vld1_f32(p), vld1_dup_f32(p + 2));
+  } else if constexpr (N == 2) {
+    const float32x2_t lo = vld1_f32(p);
+    return vcombine_f32(lo, lo);
+  } else {
+    return vld1q_dup_f32(p);
+  }
+}
+
+// One k step of an R-row tile: acc[r][v] += A[r] * B[v], A read by element from vectors a[r / 4].
+template <int V, size_t... I>
+inline void fma_rows(float32x4_t (*acc)[2], const float32x4_t* a, float32x4_t b0, float32x4_t b1,
+                     std::index_sequence<I...>) {
+  ((acc[I][0] = vfmaq_laneq_f32(acc[I][0], b0, a[I / 4], I % 4)), ...);
+  if constexpr (V == 2) ((acc[I][1] = vfmaq_laneq_f32(acc[I][1], b1, a[I / 4], I % 4)), ...);
+}
+
+template <int R, int V>
+inline void k_step(float32x4_t (*acc)[2], const float* a, const float* bk) {
+  constexpr int G = (R + 3) / 4;
+  float32x4_t av[3];
+  av[0] = load_a<(R < 4 ? R : 4)>(a);
+  if constexpr (G > 1) av[1] = load_a<(R - 4 < 4 ? R - 4 : 4)>(a + 4);
+  if constexpr (G > 2) av[2] = load_a<R - 8>(a + 8);
+  const float32x4_t b0 = vld1q_f32(bk);
+  const float32x4_t b1 = V == 2 ? vld1q_f32(bk + 4) : b0;
+  fma_rows<V>(acc, av, b0, b1, std::make_index_sequence<R>{});
+}
+
+// R rows (1..12, a compile-time count so the accumulators live in registers); V = 1 when the
+// tile's stored width is <= 4, skipping the second accumulator column.
+template <int R, int V, class Rows>
+void tile(size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc, bool accumulate,
+          const TileEpilogue* epi) {
+  float32x4_t acc[R][2];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.f);
+
+  size_t k = 0;
+  // Four k per iteration: one prefetch per 64-byte line of A consumed (4 x 48 bytes = 3 lines),
+  // the loop's own adds and branch amortised; see kPrefetchA for why A is prefetched at all.
+  for (; k + 4 <= kc; k += 4) {
+    __builtin_prefetch(a + kPrefetchA * kMR);
+    __builtin_prefetch(a + kPrefetchA * kMR + 16);
+    __builtin_prefetch(a + kPrefetchA * kMR + 32);
+    k_step<R, V>(acc, a, b.row(k));
+    k_step<R, V>(acc, a + kMR, b.row(k + 1));
+    k_step<R, V>(acc, a + 2 * kMR, b.row(k + 2));
+    k_step<R, V>(acc, a + 3 * kMR, b.row(k + 3));
+    a += 4 * kMR;
+  }
+  for (; k < kc; ++k, a += kMR) k_step<R, V>(acc, a, b.row(k));
+
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) {
+    float* crow = c + r * ldc;
+    const float* res = epi && epi->residual ? epi->residual + r * ldc : nullptr;
+    const float32x4_t s = vdupq_n_f32(epi && epi->scale ? epi->scale[r] : 1.f);
+    const float32x4_t bias = vdupq_n_f32(epi && epi->bias ? epi->bias[r] : 0.f);
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      const size_t lanes = nc > 4 * static_cast<size_t>(v) ? nc - 4 * v : 0;
+      if (lanes == 0) break;
+      const bool full = lanes >= 4;
+      float32x4_t x = acc[r][v];
+      if (accumulate)
+        x = vaddq_f32(x, full ? vld1q_f32(crow + 4 * v) : neon::load_partial(crow + 4 * v, lanes));
+      if (epi) {
+        if (epi->scale || epi->bias) x = vfmaq_f32(bias, x, s);
+        if (res)
+          x = vaddq_f32(x, full ? vld1q_f32(res + 4 * v) : neon::load_partial(res + 4 * v, lanes));
+        x = neon::act(x, epi->act);
+      }
+      if (full)
+        vst1q_f32(crow + 4 * v, x);
+      else
+        neon::store_partial(crow + 4 * v, x, lanes);
+    }
+  }
+}
+
+template <class Rows>
+using TileFn = void (*)(size_t, size_t, const float*, Rows, float*, size_t, bool,
+                        const TileEpilogue*);
+
+template <int V, class Rows>
+constexpr TileFn<Rows> kTiles[13] = {
+    nullptr,           tile<1, V, Rows>,  tile<2, V, Rows>,  tile<3, V, Rows>, tile<4, V, Rows>,
+    tile<5, V, Rows>,  tile<6, V, Rows>,  tile<7, V, Rows>,  tile<8, V, Rows>, tile<9, V, Rows>,
+    tile<10, V, Rows>, tile<11, V, Rows>, tile<12, V, Rows>};
+
+template <class Rows>
+void dispatch_tile(size_t mr, size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc,
+                   bool accumulate, const TileEpilogue* epi) {
+  if (nc > 4)
+    kTiles<2, Rows>[mr](nc, kc, a, b, c, ldc, accumulate, epi);
+  else
+    kTiles<1, Rows>[mr](nc, kc, a, b, c, ldc, accumulate, epi);
+}
+
+void aio_f32_gemm_ukernel_12x8__neon(size_t mr, size_t nc, size_t kc, const float* a,
+                                     const float* b, size_t ldb, float* c, size_t ldc,
+                                     bool accumulate, const TileEpilogue* epi) {
+  dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
+}
+
+void aio_f32_gemm_offsets_12x8__neon(size_t mr, size_t nc, size_t kc, const float* a,
+                                     const float* base, const ptrdiff_t* off, float* c,
+                                     size_t ldc, bool accumulate, const TileEpilogue* epi) {
+  dispatch_tile(mr, nc, kc, a, OffsetRows{base, off}, c, ldc, accumulate, epi);
+}
+
+// Row-outer so B is read once, sequentially along each row; the strips it fans out to are in
+// L2 anyway (see the AVX-512 version).
+void aio_f32_packb_8__neon(const float* b, size_t ldb, size_t kc, size_t nb, float* dst) {
+  const size_t strips = (nb + kNR - 1) / kNR;
+  const size_t tail = nb - (strips - 1) * kNR;
+  const size_t t0 = tail < 4 ? tail : 4, t1 = tail > 4 ? tail - 4 : 0;
+  for (size_t k = 0; k < kc; ++k) {
+    const float* src = b + k * ldb;
+    float* d = dst + k * kNR;
+    for (size_t s = 0; s + 1 < strips; ++s) {
+      vst1q_f32(d, vld1q_f32(src));
+      vst1q_f32(d + 4, vld1q_f32(src + 4));
+      src += kNR;
+      d += kNR * kc;
+    }
+    vst1q_f32(d, t0 == 4 ? vld1q_f32(src) : neon::load_partial(src, t0));
+    vst1q_f32(d + 4, t1 == 4 ? vld1q_f32(src + 4) : neon::load_partial(src + 4, t1));
+  }
+}
+
+// Rows in lanes: the panel's 12 rows per k as three vectors times one broadcast of B, two k at a
+// time into two accumulator sets to hide the FMA latency. Whole 12-float rows are read for every
+// k but the last (a tile starting at row r0 > 0 of a panel reads r0 floats of the next k, which
+// exist); the last k reads exactly the tile's mr rows, since nothing may follow the last panel.
+void aio_f32_gemv_ukernel_12__neon(size_t mr, size_t K, const float* a, const float* b,
+                                   size_t ldb, float* c, size_t ldc, const TileEpilogue* epi) {
+  float32x4_t x0 = vdupq_n_f32(0.f), x1 = x0, x2 = x0, y0 = x0, y1 = x0, y2 = x0;
+  size_t k = 0;
+  for (; k + 3 <= K; k += 2) {
+    const float* ak = a + k * kMR;
+    const float b0 = b[k * ldb], b1 = b[(k + 1) * ldb];
+    x0 = vfmaq_n_f32(x0, vld1q_f32(ak), b0);
+    x1 = vfmaq_n_f32(x1, vld1q_f32(ak + 4), b0);
+    x2 = vfmaq_n_f32(x2, vld1q_f32(ak + 8), b0);
+    y0 = vfmaq_n_f32(y0, vld1q_f32(ak + 12), b1);
+    y1 = vfmaq_n_f32(y1, vld1q_f32(ak + 16), b1);
+    y2 = vfmaq_n_f32(y2, vld1q_f32(ak + 20), b1);
+  }
+  for (; k + 1 < K; ++k) {
+    const float* ak = a + k * kMR;
+    const float b0 = b[k * ldb];
+    x0 = vfmaq_n_f32(x0, vld1q_f32(ak), b0);
+    x1 = vfmaq_n_f32(x1, vld1q_f32(ak + 4), b0);
+    x2 = vfmaq_n_f32(x2, vld1q_f32(ak + 8), b0);
+  }
+  if (k < K) {
+    alignas(16) float last[kMR] = {};
+    for (size_t r = 0; r < mr; ++r) last[r] = a[k * kMR + r];
+    const float b0 = b[k * ldb];
+    x0 = vfmaq_n_f32(x0, vld1q_f32(last), b0);
+    x1 = vfmaq_n_f32(x1, vld1q_f32(last + 4), b0);
+    x2 = vfmaq_n_f32(x2, vld1q_f32(last + 8), b0);
+  }
+  alignas(16) float out[kMR];
+  vst1q_f32(out, vaddq_f32(x0, y0));
+  vst1q_f32(out + 4, vaddq_f32(x1, y1));
+  vst1q_f32(out + 8, vaddq_f32(x2, y2));
+  gemv_epilogue(mr, out, c, ldc, epi);
+}
+
+}  // namespace
 
 void fill_table_neon(KernelTable& t) {
   t.isa = "neon";
+  t.gemm_name = "aio_f32_gemm_ukernel_12x8__neon";
+  t.gemm_nr = kNR;
+  t.gemm = aio_f32_gemm_ukernel_12x8__neon;
+  t.pack_b = aio_f32_packb_8__neon;
+  t.gemv = aio_f32_gemv_ukernel_12__neon;
+  (void)aio_f32_gemm_offsets_12x8__neon;
   fill_table_winograd_neon(t);
 }
 
