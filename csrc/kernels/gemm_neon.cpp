@@ -219,6 +219,10 @@ void fill_table_neon(KernelTable& t) {
   t.pack_b = aio_f32_packb_8__neon;
   t.gemv = aio_f32_gemv_ukernel_12__neon;
   (void)aio_f32_gemm_offsets_12x8__neon;
+  fill_table_depthwise_neon(t);
+  fill_table_pool_neon(t);
+  fill_table_elementwise_neon(t);
+  fill_table_conv_pack_neon(t);
   fill_table_winograd_neon(t);
 }
 
