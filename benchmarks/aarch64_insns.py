@@ -151,7 +151,7 @@ def main() -> None:
     latency = None
     wino = "0" if args.no_winograd else "1"
     rows = []
-    isa = ""
+    isa = features = ""
     for name in args.models:
         path = models_dir / f"{name}.aio"
         if not path.exists():
@@ -162,7 +162,7 @@ def main() -> None:
             c1, _ = count(plugin, args.cpu, exe, [str(path), str(level), str(args.n1), wino], env)
             c2, out = count(plugin, args.cpu, exe, [str(path), str(level), str(args.n2), wino], env)
             fields = out.split()
-            isa, flops = fields[1], int(fields[3])
+            isa, flops, features = fields[1], int(fields[3]), fields[5].replace("-", "")
             per = (c2 - c1) / (args.n2 - args.n1)
             macs = flops / 2
             rows.append({"model": name, "level": level, "macs": macs, "insns": per,
@@ -170,7 +170,8 @@ def main() -> None:
             print(f"{name:13s} L{level}  MACs {macs / 1e6:9.1f} M  insns {per / 1e6:9.1f} M  "
                   f"per MAC {per / macs:.3f}  ({time.time() - t0:.0f} s)", flush=True)
 
-    print(f"\nisa {isa}, qemu -cpu {args.cpu}, 1 thread, winograd {'off' if wino == '0' else 'on'}")
+    print(f"\nisa {isa} (extensions: {features or 'none'}), qemu -cpu {args.cpu}, 1 thread, "
+          f"winograd {'off' if wino == '0' else 'on'}")
     print("| model | level | MACs | instructions | per MAC | ncnn fp32 (L0) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -180,7 +181,8 @@ def main() -> None:
               f"{r['insns'] / 1e6:.1f} M | {r['insns_per_mac']:.3f} | {ncnn_s} |")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"cpu": args.cpu, "isa": isa, "threads": 1, "winograd": wino == "1", "rows": rows},
+            {"cpu": args.cpu, "isa": isa, "isa_features": features, "threads": 1,
+             "winograd": wino == "1", "rows": rows},
             indent=2) + "\n")
 
 

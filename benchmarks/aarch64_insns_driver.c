@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   for (r = 0; r < runs; ++r)
     if (aio_engine_run_at(engine, level, 1, input, in_len, output, out_len) != AIO_STATUS_OK)
       goto fail;
-  printf("isa %s flops %llu\n", aio_get_isa(), (unsigned long long)li.flops);
+  printf("isa %s flops %llu features %s\n", aio_get_isa(), (unsigned long long)li.flops,
+         *aio_get_isa_features() ? aio_get_isa_features() : "-");
   rc = 0;
   goto done;
 fail:
