@@ -14,118 +14,196 @@ namespace aio {
 namespace detail {
 namespace {
 
-// The plane with pw zero columns on the left, ph zero rows on top, zeros up to p.cols x p.rows.
-void fill_padded(const float* xc, const ConvGeom& g, const PaddedPlane& p, float* dst) {
+// The padded plane: the image at row ph, column pw, zeros around it up to p.cols x p.rows (plus
+// 8 floats of slack, so the zeroing runs in whole vectors). The zeros are written
+// once per call (zero_plane); each channel then rewrites only the image rows' image columns.
+size_t plane_floats(const PaddedPlane& p) { return p.rows * p.cols + 8; }
+
+void zero_plane(const PaddedPlane& p, float* dst) {
   const float32x4_t zero = vdupq_n_f32(0.f);
-  for (size_t r = 0; r < p.rows; ++r) {
-    float* d = dst + r * p.cols;
-    const size_t iy = r - g.ph;  // wraps for r < ph: then iy >= h_in
-    if (r < g.ph || iy >= g.h_in) {
-      for (size_t c = 0; c < p.cols; c += 4) vst1q_f32(d + c, zero);
-      continue;
-    }
-    const float* src = xc + iy * g.w_in;
-    size_t c = 0;
-    for (; c < g.pw; ++c) d[c] = 0.f;
+  for (size_t i = 0; i < plane_floats(p); i += 4) vst1q_f32(dst + i, zero);
+}
+
+void fill_padded(const float* xc, const ConvGeom& g, const PaddedPlane& p, float* dst) {
+  float* d = dst + g.ph * p.cols + g.pw;
+  for (size_t iy = 0; iy < g.h_in; ++iy, d += p.cols, xc += g.w_in) {
     size_t i = 0;
-    for (; i + 4 <= g.w_in; i += 4) vst1q_f32(d + c + i, vld1q_f32(src + i));
-    for (; i < g.w_in; ++i) d[c + i] = src[i];
-    for (c += g.w_in; c < p.cols; ++c) d[c] = 0.f;
-  }
-}
-
-template <int I>
-inline float32x4_t fma_w(float32x4_t acc, float32x4_t x, const float32x4_t* w) {
-  return vfmaq_laneq_f32(acc, x, w[I / 4], I % 4);
-}
-
-inline float32x4_t finish(float32x4_t acc, float32x4_t s, float32x4_t b, const float* res,
-                          size_t n, Act act) {
-  float32x4_t v = vfmaq_f32(b, acc, s);
-  if (res) v = vaddq_f32(v, n >= 4 ? vld1q_f32(res) : neon::load_partial(res, n));
-  return neon::act(v, act);
-}
-
-inline void store(float* y, float32x4_t v, size_t n) {
-  if (n >= 4)
-    vst1q_f32(y, v);
-  else
-    neon::store_partial(y, v, n);
-}
-
-// R (1 or 2) output rows from padded rows rows[0 .. (R - 1) * S + 2].
-template <int S, int R>
-void row_block(const float* const* rows, const float32x4_t* w, size_t w_out, float32x4_t s,
-               float32x4_t b, float* const* y, const float* const* res, Act act) {
-  constexpr int Q = (R - 1) * S + 3;
-  for (size_t ox = 0; ox < w_out; ox += 4) {
-    const size_t n = w_out - ox;
-    float32x4_t acc[R];
-#pragma GCC unroll 2
-    for (int r = 0; r < R; ++r) acc[r] = vdupq_n_f32(0.f);
-#pragma GCC unroll 5
-    for (int q = 0; q < Q; ++q) {
-      const float* src = rows[q] + ox * S;
-      float32x4_t t0, t1, t2;
-      if constexpr (S == 1) {
-        t0 = vld1q_f32(src);
-        t1 = vld1q_f32(src + 1);
-        t2 = vld1q_f32(src + 2);
-      } else {
-        // Even and odd columns of 8 floats (vld2q de-interleaves); tap 2 is tap 0 moved by 2.
-        const float32x4x2_t v = vld2q_f32(src);
-        t0 = v.val[0];
-        t1 = v.val[1];
-        t2 = vld2q_f32(src + 2).val[0];
-      }
-#pragma GCC unroll 2
-      for (int r = 0; r < R; ++r) {
-        const int i = q - r * S;
-        if (i < 0 || i > 2) continue;
-        if (i == 0) {
-          acc[r] = fma_w<0>(acc[r], t0, w);
-          acc[r] = fma_w<1>(acc[r], t1, w);
-          acc[r] = fma_w<2>(acc[r], t2, w);
-        } else if (i == 1) {
-          acc[r] = fma_w<3>(acc[r], t0, w);
-          acc[r] = fma_w<4>(acc[r], t1, w);
-          acc[r] = fma_w<5>(acc[r], t2, w);
-        } else {
-          acc[r] = fma_w<6>(acc[r], t0, w);
-          acc[r] = fma_w<7>(acc[r], t1, w);
-          acc[r] = fma_w<8>(acc[r], t2, w);
-        }
-      }
+    for (; i + 8 <= g.w_in; i += 8) {
+      vst1q_f32(d + i, vld1q_f32(xc + i));
+      vst1q_f32(d + i + 4, vld1q_f32(xc + i + 4));
     }
-#pragma GCC unroll 2
-    for (int r = 0; r < R; ++r)
-      store(y[r] + ox, finish(acc[r], s, b, res[r] ? res[r] + ox : nullptr, n, act), n);
+    if (i + 4 <= g.w_in) {
+      vst1q_f32(d + i, vld1q_f32(xc + i));
+      i += 4;
+    }
+    for (; i < g.w_in; ++i) d[i] = xc[i];
   }
 }
 
+// One tap row (three taps t0..t2 times weights I..I + 2) into acc.
+template <int I>
+inline float32x4_t fma_row(float32x4_t acc, float32x4_t t0, float32x4_t t1, float32x4_t t2,
+                           const float32x4_t* w) {
+  acc = vfmaq_laneq_f32(acc, t0, w[I / 4], I % 4);
+  acc = vfmaq_laneq_f32(acc, t1, w[(I + 1) / 4], (I + 1) % 4);
+  return vfmaq_laneq_f32(acc, t2, w[(I + 2) / 4], (I + 2) % 4);
+}
+
+// Taps 0, 1, 2 of 4 outputs whose first input column is at src. (Carrying the loaded vectors
+// from one step to the next and extracting the shifted taps with ext needs fewer loads, but GCC
+// 12 then moves every carried register each step: 79 instead of 64 instructions per two-row
+// step at stride 2.)
 template <int S>
+inline void taps(const float* src, float32x4_t& t0, float32x4_t& t1, float32x4_t& t2) {
+  if constexpr (S == 1) {
+    t0 = vld1q_f32(src);
+    t1 = vld1q_f32(src + 1);
+    t2 = vld1q_f32(src + 2);
+  } else {
+    // Even and odd columns of 8 floats (vld2q de-interleaves); tap 2 is tap 0 moved by 2.
+    const float32x4x2_t v = vld2q_f32(src);
+    t0 = v.val[0];
+    t1 = v.val[1];
+    t2 = vld2q_f32(src + 2).val[0];
+  }
+}
+
+// The activation as a type, chosen once per call: the common ones inline into the row loop
+// without a switch per vector.
+struct ActNone {
+  float32x4_t operator()(float32x4_t v) const { return v; }
+};
+struct ActRelu {
+  float32x4_t operator()(float32x4_t v) const { return vmaxq_f32(v, vdupq_n_f32(0.f)); }
+};
+struct ActRelu6 {
+  float32x4_t operator()(float32x4_t v) const {
+    return vminq_f32(vmaxq_f32(v, vdupq_n_f32(0.f)), vdupq_n_f32(6.f));
+  }
+};
+struct ActAny {
+  Act act;
+  float32x4_t operator()(float32x4_t v) const { return neon::act(v, act); }
+};
+
+struct RowOut {
+  float* y;
+  const float* res;  // or nullptr
+};
+
+template <class F>
+inline void finish(float32x4_t acc, float32x4_t s, float32x4_t b, const RowOut& o, size_t ox,
+                   size_t n, F act) {
+  float32x4_t v = vfmaq_f32(b, acc, s);
+  if (o.res) v = vaddq_f32(v, n >= 4 ? vld1q_f32(o.res + ox) : neon::load_partial(o.res + ox, n));
+  v = act(v);
+  if (n >= 4)
+    vst1q_f32(o.y + ox, v);
+  else
+    neon::store_partial(o.y + ox, v, n);
+}
+
+// Two output rows from padded rows r[0 .. S + 2] (input rows S apart per output row).
+template <int S, class F>
+void two_rows(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t s,
+              float32x4_t b, RowOut o0, RowOut o1, F act) {
+  for (size_t ox = 0; ox < w_out; ox += 4) {
+    const size_t c = ox * S;
+    float32x4_t t0, t1, t2;
+    float32x4_t a0 = vdupq_n_f32(0.f), a1 = vdupq_n_f32(0.f);
+    taps<S>(r[0] + c, t0, t1, t2);
+    a0 = fma_row<0>(a0, t0, t1, t2, w);
+    taps<S>(r[1] + c, t0, t1, t2);
+    a0 = fma_row<3>(a0, t0, t1, t2, w);
+    if constexpr (S == 1) a1 = fma_row<0>(a1, t0, t1, t2, w);
+    taps<S>(r[2] + c, t0, t1, t2);
+    a0 = fma_row<6>(a0, t0, t1, t2, w);
+    if constexpr (S == 1) {
+      a1 = fma_row<3>(a1, t0, t1, t2, w);
+    } else {
+      a1 = fma_row<0>(a1, t0, t1, t2, w);
+    }
+    taps<S>(r[3] + c, t0, t1, t2);
+    if constexpr (S == 1) {
+      a1 = fma_row<6>(a1, t0, t1, t2, w);
+    } else {
+      a1 = fma_row<3>(a1, t0, t1, t2, w);
+      taps<S>(r[4] + c, t0, t1, t2);
+      a1 = fma_row<6>(a1, t0, t1, t2, w);
+    }
+    const size_t n = w_out - ox;
+    finish(a0, s, b, o0, ox, n, act);
+    finish(a1, s, b, o1, ox, n, act);
+  }
+}
+
+template <int S, class F>
+void one_row(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t s,
+             float32x4_t b, RowOut o, F act) {
+  for (size_t ox = 0; ox < w_out; ox += 4) {
+    const size_t c = ox * S;
+    float32x4_t t0, t1, t2, a = vdupq_n_f32(0.f);
+    taps<S>(r[0] + c, t0, t1, t2);
+    a = fma_row<0>(a, t0, t1, t2, w);
+    taps<S>(r[1] + c, t0, t1, t2);
+    a = fma_row<3>(a, t0, t1, t2, w);
+    taps<S>(r[2] + c, t0, t1, t2);
+    a = fma_row<6>(a, t0, t1, t2, w);
+    finish(a, s, b, o, ox, w_out - ox, act);
+  }
+}
+
+template <int S, class F>
 void channel(const float* plane, const PaddedPlane& p, const float* wc, const ConvGeom& g,
-             float* yc, const float* rc, float scale, float bias, Act act) {
+             float* yc, const float* rc, float scale, float bias, F act) {
   float32x4_t w[3];
   w[0] = vld1q_f32(wc);
   w[1] = vld1q_f32(wc + 4);
   w[2] = vld1q_dup_f32(wc + 8);  // reads exactly the 9 taps: the last channel's end
   const float32x4_t s = vdupq_n_f32(scale), b = vdupq_n_f32(bias);
+  const auto out = [&](size_t oy) {
+    return RowOut{yc + oy * g.w_out, rc ? rc + oy * g.w_out : nullptr};
+  };
   size_t oy = 0;
   for (; oy + 2 <= g.h_out; oy += 2) {
     const float* rows[S + 3];
     for (int q = 0; q < S + 3; ++q) rows[q] = plane + (oy * S + q) * p.cols;
-    float* y[2] = {yc + oy * g.w_out, yc + (oy + 1) * g.w_out};
-    const float* res[2] = {rc ? rc + oy * g.w_out : nullptr,
-                           rc ? rc + (oy + 1) * g.w_out : nullptr};
-    row_block<S, 2>(rows, w, g.w_out, s, b, y, res, act);
+    two_rows<S>(rows, w, g.w_out, s, b, out(oy), out(oy + 1), act);
   }
   if (oy < g.h_out) {
     const float* rows[3];
     for (int q = 0; q < 3; ++q) rows[q] = plane + (oy * S + q) * p.cols;
-    float* y[1] = {yc + oy * g.w_out};
-    const float* res[1] = {rc ? rc + oy * g.w_out : nullptr};
-    row_block<S, 1>(rows, w, g.w_out, s, b, y, res, act);
+    one_row<S>(rows, w, g.w_out, s, b, out(oy), act);
+  }
+}
+
+template <int S, class F>
+void channels(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0, size_t c1,
+              const Epilogue& epi, F act) {
+  const PaddedPlane p = depthwise_padded_geom(g, 4);
+  float* plane = thread_scratch(Scratch::Plane, plane_floats(p));
+  zero_plane(p, plane);
+  const size_t plane_in = g.h_in * g.w_in, plane_out = g.h_out * g.w_out;
+  for (size_t ch = c0; ch < c1; ++ch) {
+    fill_padded(x + ch * plane_in, g, p, plane);
+    const float* rc = epi.residual ? epi.residual + ch * plane_out : nullptr;
+    const float s = epi.scale ? epi.scale[ch] : 1.f, b = epi.bias ? epi.bias[ch] : 0.f;
+    channel<S>(plane, p, w + ch * 9, g, y + ch * plane_out, rc, s, b, act);
+  }
+}
+
+template <int S>
+void dispatch_act(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,
+                  size_t c1, const Epilogue& epi) {
+  switch (epi.act) {
+    case Act::None:
+      return channels<S>(x, w, g, y, c0, c1, epi, ActNone{});
+    case Act::Relu:
+      return channels<S>(x, w, g, y, c0, c1, epi, ActRelu{});
+    case Act::Relu6:
+      return channels<S>(x, w, g, y, c0, c1, epi, ActRelu6{});
+    default:
+      return channels<S>(x, w, g, y, c0, c1, epi, ActAny{epi.act});
   }
 }
 
@@ -136,18 +214,10 @@ void aio_f32_dwconv3x3_rows__neon(const float* x, const float* w, const ConvGeom
     depthwise_conv_scalar(x, w, g, y, c0, c1, epi);
     return;
   }
-  const PaddedPlane p = depthwise_padded_geom(g, 4);
-  float* plane = thread_scratch(Scratch::Plane, p.rows * p.cols);
-  const size_t plane_in = g.h_in * g.w_in, plane_out = g.h_out * g.w_out;
-  for (size_t ch = c0; ch < c1; ++ch) {
-    fill_padded(x + ch * plane_in, g, p, plane);
-    const float* rc = epi.residual ? epi.residual + ch * plane_out : nullptr;
-    const float s = epi.scale ? epi.scale[ch] : 1.f, b = epi.bias ? epi.bias[ch] : 0.f;
-    if (g.sw == 1)
-      channel<1>(plane, p, w + ch * 9, g, y + ch * plane_out, rc, s, b, epi.act);
-    else
-      channel<2>(plane, p, w + ch * 9, g, y + ch * plane_out, rc, s, b, epi.act);
-  }
+  if (g.sw == 1)
+    dispatch_act<1>(x, w, g, y, c0, c1, epi);
+  else
+    dispatch_act<2>(x, w, g, y, c0, c1, epi);
 }
 
 }  // namespace
