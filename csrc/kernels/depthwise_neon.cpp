@@ -26,16 +26,19 @@ void zero_plane(const PaddedPlane& p, float* dst) {
 
 void fill_padded(const float* xc, const ConvGeom& g, const PaddedPlane& p, float* dst) {
   float* d = dst + g.ph * p.cols + g.pw;
+  const size_t whole = (g.w_in + 3) / 4 * 4;  // a row as whole vectors
   for (size_t iy = 0; iy < g.h_in; ++iy, d += p.cols, xc += g.w_in) {
+    if (iy + 1 < g.h_in) {
+      // Whole vectors: the last one reads the next input row's first floats (there is a next
+      // row) and writes them past the image, where zeros belong: those (at most 3) are zeroed
+      // again. 5 instructions for a 7-float row instead of 10.
+      for (size_t i = 0; i < whole; i += 4) vst1q_f32(d + i, vld1q_f32(xc + i));
+      for (size_t i = g.w_in; i < whole; ++i) d[i] = 0.f;
+      continue;
+    }
+    // The plane's last row: nothing may be read past it.
     size_t i = 0;
-    for (; i + 8 <= g.w_in; i += 8) {
-      vst1q_f32(d + i, vld1q_f32(xc + i));
-      vst1q_f32(d + i + 4, vld1q_f32(xc + i + 4));
-    }
-    if (i + 4 <= g.w_in) {
-      vst1q_f32(d + i, vld1q_f32(xc + i));
-      i += 4;
-    }
+    for (; i + 4 <= g.w_in; i += 4) vst1q_f32(d + i, vld1q_f32(xc + i));
     for (; i < g.w_in; ++i) d[i] = xc[i];
   }
 }
