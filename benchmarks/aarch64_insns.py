@@ -59,22 +59,46 @@ def build_library(build: Path, jobs: int) -> Path:
         tc = build / "aarch64-toolchain.cmake"
         tc.write_text(TOOLCHAIN)
         run(
-            ["cmake", "-S", str(ROOT), "-B", str(lib), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-             f"-DCMAKE_TOOLCHAIN_FILE={tc.resolve()}", "-DALLINONE_BUILD_TESTS=ON",
-             "-DALLINONE_BUILD_PYTHON=OFF"],
+            [
+                "cmake",
+                "-S",
+                str(ROOT),
+                "-B",
+                str(lib),
+                "-G",
+                "Ninja",
+                "-DCMAKE_BUILD_TYPE=Release",
+                f"-DCMAKE_TOOLCHAIN_FILE={tc.resolve()}",
+                "-DALLINONE_BUILD_TESTS=ON",
+                "-DALLINONE_BUILD_PYTHON=OFF",
+            ],
             stdout=subprocess.DEVNULL,
         )
-    run(["cmake", "--build", str(lib), "-j", str(jobs), "--target", "allinone"],
-        stdout=subprocess.DEVNULL)
+    run(
+        ["cmake", "--build", str(lib), "-j", str(jobs), "--target", "allinone"],
+        stdout=subprocess.DEVNULL,
+    )
     return lib / "csrc" / "capi"
 
 
 def build_driver(build: Path, libdir: Path) -> Path:
     exe = build / "aarch64_insns_driver"
     src = ROOT / "benchmarks" / "aarch64_insns_driver.c"
-    run(["aarch64-linux-gnu-gcc", "-O2", "-Wall", "-Wextra", "-o", str(exe), str(src),
-         f"-I{ROOT / 'csrc' / 'include'}", f"-L{libdir}", "-lallinone",
-         f"-Wl,-rpath,{libdir.resolve()}"])
+    run(
+        [
+            "aarch64-linux-gnu-gcc",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-o",
+            str(exe),
+            str(src),
+            f"-I{ROOT / 'csrc' / 'include'}",
+            f"-L{libdir}",
+            "-lallinone",
+            f"-Wl,-rpath,{libdir.resolve()}",
+        ]
+    )
     return exe
 
 
@@ -103,11 +127,16 @@ def load_latency_module():
     return mod
 
 
-def count(plugin: Path, cpu: str, exe: Path, args: list[str], env: dict[str, str]) -> tuple[int, str]:
+def count(
+    plugin: Path, cpu: str, exe: Path, args: list[str], env: dict[str, str]
+) -> tuple[int, str]:
     """Guest instructions of one run, and the driver's stdout."""
     p = subprocess.run(
         ["qemu-aarch64", "-L", SYSROOT, "-cpu", cpu, "-plugin", str(plugin), str(exe), *args],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     m = re.search(r"insns (\d+)", p.stderr)
     if p.returncode != 0 or not m:
@@ -133,8 +162,9 @@ def main() -> None:
 
     for tool in ("aarch64-linux-gnu-gcc", "qemu-aarch64"):
         if not shutil.which(tool):
-            sys.exit(f"aarch64_insns: {tool} not found (apt-get install g++-aarch64-linux-gnu "
-                     "qemu-user)")
+            sys.exit(
+                f"aarch64_insns: {tool} not found (apt-get install g++-aarch64-linux-gnu qemu-user)"
+            )
     build = Path(args.build)
     libdir = build / "lib" / "csrc" / "capi"
     if not args.no_build:
@@ -165,25 +195,49 @@ def main() -> None:
             isa, flops, features = fields[1], int(fields[3]), fields[5].replace("-", "")
             per = (c2 - c1) / (args.n2 - args.n1)
             macs = flops / 2
-            rows.append({"model": name, "level": level, "macs": macs, "insns": per,
-                         "insns_per_mac": per / macs if macs else 0.0})
-            print(f"{name:13s} L{level}  MACs {macs / 1e6:9.1f} M  insns {per / 1e6:9.1f} M  "
-                  f"per MAC {per / macs:.3f}  ({time.time() - t0:.0f} s)", flush=True)
+            rows.append(
+                {
+                    "model": name,
+                    "level": level,
+                    "macs": macs,
+                    "insns": per,
+                    "insns_per_mac": per / macs if macs else 0.0,
+                }
+            )
+            print(
+                f"{name:13s} L{level}  MACs {macs / 1e6:9.1f} M  insns {per / 1e6:9.1f} M  "
+                f"per MAC {per / macs:.3f}  ({time.time() - t0:.0f} s)",
+                flush=True,
+            )
 
-    print(f"\nisa {isa} (extensions: {features or 'none'}), qemu -cpu {args.cpu}, 1 thread, "
-          f"winograd {'off' if wino == '0' else 'on'}")
+    print(
+        f"\nisa {isa} (extensions: {features or 'none'}), qemu -cpu {args.cpu}, 1 thread, "
+        f"winograd {'off' if wino == '0' else 'on'}"
+    )
     print("| model | level | MACs | instructions | per MAC | ncnn fp32 (L0) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         ncnn = NCNN_L0.get(r["model"]) if r["level"] == 0 else None
         ncnn_s = f"{ncnn / 1e6:.1f} M" if ncnn else ""
-        print(f"| {r['model']} | L{r['level']} | {r['macs'] / 1e6:.1f} M | "
-              f"{r['insns'] / 1e6:.1f} M | {r['insns_per_mac']:.3f} | {ncnn_s} |")
+        print(
+            f"| {r['model']} | L{r['level']} | {r['macs'] / 1e6:.1f} M | "
+            f"{r['insns'] / 1e6:.1f} M | {r['insns_per_mac']:.3f} | {ncnn_s} |"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"cpu": args.cpu, "isa": isa, "isa_features": features, "threads": 1,
-             "winograd": wino == "1", "rows": rows},
-            indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "cpu": args.cpu,
+                    "isa": isa,
+                    "isa_features": features,
+                    "threads": 1,
+                    "winograd": wino == "1",
+                    "rows": rows,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":
