@@ -67,16 +67,262 @@ inline void k_step(float32x4_t (*acc)[2], const float* a, const float* bk) {
   fma_rows<V>(acc, av, b0, b1, std::make_index_sequence<R>{});
 }
 
-// The full 12 x 8 tile's accumulation in assembly: per k one 3-register load of A (12 rows),
-// one 2-register load of the B row with the row stride as post-increment, 24 FMAs; per 4 k one
-// loop branch and three prefetches of A (one per 64-byte line consumed, kPrefetchA k ahead):
-// 26.9 instructions per k where the compiler's loop took 31.5 (register moves and address
-// arithmetic). The accumulators are outputs in registers the compiler picks (24 of the 30
-// operands GCC allows; the pointers go through clobbered x9-x11), so the epilogue is the same C++
-// as every other tile's.
-inline void k_loop_12x8(float32x4_t (*c)[2], const float* a, const float* b, size_t ldb_bytes,
-                        size_t kc) {
-  static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below");
+// The accumulation of whole-width (8-column) tiles of 4, 8 or 12 rows in assembly: per k one
+// load of the tile's rows of A (one to three vectors), one 2-register load of the B row with the
+// row stride as post-increment, R x 2 FMAs; per 4 k one loop branch and three prefetches of A
+// (one per 64-byte line of the panel consumed, kPrefetchA k ahead). For 12 rows, 26.9
+// instructions per k where the compiler's loop took 31.5 (register moves and address arithmetic).
+// The accumulators are outputs in registers the compiler picks (at most 24 of the 30 operands GCC
+// allows; the pointers go through the clobbered x9-x11), so the epilogue is the same C++ as every
+// other tile's. 4- and 8-row tiles are the panels' remainders (64 = 5 x 12 + 4 channels).
+template <int R>
+inline void k_loop_x8(float32x4_t (*c)[2], const float* a, const float* b, size_t ldb_bytes,
+                      size_t kc);
+static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below");
+
+template <>
+inline void k_loop_x8<4>(float32x4_t (*c)[2], const float* a, const float* b, size_t ldb_bytes,
+                          size_t kc) {
+  __asm__ volatile(
+      "movi %[c0_0].4s, #0\n"
+      "movi %[c0_1].4s, #0\n"
+      "movi %[c1_0].4s, #0\n"
+      "movi %[c1_1].4s, #0\n"
+      "movi %[c2_0].4s, #0\n"
+      "movi %[c2_1].4s, #0\n"
+      "movi %[c3_0].4s, #0\n"
+      "movi %[c3_1].4s, #0\n"
+      "mov x10, %[a]\n"
+      "mov x11, %[b]\n"
+      "lsr x9, %[kc], #2\n"
+      "cbz x9, 2f\n"
+      "1:\n"
+      "prfm pldl1keep, [x10, #2304]\n"
+      "prfm pldl1keep, [x10, #2368]\n"
+      "prfm pldl1keep, [x10, #2432]\n"
+      "ld1 {v0.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "ld1 {v0.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "ld1 {v0.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "ld1 {v0.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "subs x9, x9, #1\n"
+      "b.ne 1b\n"
+      "2:\n"
+      "ands x9, %[kc], #3\n"
+      "b.eq 4f\n"
+      "3:\n"
+      "ld1 {v0.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "subs x9, x9, #1\n"
+      "b.ne 3b\n"
+      "4:\n"
+      :
+        [c0_0] "=w"(c[0][0]),
+        [c0_1] "=w"(c[0][1]),
+        [c1_0] "=w"(c[1][0]),
+        [c1_1] "=w"(c[1][1]),
+        [c2_0] "=w"(c[2][0]),
+        [c2_1] "=w"(c[2][1]),
+        [c3_0] "=w"(c[3][0]),
+        [c3_1] "=w"(c[3][1])
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [astep] "r"(kMR * sizeof(float))
+      : "x9", "x10", "x11", "v0", "v1", "v2", "v3", "v4", "cc", "memory");
+}
+
+template <>
+inline void k_loop_x8<8>(float32x4_t (*c)[2], const float* a, const float* b, size_t ldb_bytes,
+                          size_t kc) {
+  __asm__ volatile(
+      "movi %[c0_0].4s, #0\n"
+      "movi %[c0_1].4s, #0\n"
+      "movi %[c1_0].4s, #0\n"
+      "movi %[c1_1].4s, #0\n"
+      "movi %[c2_0].4s, #0\n"
+      "movi %[c2_1].4s, #0\n"
+      "movi %[c3_0].4s, #0\n"
+      "movi %[c3_1].4s, #0\n"
+      "movi %[c4_0].4s, #0\n"
+      "movi %[c4_1].4s, #0\n"
+      "movi %[c5_0].4s, #0\n"
+      "movi %[c5_1].4s, #0\n"
+      "movi %[c6_0].4s, #0\n"
+      "movi %[c6_1].4s, #0\n"
+      "movi %[c7_0].4s, #0\n"
+      "movi %[c7_1].4s, #0\n"
+      "mov x10, %[a]\n"
+      "mov x11, %[b]\n"
+      "lsr x9, %[kc], #2\n"
+      "cbz x9, 2f\n"
+      "1:\n"
+      "prfm pldl1keep, [x10, #2304]\n"
+      "prfm pldl1keep, [x10, #2368]\n"
+      "prfm pldl1keep, [x10, #2432]\n"
+      "ld1 {v0.4s, v1.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c4_0].4s, v3.4s, v1.s[0]\n"
+      "fmla %[c5_0].4s, v3.4s, v1.s[1]\n"
+      "fmla %[c6_0].4s, v3.4s, v1.s[2]\n"
+      "fmla %[c7_0].4s, v3.4s, v1.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "fmla %[c4_1].4s, v4.4s, v1.s[0]\n"
+      "fmla %[c5_1].4s, v4.4s, v1.s[1]\n"
+      "fmla %[c6_1].4s, v4.4s, v1.s[2]\n"
+      "fmla %[c7_1].4s, v4.4s, v1.s[3]\n"
+      "ld1 {v0.4s, v1.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c4_0].4s, v3.4s, v1.s[0]\n"
+      "fmla %[c5_0].4s, v3.4s, v1.s[1]\n"
+      "fmla %[c6_0].4s, v3.4s, v1.s[2]\n"
+      "fmla %[c7_0].4s, v3.4s, v1.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "fmla %[c4_1].4s, v4.4s, v1.s[0]\n"
+      "fmla %[c5_1].4s, v4.4s, v1.s[1]\n"
+      "fmla %[c6_1].4s, v4.4s, v1.s[2]\n"
+      "fmla %[c7_1].4s, v4.4s, v1.s[3]\n"
+      "ld1 {v0.4s, v1.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c4_0].4s, v3.4s, v1.s[0]\n"
+      "fmla %[c5_0].4s, v3.4s, v1.s[1]\n"
+      "fmla %[c6_0].4s, v3.4s, v1.s[2]\n"
+      "fmla %[c7_0].4s, v3.4s, v1.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "fmla %[c4_1].4s, v4.4s, v1.s[0]\n"
+      "fmla %[c5_1].4s, v4.4s, v1.s[1]\n"
+      "fmla %[c6_1].4s, v4.4s, v1.s[2]\n"
+      "fmla %[c7_1].4s, v4.4s, v1.s[3]\n"
+      "ld1 {v0.4s, v1.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c4_0].4s, v3.4s, v1.s[0]\n"
+      "fmla %[c5_0].4s, v3.4s, v1.s[1]\n"
+      "fmla %[c6_0].4s, v3.4s, v1.s[2]\n"
+      "fmla %[c7_0].4s, v3.4s, v1.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "fmla %[c4_1].4s, v4.4s, v1.s[0]\n"
+      "fmla %[c5_1].4s, v4.4s, v1.s[1]\n"
+      "fmla %[c6_1].4s, v4.4s, v1.s[2]\n"
+      "fmla %[c7_1].4s, v4.4s, v1.s[3]\n"
+      "subs x9, x9, #1\n"
+      "b.ne 1b\n"
+      "2:\n"
+      "ands x9, %[kc], #3\n"
+      "b.eq 4f\n"
+      "3:\n"
+      "ld1 {v0.4s, v1.4s}, [x10], %[astep]\n"
+      "ld1 {v3.4s, v4.4s}, [x11], %[ldb]\n"
+      "fmla %[c0_0].4s, v3.4s, v0.s[0]\n"
+      "fmla %[c1_0].4s, v3.4s, v0.s[1]\n"
+      "fmla %[c2_0].4s, v3.4s, v0.s[2]\n"
+      "fmla %[c3_0].4s, v3.4s, v0.s[3]\n"
+      "fmla %[c4_0].4s, v3.4s, v1.s[0]\n"
+      "fmla %[c5_0].4s, v3.4s, v1.s[1]\n"
+      "fmla %[c6_0].4s, v3.4s, v1.s[2]\n"
+      "fmla %[c7_0].4s, v3.4s, v1.s[3]\n"
+      "fmla %[c0_1].4s, v4.4s, v0.s[0]\n"
+      "fmla %[c1_1].4s, v4.4s, v0.s[1]\n"
+      "fmla %[c2_1].4s, v4.4s, v0.s[2]\n"
+      "fmla %[c3_1].4s, v4.4s, v0.s[3]\n"
+      "fmla %[c4_1].4s, v4.4s, v1.s[0]\n"
+      "fmla %[c5_1].4s, v4.4s, v1.s[1]\n"
+      "fmla %[c6_1].4s, v4.4s, v1.s[2]\n"
+      "fmla %[c7_1].4s, v4.4s, v1.s[3]\n"
+      "subs x9, x9, #1\n"
+      "b.ne 3b\n"
+      "4:\n"
+      :
+        [c0_0] "=w"(c[0][0]),
+        [c0_1] "=w"(c[0][1]),
+        [c1_0] "=w"(c[1][0]),
+        [c1_1] "=w"(c[1][1]),
+        [c2_0] "=w"(c[2][0]),
+        [c2_1] "=w"(c[2][1]),
+        [c3_0] "=w"(c[3][0]),
+        [c3_1] "=w"(c[3][1]),
+        [c4_0] "=w"(c[4][0]),
+        [c4_1] "=w"(c[4][1]),
+        [c5_0] "=w"(c[5][0]),
+        [c5_1] "=w"(c[5][1]),
+        [c6_0] "=w"(c[6][0]),
+        [c6_1] "=w"(c[6][1]),
+        [c7_0] "=w"(c[7][0]),
+        [c7_1] "=w"(c[7][1])
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [astep] "r"(kMR * sizeof(float))
+      : "x9", "x10", "x11", "v0", "v1", "v2", "v3", "v4", "cc", "memory");
+}
+
+template <>
+inline void k_loop_x8<12>(float32x4_t (*c)[2], const float* a, const float* b, size_t ldb_bytes,
+                          size_t kc) {
   __asm__ volatile(
       "movi %[c0_0].4s, #0\n"
       "movi %[c0_1].4s, #0\n"
@@ -398,8 +644,8 @@ template <int R, int V, class Rows>
 void tile(size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc, bool accumulate,
           const TileEpilogue* epi) {
   float32x4_t acc[R][2];
-  if constexpr (R == 12 && V == 2 && std::is_same_v<Rows, StridedRows>) {
-    k_loop_12x8(acc, a, b.b, b.ldb * sizeof(float), kc);
+  if constexpr (R % 4 == 0 && V == 2 && std::is_same_v<Rows, StridedRows>) {
+    k_loop_x8<R>(acc, a, b.b, b.ldb * sizeof(float), kc);
   } else {
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.f);
