@@ -51,47 +51,60 @@ void conv_rows(const float* plane, const ConvGeom& g, size_t i, size_t j, size_t
   }
 }
 
-// Strips that never straddle an output row (w_out and the block start multiples of 8): each
-// strip's 8 pixels of one K row are one input row's run, copied straight into the strip (two
-// vector loads and stores), with no row buffer in between. Strips at the image's left or right
-// edge, or on a padding row, are filled element by element.
+// Strips that never straddle an output row (w_out and the block start multiples of 8): the input
+// rows the block reads are first copied, for its channels, into zero-bordered rows (padding rows
+// and columns become real zeros, about 1 / (kh kw) of the packing's traffic), so that each
+// strip's 8 pixels of one K row are one unmasked run: two vector loads and stores (stride 2: two
+// de-interleaving loads), no bounds test, no row buffer in between.
 template <int S>
-void pack_aligned(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t p0, size_t nb,
-                  float* dst) {
-  const size_t taps = g.kh * g.kw, plane = g.h_in * g.w_in, strips = (nb + kNR - 1) / kNR;
-  const long w_in = static_cast<long>(g.w_in), h_in = static_cast<long>(g.h_in);
-  const float32x4_t zero = vdupq_n_f32(0.f);
+void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t p0, size_t nb,
+                 float* dst) {
+  const size_t taps = g.kh * g.kw, plane = g.h_in * g.w_in;
+  const size_t ch0 = k0 / taps, ch1 = (k0 + kc - 1) / taps + 1;
+  const size_t oy0 = p0 / g.w_out, oy1 = (p0 + nb - 1) / g.w_out + 1;
+  const size_t rows = (oy1 - 1 - oy0) * g.sh + (g.kh - 1) * g.dh + 1;
+  // Strip reads reach column (w_out - 8) S + (kw - 1) dw + 8 S - 1 of the padded row.
+  const size_t cols = (g.w_out * S + (g.kw - 1) * g.dw + 3) / 4 * 4;
+  float* pad = thread_scratch(Scratch::ConvRows, (ch1 - ch0) * rows * cols);
+  const long h_in = static_cast<long>(g.h_in);
+  // Image columns land at [pw, pw + w_in) of a padded row, clipped to the columns read.
+  const size_t lo = std::min(g.pw, cols), hi = std::min(g.pw + g.w_in, cols);
+  for (size_t c = ch0; c < ch1; ++c) {
+    for (size_t r = 0; r < rows; ++r) {
+      float* d = pad + ((c - ch0) * rows + r) * cols;
+      const long iy = static_cast<long>(oy0 * g.sh + r) - static_cast<long>(g.ph);
+      if (iy < 0 || iy >= h_in) {
+        std::fill(d, d + cols, 0.f);
+        continue;
+      }
+      std::fill(d, d + lo, 0.f);
+      std::copy(x + c * plane + static_cast<size_t>(iy) * g.w_in,
+                x + c * plane + static_cast<size_t>(iy) * g.w_in + (hi - lo), d + lo);
+      std::fill(d + hi, d + cols, 0.f);
+    }
+  }
+  const size_t end = p0 + nb;
   for (size_t kk = 0; kk < kc; ++kk) {
     const size_t k = k0 + kk, ch = k / taps, r = k - ch * taps, i = r / g.kw, j = r - i * g.kw;
-    const float* xc = x + ch * plane;
-    const long off = static_cast<long>(j * g.dw) - static_cast<long>(g.pw);
+    const float* base = pad + ((ch - ch0) * rows + i * g.dh) * cols + j * g.dw;
     float* d = dst + kk * kNR;
-    size_t p = p0;
-    for (size_t s = 0; s < strips; ++s, d += kNR * kc, p += kNR) {
-      const size_t oy = p / g.w_out, ox = p - oy * g.w_out;
-      const size_t n = std::min(kNR, p0 + nb - p);  // pixels of this strip (8 but the last)
-      const long iy = static_cast<long>(oy * g.sh + i * g.dh) - static_cast<long>(g.ph);
-      if (iy < 0 || iy >= h_in) {
-        vst1q_f32(d, zero);
-        vst1q_f32(d + 4, zero);
-        continue;
-      }
-      const float* row = xc + iy * w_in;
-      const long ix0 = static_cast<long>(ox) * S + off;
-      // Whole vectors read columns ix0 .. ix0 + 8 S - 1 (stride 2: one past the last tap).
-      if (n == kNR && ix0 >= 0 && ix0 + 8 * S <= w_in) {
+    for (size_t oy = oy0; oy < oy1; ++oy) {
+      const size_t row0 = oy * g.w_out;
+      const size_t a = std::max(p0, row0), b = std::min(end, row0 + g.w_out);
+      const float* src = base + (oy - oy0) * g.sh * cols + (a - row0) * S;
+      size_t p = a;
+      for (; p + kNR <= b; p += kNR, src += kNR * S, d += kNR * kc) {
         if constexpr (S == 1) {
-          vst1q_f32(d, vld1q_f32(row + ix0));
-          vst1q_f32(d + 4, vld1q_f32(row + ix0 + 4));
+          vst1q_f32(d, vld1q_f32(src));
+          vst1q_f32(d + 4, vld1q_f32(src + 4));
         } else {
-          vst1q_f32(d, vld2q_f32(row + ix0).val[0]);
-          vst1q_f32(d + 4, vld2q_f32(row + ix0 + 8).val[0]);
+          vst1q_f32(d, vld2q_f32(src).val[0]);
+          vst1q_f32(d + 4, vld2q_f32(src + 8).val[0]);
         }
-        continue;
       }
-      for (size_t l = 0; l < kNR; ++l) {
-        const long ix = ix0 + static_cast<long>(l) * S;
-        d[l] = l < n && ix >= 0 && ix < w_in ? row[ix] : 0.f;
+      if (p < b) {  // the block's partial last strip: zeros past its pixels
+        for (size_t l = 0; l < kNR; ++l) d[l] = p + l < b ? src[l * S] : 0.f;
+        d += kNR * kc;
       }
     }
   }
@@ -102,8 +115,8 @@ void aio_f32_packconv_8__neon(const float* x, const ConvGeom& g, size_t k0, size
   if (nr != kNR || (g.sw != 1 && g.sw != 2))
     return pack_conv_b_portable(x, g, k0, kc, p0, nb, nr, dst);
   if (g.w_out % kNR == 0 && p0 % kNR == 0)
-    return g.sw == 1 ? pack_aligned<1>(x, g, k0, kc, p0, nb, dst)
-                     : pack_aligned<2>(x, g, k0, kc, p0, nb, dst);
+    return g.sw == 1 ? pack_padded<1>(x, g, k0, kc, p0, nb, dst)
+                     : pack_padded<2>(x, g, k0, kc, p0, nb, dst);
   const size_t taps = g.kh * g.kw, plane = g.h_in * g.w_in;
   const size_t oy0 = p0 / g.w_out, oy1 = (p0 + nb - 1) / g.w_out + 1;
   const size_t skip = p0 - oy0 * g.w_out, strips = (nb + kNR - 1) / kNR;

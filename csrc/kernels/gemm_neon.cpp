@@ -542,6 +542,14 @@ inline void k_loop(float32x4_t (*acc)[2], const float* a, Rows b, size_t kc) {
   for (; k < kc; ++k, a += kMR) k_step<R, V>(acc, a, b.row(k));
 }
 
+// The activations with many constants (SiLU's exp, hardswish, any later one), out of line: inline,
+// their registers made GCC spill the accumulators of every tile, whatever its activation.
+template <int R, int V>
+__attribute__((noinline)) void act_tile(float32x4_t (*acc)[2], Act act) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = neon::act(acc[r][v], act);
+}
+
 // Whole-width tiles (nc == 4 V, nearly all of them): the epilogue in passes over the registers,
 // each behind one branch (a per-vector test of accumulate/scale/residual/act cost about as much
 // as the arithmetic), and the activation's switch taken once per tile, not per vector.
@@ -595,8 +603,7 @@ inline void epilogue_full(float32x4_t (*acc)[2], float* c, size_t ldc, bool accu
           for (int v = 0; v < V; ++v) acc[r][v] = vminq_f32(vmaxq_f32(acc[r][v], zero), six);
         break;
       default:
-        for (int r = 0; r < R; ++r)
-          for (int v = 0; v < V; ++v) acc[r][v] = neon::act(acc[r][v], epi->act);
+        act_tile<R, V>(acc, epi->act);
         break;
     }
   }
@@ -609,7 +616,6 @@ inline void epilogue_full(float32x4_t (*acc)[2], float* c, size_t ldc, bool accu
 template <int R, int V>
 inline void epilogue(float32x4_t (*acc)[2], size_t nc, float* c, size_t ldc, bool accumulate,
                      const TileEpilogue* epi) {
-  if (nc == 4 * V) return epilogue_full<R, V>(acc, c, ldc, accumulate, epi);
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
     float* crow = c + r * ldc;
@@ -644,14 +650,24 @@ template <int R, int V, class Rows>
 void tile(size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc, bool accumulate,
           const TileEpilogue* epi) {
   float32x4_t acc[R][2];
-  if constexpr (R % 4 == 0 && V == 2 && std::is_same_v<Rows, StridedRows>) {
-    k_loop_x8<R>(acc, a, b.b, b.ldb * sizeof(float), kc);
-  } else {
+  const auto sums = [&] {
+    if constexpr (R % 4 == 0 && V == 2 && std::is_same_v<Rows, StridedRows>) {
+      k_loop_x8<R>(acc, a, b.b, b.ldb * sizeof(float), kc);
+    } else {
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.f);
-    k_loop<R, V>(acc, a, b, kc);
+      for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.f);
+      k_loop<R, V>(acc, a, b, kc);
+    }
+  };
+  // Two copies of the accumulation, one per epilogue: with one copy GCC spilled all 24
+  // accumulators right after it, to serve the partial epilogue's register needs.
+  if (nc == 4 * V) {
+    sums();
+    epilogue_full<R, V>(acc, c, ldc, accumulate, epi);
+  } else {
+    sums();
+    epilogue<R, V>(acc, nc, c, ldc, accumulate, epi);
   }
-  epilogue<R, V>(acc, nc, c, ldc, accumulate, epi);
 }
 
 void column_sums(size_t mr, size_t K, const float* a, const float* b, size_t ldb, float* out) {
