@@ -52,25 +52,6 @@ inline float32x4_t fma_row(float32x4_t acc, float32x4_t t0, float32x4_t t1, floa
   return vfmaq_laneq_f32(acc, t2, w[(I + 2) / 4], (I + 2) % 4);
 }
 
-// Taps 0, 1, 2 of 4 outputs whose first input column is at src. (Carrying the loaded vectors
-// from one step to the next and extracting the shifted taps with ext needs fewer loads, but GCC
-// 12 then moves every carried register each step: 79 instead of 64 instructions per two-row
-// step at stride 2.)
-template <int S>
-inline void taps(const float* src, float32x4_t& t0, float32x4_t& t1, float32x4_t& t2) {
-  if constexpr (S == 1) {
-    t0 = vld1q_f32(src);
-    t1 = vld1q_f32(src + 1);
-    t2 = vld1q_f32(src + 2);
-  } else {
-    // Even and odd columns of 8 floats (vld2q de-interleaves); tap 2 is tap 0 moved by 2.
-    const float32x4x2_t v = vld2q_f32(src);
-    t0 = v.val[0];
-    t1 = v.val[1];
-    t2 = vld2q_f32(src + 2).val[0];
-  }
-}
-
 // The activation as a type, chosen once per call: the common ones inline into the row loop
 // without a switch per vector.
 struct ActNone {
@@ -94,65 +75,108 @@ struct RowOut {
   const float* res;  // or nullptr
 };
 
-template <class F>
-inline void finish(float32x4_t acc, float32x4_t s, float32x4_t b, const RowOut& o, size_t ox,
-                   size_t n, F act) {
+// One padded input row's taps for successive vectors of 4 outputs: stride 1 loads from three
+// pointers (columns +0, +1, +2), stride 2 de-interleaves from two (+0 for taps 0 and 1, +2 for
+// tap 2); each pointer steps 4 S floats, so every load is one post-incremented instruction
+// (ld2 has no register-offset form: computed addresses cost an add per load).
+template <int S>
+struct Cursor {
+  const float* p0;
+  const float* p1;
+  const float* p2;
+  explicit Cursor(const float* row) : p0(row), p1(row + 1), p2(row + 2) {}
+  inline void next(float32x4_t& t0, float32x4_t& t1, float32x4_t& t2) {
+    if constexpr (S == 1) {
+      t0 = vld1q_f32(p0);
+      t1 = vld1q_f32(p1);
+      t2 = vld1q_f32(p2);
+      p0 += 4;
+      p1 += 4;
+      p2 += 4;
+    } else {
+      const float32x4x2_t v = vld2q_f32(p0);
+      t0 = v.val[0];
+      t1 = v.val[1];
+      t2 = vld2q_f32(p2).val[0];
+      p0 += 8;
+      p2 += 8;
+    }
+  }
+};
+
+template <bool Res, class F>
+inline float32x4_t finish(float32x4_t acc, float32x4_t s, float32x4_t b, const float* res,
+                          size_t n, F act) {
   float32x4_t v = vfmaq_f32(b, acc, s);
-  if (o.res) v = vaddq_f32(v, n >= 4 ? vld1q_f32(o.res + ox) : neon::load_partial(o.res + ox, n));
-  v = act(v);
+  if constexpr (Res) v = vaddq_f32(v, n >= 4 ? vld1q_f32(res) : neon::load_partial(res, n));
+  return act(v);
+}
+
+inline void store(float* y, float32x4_t v, size_t n) {
   if (n >= 4)
-    vst1q_f32(o.y + ox, v);
+    vst1q_f32(y, v);
   else
-    neon::store_partial(o.y + ox, v, n);
+    neon::store_partial(y, v, n);
 }
 
 // Two output rows from padded rows r[0 .. S + 2] (input rows S apart per output row).
-template <int S, class F>
+template <int S, bool Res, class F>
 void two_rows(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t s,
               float32x4_t b, RowOut o0, RowOut o1, F act) {
-  for (size_t ox = 0; ox < w_out; ox += 4) {
-    const size_t c = ox * S;
+  Cursor<S> c0(r[0]), c1(r[1]), c2(r[2]), c3(r[3]), c4(r[S == 2 ? 4 : 3]);
+  const auto step = [&](float32x4_t& a0, float32x4_t& a1) {
     float32x4_t t0, t1, t2;
-    float32x4_t a0 = vdupq_n_f32(0.f), a1 = vdupq_n_f32(0.f);
-    taps<S>(r[0] + c, t0, t1, t2);
+    a0 = a1 = vdupq_n_f32(0.f);
+    c0.next(t0, t1, t2);
     a0 = fma_row<0>(a0, t0, t1, t2, w);
-    taps<S>(r[1] + c, t0, t1, t2);
+    c1.next(t0, t1, t2);
     a0 = fma_row<3>(a0, t0, t1, t2, w);
     if constexpr (S == 1) a1 = fma_row<0>(a1, t0, t1, t2, w);
-    taps<S>(r[2] + c, t0, t1, t2);
+    c2.next(t0, t1, t2);
     a0 = fma_row<6>(a0, t0, t1, t2, w);
     if constexpr (S == 1) {
       a1 = fma_row<3>(a1, t0, t1, t2, w);
     } else {
       a1 = fma_row<0>(a1, t0, t1, t2, w);
     }
-    taps<S>(r[3] + c, t0, t1, t2);
+    c3.next(t0, t1, t2);
     if constexpr (S == 1) {
       a1 = fma_row<6>(a1, t0, t1, t2, w);
     } else {
       a1 = fma_row<3>(a1, t0, t1, t2, w);
-      taps<S>(r[4] + c, t0, t1, t2);
+      c4.next(t0, t1, t2);
       a1 = fma_row<6>(a1, t0, t1, t2, w);
     }
+  };
+  size_t ox = 0;
+  float32x4_t a0, a1;
+  for (; ox + 4 <= w_out; ox += 4) {
+    step(a0, a1);
+    vst1q_f32(o0.y + ox, finish<Res>(a0, s, b, Res ? o0.res + ox : nullptr, 4, act));
+    vst1q_f32(o1.y + ox, finish<Res>(a1, s, b, Res ? o1.res + ox : nullptr, 4, act));
+  }
+  if (ox < w_out) {
     const size_t n = w_out - ox;
-    finish(a0, s, b, o0, ox, n, act);
-    finish(a1, s, b, o1, ox, n, act);
+    step(a0, a1);
+    store(o0.y + ox, finish<Res>(a0, s, b, Res ? o0.res + ox : nullptr, n, act), n);
+    store(o1.y + ox, finish<Res>(a1, s, b, Res ? o1.res + ox : nullptr, n, act), n);
   }
 }
 
-template <int S, class F>
+template <int S, bool Res, class F>
 void one_row(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t s,
              float32x4_t b, RowOut o, F act) {
+  Cursor<S> c0(r[0]), c1(r[1]), c2(r[2]);
   for (size_t ox = 0; ox < w_out; ox += 4) {
-    const size_t c = ox * S;
     float32x4_t t0, t1, t2, a = vdupq_n_f32(0.f);
-    taps<S>(r[0] + c, t0, t1, t2);
+    c0.next(t0, t1, t2);
     a = fma_row<0>(a, t0, t1, t2, w);
-    taps<S>(r[1] + c, t0, t1, t2);
+    c1.next(t0, t1, t2);
     a = fma_row<3>(a, t0, t1, t2, w);
-    taps<S>(r[2] + c, t0, t1, t2);
+    c2.next(t0, t1, t2);
     a = fma_row<6>(a, t0, t1, t2, w);
-    finish(a, s, b, o, ox, w_out - ox, act);
+    const size_t n = w_out - ox;
+    store(o.y + ox, finish<Res>(a, s, b, Res ? o.res + ox : nullptr, n, act), n);
   }
 }
 
@@ -171,12 +195,18 @@ void channel(const float* plane, const PaddedPlane& p, const float* wc, const Co
   for (; oy + 2 <= g.h_out; oy += 2) {
     const float* rows[S + 3];
     for (int q = 0; q < S + 3; ++q) rows[q] = plane + (oy * S + q) * p.cols;
-    two_rows<S>(rows, w, g.w_out, s, b, out(oy), out(oy + 1), act);
+    if (rc)
+      two_rows<S, true>(rows, w, g.w_out, s, b, out(oy), out(oy + 1), act);
+    else
+      two_rows<S, false>(rows, w, g.w_out, s, b, out(oy), out(oy + 1), act);
   }
   if (oy < g.h_out) {
     const float* rows[3];
     for (int q = 0; q < 3; ++q) rows[q] = plane + (oy * S + q) * p.cols;
-    one_row<S>(rows, w, g.w_out, s, b, out(oy), act);
+    if (rc)
+      one_row<S, true>(rows, w, g.w_out, s, b, out(oy), act);
+    else
+      one_row<S, false>(rows, w, g.w_out, s, b, out(oy), act);
   }
 }
 
