@@ -104,8 +104,8 @@ AIO_FORCE_ISA=scalar "$BUILD/native-app/c_app" "$MODEL" --dump >"$BUILD/out_x86_
 "$BUILD/native-app/c_app" "$MODEL" --dump >"$BUILD/out_x86_best.txt"
 NATIVE_ISA=$("$BUILD/native-app/c_app" "$MODEL" | sed -n 's/.*, \([a-z0-9]*\) kernels).*/\1/p')
 
-# Tolerances: the NEON kernels sum in another order than x86's scalar and SIMD kernels (and the
-# demo model's outputs are small sums), so both get the SIMD tolerance.
+# Tolerances as before the NEON kernels: they sum in another order than x86's kernels, but the
+# demo model's sums are short (2.4e-7 against x86's scalar kernels when this was written).
 python3 - "$BUILD" "$NATIVE_ISA" <<'PY'
 import sys
 
@@ -121,7 +121,7 @@ def load(name):
 
 arm = load("out_aarch64.txt")
 ok = True
-for name, label, tol in (("out_x86_scalar.txt", "x86-64 scalar", 1e-4),
+for name, label, tol in (("out_x86_scalar.txt", "x86-64 scalar", 1e-5),
                          ("out_x86_best.txt", f"x86-64 {native_isa}", 1e-4)):
     ref = load(name)
     if ref.keys() != arm.keys():
