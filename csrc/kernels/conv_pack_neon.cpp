@@ -83,27 +83,36 @@ void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t
       std::fill(d + hi, d + cols, 0.f);
     }
   }
+  // Per output row of the block, where its pixels start in the padded row, its whole strips and
+  // the pixels of a partial last strip (the same for every K row: computed once per call).
+  struct RowRun {
+    size_t src, full, tail;
+  };
+  RowRun runs[kNC / kNR + 2];
+  size_t nruns = 0;
   const size_t end = p0 + nb;
+  for (size_t oy = oy0; oy < oy1; ++oy) {
+    const size_t row0 = oy * g.w_out;
+    const size_t a = std::max(p0, row0), b = std::min(end, row0 + g.w_out);
+    runs[nruns++] = {(oy - oy0) * g.sh * cols + (a - row0) * S, (b - a) / kNR, (b - a) % kNR};
+  }
   for (size_t kk = 0; kk < kc; ++kk) {
     const size_t k = k0 + kk, ch = k / taps, r = k - ch * taps, i = r / g.kw, j = r - i * g.kw;
     const float* base = pad + ((ch - ch0) * rows + i * g.dh) * cols + j * g.dw;
     float* d = dst + kk * kNR;
-    for (size_t oy = oy0; oy < oy1; ++oy) {
-      const size_t row0 = oy * g.w_out;
-      const size_t a = std::max(p0, row0), b = std::min(end, row0 + g.w_out);
-      const float* src = base + (oy - oy0) * g.sh * cols + (a - row0) * S;
-      size_t p = a;
-      for (; p + kNR <= b; p += kNR, src += kNR * S, d += kNR * kc) {
+    for (size_t q = 0; q < nruns; ++q) {
+      const float* src = base + runs[q].src;
+      // One 2-register load and store per strip (ld1/st1 {v0.4s, v1.4s}).
+      for (size_t t = runs[q].full; t > 0; --t, src += kNR * S, d += kNR * kc) {
         if constexpr (S == 1) {
-          vst1q_f32(d, vld1q_f32(src));
-          vst1q_f32(d + 4, vld1q_f32(src + 4));
+          vst1q_f32_x2(d, vld1q_f32_x2(src));
         } else {
           vst1q_f32(d, vld2q_f32(src).val[0]);
           vst1q_f32(d + 4, vld2q_f32(src + 8).val[0]);
         }
       }
-      if (p < b) {  // the block's partial last strip: zeros past its pixels
-        for (size_t l = 0; l < kNR; ++l) d[l] = p + l < b ? src[l * S] : 0.f;
+      if (runs[q].tail) {  // the block's partial last strip: zeros past its pixels
+        for (size_t l = 0; l < kNR; ++l) d[l] = l < runs[q].tail ? src[l * S] : 0.f;
         d += kNR * kc;
       }
     }
