@@ -115,11 +115,9 @@ struct Cursor {
 };
 
 template <bool Res, class F>
-inline float32x4_t finish(float32x4_t acc, float32x4_t s, float32x4_t b, const float* res,
-                          size_t n, F act) {
-  float32x4_t v = vfmaq_f32(b, acc, s);
-  if constexpr (Res) v = vaddq_f32(v, n >= 4 ? vld1q_f32(res) : neon::load_partial(res, n));
-  return act(v);
+inline float32x4_t finish(float32x4_t acc, const float* res, size_t n, F act) {
+  if constexpr (Res) acc = vaddq_f32(acc, n >= 4 ? vld1q_f32(res) : neon::load_partial(res, n));
+  return act(acc);
 }
 
 inline void store(float* y, float32x4_t v, size_t n) {
@@ -131,12 +129,11 @@ inline void store(float* y, float32x4_t v, size_t n) {
 
 // Two output rows from padded rows r[0 .. S + 2] (input rows S apart per output row).
 template <int S, bool Res, class F>
-void two_rows(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t s,
-              float32x4_t b, RowOut o0, RowOut o1, F act) {
+void two_rows(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t b, RowOut o0, RowOut o1, F act) {
   Cursor<S> c0(r[0]), c1(r[1]), c2(r[2]), c3(r[3]), c4(r[S == 2 ? 4 : 3]);
   const auto step = [&](float32x4_t& a0, float32x4_t& a1) {
     float32x4_t t0, t1, t2;
-    a0 = a1 = vdupq_n_f32(0.f);
+    a0 = a1 = b;
     c0.next(t0, t1, t2);
     a0 = fma_row<0>(a0, t0, t1, t2, w);
     c1.next(t0, t1, t2);
@@ -162,23 +159,22 @@ void two_rows(const float* const* r, const float32x4_t* w, size_t w_out, float32
   float32x4_t a0, a1;
   for (; ox + 4 <= w_out; ox += 4) {
     step(a0, a1);
-    vst1q_f32(o0.y + ox, finish<Res>(a0, s, b, Res ? o0.res + ox : nullptr, 4, act));
-    vst1q_f32(o1.y + ox, finish<Res>(a1, s, b, Res ? o1.res + ox : nullptr, 4, act));
+    vst1q_f32(o0.y + ox, finish<Res>(a0, Res ? o0.res + ox : nullptr, 4, act));
+    vst1q_f32(o1.y + ox, finish<Res>(a1, Res ? o1.res + ox : nullptr, 4, act));
   }
   if (ox < w_out) {
     const size_t n = w_out - ox;
     step(a0, a1);
-    store(o0.y + ox, finish<Res>(a0, s, b, Res ? o0.res + ox : nullptr, n, act), n);
-    store(o1.y + ox, finish<Res>(a1, s, b, Res ? o1.res + ox : nullptr, n, act), n);
+    store(o0.y + ox, finish<Res>(a0, Res ? o0.res + ox : nullptr, n, act), n);
+    store(o1.y + ox, finish<Res>(a1, Res ? o1.res + ox : nullptr, n, act), n);
   }
 }
 
 template <int S, bool Res, class F>
-void one_row(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t s,
-             float32x4_t b, RowOut o, F act) {
+void one_row(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t b, RowOut o, F act) {
   Cursor<S> c0(r[0]), c1(r[1]), c2(r[2]);
   for (size_t ox = 0; ox < w_out; ox += 4) {
-    float32x4_t t0, t1, t2, a = vdupq_n_f32(0.f);
+    float32x4_t t0, t1, t2, a = b;
     c0.next(t0, t1, t2);
     a = fma_row<0>(a, t0, t1, t2, w);
     c1.next(t0, t1, t2);
@@ -186,7 +182,7 @@ void one_row(const float* const* r, const float32x4_t* w, size_t w_out, float32x
     c2.next(t0, t1, t2);
     a = fma_row<6>(a, t0, t1, t2, w);
     const size_t n = w_out - ox;
-    store(o.y + ox, finish<Res>(a, s, b, Res ? o.res + ox : nullptr, n, act), n);
+    store(o.y + ox, finish<Res>(a, Res ? o.res + ox : nullptr, n, act), n);
   }
 }
 
@@ -194,10 +190,12 @@ template <int S, class F>
 void channel(const float* plane, const PaddedPlane& p, const float* wc, const ConvGeom& g,
              float* yc, const float* rc, float scale, float bias, F act) {
   float32x4_t w[3];
-  w[0] = vld1q_f32(wc);
-  w[1] = vld1q_f32(wc + 4);
-  w[2] = vld1q_dup_f32(wc + 8);  // reads exactly the 9 taps: the last channel's end
-  const float32x4_t s = vdupq_n_f32(scale), b = vdupq_n_f32(bias);
+  // The channel's scale folded into its 9 taps and the bias as the accumulators' start: the
+  // epilogue's multiply-add and the zeroing drop out (4 instructions per two-row step).
+  w[0] = vmulq_n_f32(vld1q_f32(wc), scale);
+  w[1] = vmulq_n_f32(vld1q_f32(wc + 4), scale);
+  w[2] = vmulq_n_f32(vld1q_dup_f32(wc + 8), scale);  // exactly the 9 taps: the last channel's end
+  const float32x4_t b = vdupq_n_f32(bias);
   const auto out = [&](size_t oy) {
     return RowOut{yc + oy * g.w_out, rc ? rc + oy * g.w_out : nullptr};
   };
@@ -206,17 +204,17 @@ void channel(const float* plane, const PaddedPlane& p, const float* wc, const Co
     const float* rows[S + 3];
     for (int q = 0; q < S + 3; ++q) rows[q] = plane + (oy * S + q) * p.cols;
     if (rc)
-      two_rows<S, true>(rows, w, g.w_out, s, b, out(oy), out(oy + 1), act);
+      two_rows<S, true>(rows, w, g.w_out, b, out(oy), out(oy + 1), act);
     else
-      two_rows<S, false>(rows, w, g.w_out, s, b, out(oy), out(oy + 1), act);
+      two_rows<S, false>(rows, w, g.w_out, b, out(oy), out(oy + 1), act);
   }
   if (oy < g.h_out) {
     const float* rows[3];
     for (int q = 0; q < 3; ++q) rows[q] = plane + (oy * S + q) * p.cols;
     if (rc)
-      one_row<S, true>(rows, w, g.w_out, s, b, out(oy), act);
+      one_row<S, true>(rows, w, g.w_out, b, out(oy), act);
     else
-      one_row<S, false>(rows, w, g.w_out, s, b, out(oy), act);
+      one_row<S, false>(rows, w, g.w_out, b, out(oy), act);
   }
 }
 
