@@ -129,7 +129,8 @@ inline void store(float* y, float32x4_t v, size_t n) {
 
 // Two output rows from padded rows r[0 .. S + 2] (input rows S apart per output row).
 template <int S, bool Res, class F>
-void two_rows(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t b, RowOut o0, RowOut o1, F act) {
+void two_rows(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t b,
+              RowOut o0, RowOut o1, F act) {
   Cursor<S> c0(r[0]), c1(r[1]), c2(r[2]), c3(r[3]), c4(r[S == 2 ? 4 : 3]);
   const auto step = [&](float32x4_t& a0, float32x4_t& a1) {
     float32x4_t t0, t1, t2;
@@ -171,7 +172,8 @@ void two_rows(const float* const* r, const float32x4_t* w, size_t w_out, float32
 }
 
 template <int S, bool Res, class F>
-void one_row(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t b, RowOut o, F act) {
+void one_row(const float* const* r, const float32x4_t* w, size_t w_out, float32x4_t b, RowOut o,
+             F act) {
   Cursor<S> c0(r[0]), c1(r[1]), c2(r[2]);
   for (size_t ox = 0; ox < w_out; ox += 4) {
     float32x4_t t0, t1, t2, a = b;

@@ -535,8 +535,9 @@ inline void k_loop_x8<12>(float32x4_t (*c)[2], const float* a, const float* b, s
 // the models use: an optional add of C (a later K block), then either a plain store, or
 // y = act(scale * acc + bias [+ residual]) with scale and bias both given and act None, ReLU or
 // ReLU6 (mode bits: 1 accumulate, 2 epilogue, 4 residual, 8 ReLU, 16 ReLU6); the caller sends
-// anything else to the C++ tile. The first k's products initialise the accumulators (no zeroing). Accumulators live in v8-v31 (declared clobbered, so GCC saves
-// the callee-saved halves), A in v0-v2, B in v3-v4.
+// anything else to the C++ tile. The first k's products initialise the accumulators (no
+// zeroing). Accumulators live in v8-v31 (declared clobbered, so GCC saves the callee-saved
+// halves), A in v0-v2, B in v3-v4.
 template <int R>
 inline void tile_x8_asm(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
                         size_t ldc_bytes, const float* scale, const float* bias,
@@ -914,8 +915,13 @@ inline void tile_x8_asm<4>(const float* a, const float* b, size_t ldb_bytes, siz
       "b 9f\n"
       "9:\n"
       :
-      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c), [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode), [astep] "r"(kMR * sizeof(float))
-      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "cc", "memory");
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
+        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode),
+        [astep] "r"(kMR * sizeof(float))
+      : "x9", "x10", "x11", "x12", "x13", "x14", "x15",
+        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+        "v12", "v13", "v14", "v15",
+        "cc", "memory");
 }
 
 template <>
@@ -1590,8 +1596,13 @@ inline void tile_x8_asm<8>(const float* a, const float* b, size_t ldb_bytes, siz
       "b 9f\n"
       "9:\n"
       :
-      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c), [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode), [astep] "r"(kMR * sizeof(float))
-      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "cc", "memory");
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
+        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode),
+        [astep] "r"(kMR * sizeof(float))
+      : "x9", "x10", "x11", "x12", "x13", "x14", "x15",
+        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+        "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23",
+        "cc", "memory");
 }
 
 template <>
@@ -2566,8 +2577,13 @@ inline void tile_x8_asm<12>(const float* a, const float* b, size_t ldb_bytes, si
       "b 9f\n"
       "9:\n"
       :
-      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c), [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode)
-      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
+        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode)
+      : "x9", "x10", "x11", "x12", "x13", "x14", "x15",
+        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+        "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23",
+        "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",
+        "cc", "memory");
 }
 
 template <int R, int V, class Rows>
