@@ -85,10 +85,20 @@ struct RowOut {
   const float* res;  // or nullptr
 };
 
+// vld2q_f32 and a pointer step: GCC 12 emits ld2 with a separate add for the address (ld2 has no
+// register-offset form and it does not fold the step into a post-increment); this is the
+// post-incremented form, one instruction.
+inline float32x4x2_t ld2_post(const float*& p) {
+  float32x4x2_t v;
+  __asm__("ld2 {%S0.4s - %T0.4s}, [%1], #32"
+          : "=w"(v), "+r"(p)
+          : "m"(*reinterpret_cast<const float(*)[8]>(p)));
+  return v;
+}
+
 // One padded input row's taps for successive vectors of 4 outputs: stride 1 loads from three
 // pointers (columns +0, +1, +2), stride 2 de-interleaves from two (+0 for taps 0 and 1, +2 for
-// tap 2); each pointer steps 4 S floats, so every load is one post-incremented instruction
-// (ld2 has no register-offset form: computed addresses cost an add per load).
+// tap 2); each pointer steps 4 S floats, so every load is one post-incremented instruction.
 template <int S>
 struct Cursor {
   const float* p0;
@@ -104,12 +114,10 @@ struct Cursor {
       p1 += 4;
       p2 += 4;
     } else {
-      const float32x4x2_t v = vld2q_f32(p0);
+      const float32x4x2_t v = ld2_post(p0);
       t0 = v.val[0];
       t1 = v.val[1];
-      t2 = vld2q_f32(p2).val[0];
-      p0 += 8;
-      p2 += 8;
+      t2 = ld2_post(p2).val[0];
     }
   }
 };
