@@ -140,10 +140,8 @@ void aio_f32_packconv_8__neon(const float* x, const ConvGeom& g, size_t k0, size
       conv_rows<2>(x + ch * plane, g, i, j, oy0, oy1, row);
     const float* src = row + skip;
     float* d = dst + kk * kNR;
-    for (size_t s = 0; s + 1 < strips; ++s, src += kNR, d += kNR * kc) {
-      vst1q_f32(d, vld1q_f32(src));
-      vst1q_f32(d + 4, vld1q_f32(src + 4));
-    }
+    for (size_t s = strips - 1; s > 0; --s, src += kNR, d += kNR * kc)
+      vst1q_f32_x2(d, vld1q_f32_x2(src));
     vst1q_f32(d, t0 == 4 ? vld1q_f32(src) : neon::load_partial(src, t0));
     vst1q_f32(d + 4, t1 == 4 ? vld1q_f32(src + 4) : neon::load_partial(src + 4, t1));
   }
