@@ -18,17 +18,12 @@ namespace {
 
 constexpr size_t kNR = 8;
 
-// Where B row k starts: packed strips (a fixed stride), or per-row offsets from one base (the
-// direct convolution's taps, see GemmOffsetsFn).
+// Where B row k starts: packed strips or in-place rows, a fixed stride apart. (A class, as in
+// gemm_avx512.cpp, so a per-row-offset variant for a direct convolution can reuse the tiles.)
 struct StridedRows {
   const float* b;
   size_t ldb;
   const float* row(size_t k) const { return b + k * ldb; }
-};
-struct OffsetRows {
-  const float* base;
-  const ptrdiff_t* off;
-  const float* row(size_t k) const { return base + off[k]; }
 };
 
 // N (1..4) consecutive rows of A at one k, in the low lanes. Reads exactly N floats: a partial
@@ -2839,12 +2834,6 @@ void aio_f32_gemm_ukernel_12x8__neon(size_t mr, size_t nc, size_t kc, const floa
   dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
 }
 
-void aio_f32_gemm_offsets_12x8__neon(size_t mr, size_t nc, size_t kc, const float* a,
-                                     const float* base, const ptrdiff_t* off, float* c,
-                                     size_t ldc, bool accumulate, const TileEpilogue* epi) {
-  dispatch_tile(mr, nc, kc, a, OffsetRows{base, off}, c, ldc, accumulate, epi);
-}
-
 // Row-outer so B is read once, sequentially along each row; the strips it fans out to are in
 // L2 anyway (see the AVX-512 version).
 void aio_f32_packb_8__neon(const float* b, size_t ldb, size_t kc, size_t nb, float* dst) {
@@ -2874,7 +2863,6 @@ void fill_table_neon(KernelTable& t) {
   t.gemm = aio_f32_gemm_ukernel_12x8__neon;
   t.pack_b = aio_f32_packb_8__neon;
   t.gemv = aio_f32_gemv_ukernel_12__neon;
-  (void)aio_f32_gemm_offsets_12x8__neon;
   fill_table_depthwise_neon(t);
   fill_table_pool_neon(t);
   fill_table_elementwise_neon(t);
