@@ -1,8 +1,10 @@
 // NEON (ASIMD, ARMv8.0) GEMM micro-kernel 12x8, the shape of ncnn's and KleidiAI's Cortex-A sgemm:
-// 24 q-register accumulators (12 rows x two 4-lane vectors), per k three loads of the packed A
-// panel (12 rows as three vectors, each read by element: fmla v.4s, v.4s, v.s[i]) and two of the
-// B strip, so 29 of the 32 registers are live and nothing spills. Also fills the NEON entries of
-// the dispatch table; every aarch64 CPU runs these, entries left alone stay portable.
+// 24 q-register accumulators (12 rows x two 4-lane vectors), per k one load of the packed A
+// panel (12 rows as three vectors, each read by element: fmla v.4s, v.4s, v.s[i]) and one of the
+// B strip, so 29 of the 32 registers are live and nothing spills. Whole 8-column tiles of 4, 8 or
+// 12 rows run in assembly (tile_x8_asm); other row counts and partial widths in intrinsics.
+// Also fills the NEON entries of the dispatch table; every aarch64 CPU runs these, entries left
+// alone stay portable.
 #include <arm_neon.h>
 
 #include <cstdint>
