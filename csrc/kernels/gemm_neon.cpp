@@ -73,7 +73,7 @@ static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below"
 // per tile). Per k (macro aio_kstepR): one load of the tile's rows of A (one to three vectors),
 // one 2-register load of the B row (row stride as post-increment), R x 2 FMAs by element; per
 // 4 k one loop branch and three prefetches of A (one per 64-byte line of the panel consumed,
-// kPrefetchA k ahead): 26.9 instructions per k for 12 rows, where the compiler's loop took 31.5.
+// kPrefetchA k ahead): 27.25 instructions per k for 12 rows, where the compiler's loop took 31.5.
 // The first k's products initialise the accumulators (no zeroing). The epilogue covers what the
 // models use: an optional add of C (a later K block), then either a plain store, or
 // y = act(scale * acc + bias [+ residual]) with scale and bias both given and act None, ReLU or
