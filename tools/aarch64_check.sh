@@ -18,7 +18,8 @@
 #   tools/aarch64_check.sh --install  # apt-get installs them first (root, Debian/Ubuntu)
 #
 # Env: BUILD (default build/aarch64), MODEL (default allinone/data/demo.aio; if absent, the tiny
-# model test_capi writes). Takes ~3 minutes on 2 cores.
+# model test_capi writes). Takes ~6 minutes on 2 busy cores from scratch (cross build, the C++
+# tests under qemu, the zoo export and its emulated runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
