@@ -355,7 +355,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import onnxruntime as ort
-    from allinone._core import isa
+    from allinone._core import isa, isa_features
 
     from allinone import __version__
 
@@ -373,7 +373,8 @@ def main() -> None:
         return ", ".join(f"{t} thread{'s' if t > 1 else ''} {p:.1f}" for t, p in sorted(d.items()))
 
     header = (
-        f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; allinone {__version__} (ISA {isa()}), "
+        f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; allinone {__version__} (ISA {isa()}"
+        f"{', ' + isa_features() if isa_features() else ''}), "
         f"onnxruntime {ort.__version__}; repeats {args.repeats}, medians of per-repeat medians, "
         f"ratios paired per repeat; "
         f"measured FP32 peak (FMA loop, GFLOP/s): {per_thread(peaks) or 'not measured'}; "
@@ -408,6 +409,8 @@ def main() -> None:
             json.dumps(
                 {
                     "header": header,
+                    "isa": isa(),
+                    "isa_features": isa_features(),
                     "peaks": peaks,
                     "sgemm": sgemm,
                     "rows": [asdict(r) for r in rows],

@@ -139,6 +139,12 @@ def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert info["labels"] == eng.labels
     flops = [lv["flops"] for lv in info["levels"]]
     assert flops == sorted(flops, reverse=True)
+    # The kernel set and the CPU's ARMv8.2 extensions (comma-separated known names; none on x86).
+    assert info["isa"] in ("scalar", "avx2", "avx512", "neon")
+    features = info["isa_features"].split(",") if info["isa_features"] else []
+    assert all(f in ("fp16", "dotprod", "i8mm") for f in features)
+    if info["isa"] in ("avx2", "avx512"):
+        assert features == []
 
 
 # ------------------------------------------------------------------------------------ run

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # aarch64 check: cross-compiles the library, the C++ tests and examples/cpp_app with Debian's
 # g++-aarch64-linux-gnu, runs the tests under qemu-user (ctest, through
-# CMAKE_CROSSCOMPILING_EMULATOR), then checks that every level of a model gives the same outputs on aarch64 as on this x86-64 host.
+# CMAKE_CROSSCOMPILING_EMULATOR), then checks that every level of a model gives the same outputs on
+# aarch64 as on this x86-64 host: the demo model, and the zoo's ResNet-20 (32x32) and MobileNetV2
+# (64x64 input, to keep the emulated run short) exported with random weights.
 #
-# Kernels on aarch64: there are no NEON kernels yet. platform.cpp selects the portable scalar path
-# on every non-x86 CPU (the *_avx2/*_avx512 files are compiled only for x86-64), and the check says
-# so: it prints the kernel set the library reports (aio_get_isa()).
+# Kernels on aarch64: the NEON (ASIMD, ARMv8.0) kernels (csrc/kernels/*_neon.cpp), which every
+# aarch64 CPU runs; aio_get_isa() says "neon". The C++ kernel tests run every kernel for each ISA
+# the CPU has (for_each_isa: scalar and neon here). The zoo models run on aarch64 with the NEON
+# kernels at 1 and 2 worker threads (the pool and the tiling are ISA-independent; test_concurrency
+# also runs a 2-thread pool under qemu) and with AIO_FORCE_ISA=scalar, which must still lower the
+# kernel set to the portable path; all are compared with the x86-64 outputs at the tolerance the
+# x86 path meets against PyTorch (max |diff| <= 1e-4 max |ref| per level, tests/test_engine.py).
+# The zoo models need torch and allinone importable on this (x86-64) side, for the export.
 #
 #   tools/aarch64_check.sh            # needs g++-aarch64-linux-gnu and qemu-user installed
 #   tools/aarch64_check.sh --install  # apt-get installs them first (root, Debian/Ubuntu)
 #
 # Env: BUILD (default build/aarch64), MODEL (default allinone/data/demo.aio; if absent, the tiny
-# model test_capi writes). Takes ~2 minutes on 2 cores.
+# model test_capi writes). Takes ~6 minutes on 2 busy cores from scratch (cross build, the C++
+# tests under qemu, the zoo export and its emulated runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -97,8 +105,8 @@ AIO_FORCE_ISA=scalar "$BUILD/native-app/c_app" "$MODEL" --dump >"$BUILD/out_x86_
 "$BUILD/native-app/c_app" "$MODEL" --dump >"$BUILD/out_x86_best.txt"
 NATIVE_ISA=$("$BUILD/native-app/c_app" "$MODEL" | sed -n 's/.*, \([a-z0-9]*\) kernels).*/\1/p')
 
-# Tolerances: scalar vs scalar differs only by the compilers' instruction choice (e.g. FMA
-# contraction on aarch64); SIMD kernels also sum in another order.
+# Tolerances as before the NEON kernels: they sum in another order than x86's kernels, but the
+# demo model's sums are short (2.4e-7 against x86's scalar kernels when this was written).
 python3 - "$BUILD" "$NATIVE_ISA" <<'PY'
 import sys
 
@@ -125,8 +133,108 @@ for name, label, tol in (("out_x86_scalar.txt", "x86-64 scalar", 1e-5),
         worst = max(worst, max(abs(a - b) for a, b in zip(arm[k], ref[k])) / scale)
     verdict = "OK" if worst <= tol else "FAIL"
     ok &= worst <= tol
-    print(f"aarch64 (scalar) vs {label}: {len(ref)} levels, max |diff| / max |ref| = {worst:.2e}"
+    print(f"aarch64 (neon) vs {label}: {len(ref)} levels, max |diff| / max |ref| = {worst:.2e}"
           f" (tolerance {tol:g}) {verdict}")
 sys.exit(0 if ok else 1)
 PY
-echo "aarch64_check: passed (aarch64 runs the portable scalar kernels; no NEON kernels yet)"
+
+echo "== CPU extensions as detected under qemu (aio_get_isa_features) =="
+# qemu's cortex-a72 is ARMv8.0 (none); its max CPU has fp16, dotprod and i8mm.
+A72=$("${QEMU[@]}" -cpu cortex-a72 "$BUILD/lib/tests/cpp/test_capi" --isa)
+MAX=$("${QEMU[@]}" -cpu max "$BUILD/lib/tests/cpp/test_capi" --isa)
+echo "  -cpu cortex-a72: $A72"
+echo "  -cpu max:        $MAX"
+[[ "$A72" == "neon " && "$MAX" == "neon fp16,dotprod,i8mm" ]] \
+  || { echo "aarch64_check: unexpected ISA / extensions" >&2; exit 1; }
+
+echo "== zoo models: every level on aarch64 (neon 1 and 2 threads, forced scalar) vs x86-64 =="
+ZOO="$BUILD/zoo"
+PY=(python3)
+if ! python3 -c "import torch, allinone._core" 2>/dev/null; then
+  PY=(env "PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}" python3)
+fi
+if ! "${PY[@]}" -c "import torch, allinone._core" 2>/dev/null; then
+  echo "aarch64_check: passed, but the zoo comparison did NOT run: torch or allinone is not" \
+    "importable here (pip install \".[train]\", or tools/dev_build.sh)"
+  exit 0
+fi
+mkdir -p "$ZOO"
+"${PY[@]}" - "$ZOO" <<'PY'
+import sys
+from pathlib import Path
+
+import torch
+
+from allinone import zoo
+from allinone.exporter import export
+
+out = Path(sys.argv[1])
+for name, shape, kw in (("resnet20", (3, 32, 32), {"num_classes": 10}),
+                        ("mobilenet_v2", (3, 64, 64), {})):
+    if (out / f"{name}.aio").exists():
+        continue
+    torch.manual_seed(0)
+    model = zoo.get(name, in_channels=3, **kw).eval()
+    for m in model.modules():  # random BN statistics, so that folding matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    export(model, str(out / f"{name}.aio"), torch.randn(1, *shape),
+           levels=(1.0, 0.75, 0.5, 0.25), round_to=8, name=name)
+PY
+DRIVER=benchmarks/aarch64_insns_driver.c
+aarch64-linux-gnu-gcc -O2 -o "$BUILD/dump_aarch64" "$DRIVER" -Icsrc/include \
+  -L"$BUILD/lib/csrc/capi" -lallinone -Wl,-rpath,"$ROOT/$BUILD/lib/csrc/capi"
+gcc -O2 -o "$BUILD/dump_x86" "$DRIVER" -Icsrc/include -L"$BUILD/native-prefix/lib" -lallinone \
+  -Wl,-rpath,"$ROOT/$BUILD/native-prefix/lib"
+for name in resnet20 mobilenet_v2; do
+  m="$ZOO/$name.aio"
+  "$BUILD/dump_x86" "$m" --dump 1 >"$ZOO/$name.x86.txt"
+  "${QEMU[@]}" "$BUILD/dump_aarch64" "$m" --dump 1 >"$ZOO/$name.neon1.txt"
+  "${QEMU[@]}" "$BUILD/dump_aarch64" "$m" --dump 2 >"$ZOO/$name.neon2.txt"
+  AIO_FORCE_ISA=scalar "${QEMU[@]}" "$BUILD/dump_aarch64" "$m" --dump 1 >"$ZOO/$name.scalar1.txt"
+done
+python3 - "$ZOO" <<'PY'
+import sys
+
+zoo = sys.argv[1]
+
+
+def load(path):
+    isa, rows = None, {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("# isa "):
+                isa = line.split()[2]
+                continue
+            head, vals = line.split(":", 1)
+            rows[head] = [float(v) for v in vals.split()]
+    return isa, rows
+
+
+ok = True
+for name in ("resnet20", "mobilenet_v2"):
+    x86_isa, ref = load(f"{zoo}/{name}.x86.txt")
+    for run, want_isa, label in (("neon1", "neon", "neon, 1 thread"),
+                                 ("neon2", "neon", "neon, 2 threads"),
+                                 ("scalar1", "scalar", "AIO_FORCE_ISA=scalar")):
+        isa, arm = load(f"{zoo}/{name}.{run}.txt")
+        if isa != want_isa:
+            print(f"{name}: aarch64 {label} ran the {isa} kernels, expected {want_isa}")
+            ok = False
+            continue
+        if arm.keys() != ref.keys():
+            print(f"{name}: aarch64 {label}: different levels")
+            ok = False
+            continue
+        worst = 0.0
+        for k in ref:
+            scale = max(max(abs(v) for v in ref[k]), 1e-30)
+            worst = max(worst, max(abs(a - b) for a, b in zip(arm[k], ref[k])) / scale)
+        good = worst <= 1e-4
+        ok &= good
+        print(f"{name:12s} aarch64 {label:20s} vs x86-64 {x86_isa}: {len(ref)} levels, "
+              f"max |diff| / max |ref| = {worst:.2e} (tolerance 1e-04) {'OK' if good else 'FAIL'}")
+sys.exit(0 if ok else 1)
+PY
+echo "aarch64_check: passed (NEON kernels on aarch64; AIO_FORCE_ISA=scalar lowers them)"

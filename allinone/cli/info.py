@@ -42,6 +42,7 @@ def describe(path: str) -> dict[str, Any]:
         "input_shape": list(engine.input_shape),
         "output_shape": list(engine.output_shape_at(0)),
         "isa": _core.isa(),
+        "isa_features": _core.isa_features(),
         "file_bytes": os.path.getsize(path),
         "weight_bytes": engine.weight_bytes,
         "labels": engine.labels,
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     c, h, w = info["input_shape"]
     print(f"model   {info['name']}  ({info['path']}, {info['file_bytes']:,} bytes)")
     print(f"input   {c}x{h}x{w}   output {'x'.join(map(str, info['output_shape']))}")
-    print(f"isa     {info['isa']}   weights in memory {info['weight_bytes']:,} bytes")
+    features = f" ({info['isa_features']})" if info["isa_features"] else ""
+    print(f"isa     {info['isa']}{features}   weights in memory {info['weight_bytes']:,} bytes")
     if info["labels"]:
         print(f"labels  {len(info['labels'])}")
     print()

@@ -103,4 +103,12 @@ const char* aio_get_isa(void) {
   }
 }
 
+const char* aio_get_isa_features(void) {
+  try {
+    return aio::isa_features();
+  } catch (...) {
+    return "";
+  }
+}
+
 }  // extern "C"

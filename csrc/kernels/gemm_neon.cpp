@@ -1,12 +1,1002 @@
-// NEON (ASIMD, ARMv8.0) kernels: the table entries aarch64 overrides. Every aarch64 CPU runs
-// these; entries left alone stay on the portable path.
+// NEON (ASIMD, ARMv8.0) GEMM micro-kernel 12x8, the shape of ncnn's and KleidiAI's Cortex-A sgemm:
+// 24 q-register accumulators (12 rows x two 4-lane vectors), per k one load of the packed A
+// panel (12 rows as three vectors, each read by element: fmla v.4s, v.4s, v.s[i]) and one of the
+// B strip, so 29 of the 32 registers are live and nothing spills. Whole 8-column tiles of 4, 8 or
+// 12 rows run in assembly (tile_x8_asm); other row counts and partial widths in intrinsics.
+// Also fills the NEON entries of the dispatch table; every aarch64 CPU runs these, entries left
+// alone stay portable.
+#include <arm_neon.h>
+
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
 #include "kernels/kernels_internal.h"
+#include "kernels/vec_neon.h"
 
 namespace aio {
 namespace detail {
+namespace {
+
+constexpr size_t kNR = 8;
+
+// Where B row k starts: packed strips or in-place rows, a fixed stride apart. (A class, as in
+// gemm_avx512.cpp, so a per-row-offset variant for a direct convolution can reuse the tiles.)
+struct StridedRows {
+  const float* b;
+  size_t ldb;
+  const float* row(size_t k) const { return b + k * ldb; }
+};
+
+// N (1..4) consecutive rows of A at one k, in the low lanes. Reads exactly N floats: a partial
+// tile may start inside a panel (row % 12 != 0), and the last k of the last panel has nothing
+// after it.
+template <int N>
+inline float32x4_t load_a(const float* p) {
+  if constexpr (N >= 4) {
+    return vld1q_f32(p);
+  } else if constexpr (N == 3) {
+    return vcombine_f32(vld1_f32(p), vld1_dup_f32(p + 2));
+  } else if constexpr (N == 2) {
+    const float32x2_t lo = vld1_f32(p);
+    return vcombine_f32(lo, lo);
+  } else {
+    return vld1q_dup_f32(p);
+  }
+}
+
+// One k step of an R-row tile: acc[r][v] += A[r] * B[v], A read by element from vectors a[r / 4].
+template <int V, size_t... I>
+inline void fma_rows(float32x4_t (*acc)[2], const float32x4_t* a, float32x4_t b0, float32x4_t b1,
+                     std::index_sequence<I...>) {
+  ((acc[I][0] = vfmaq_laneq_f32(acc[I][0], b0, a[I / 4], I % 4)), ...);
+  if constexpr (V == 2) ((acc[I][1] = vfmaq_laneq_f32(acc[I][1], b1, a[I / 4], I % 4)), ...);
+}
+
+template <int R, int V>
+inline void k_step(float32x4_t (*acc)[2], const float* a, const float* bk) {
+  constexpr int G = (R + 3) / 4;
+  float32x4_t av[3];
+  av[0] = load_a<(R < 4 ? R : 4)>(a);
+  if constexpr (G > 1) av[1] = load_a<(R - 4 < 4 ? R - 4 : 4)>(a + 4);
+  if constexpr (G > 2) av[2] = load_a<R - 8>(a + 8);
+  const float32x4_t b0 = vld1q_f32(bk);
+  const float32x4_t b1 = V == 2 ? vld1q_f32(bk + 4) : b0;
+  fma_rows<V>(acc, av, b0, b1, std::make_index_sequence<R>{});
+}
+
+static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below");
+
+// A whole 8-column tile of 4, 8 or 12 rows (nearly every tile) in one assembly block:
+// accumulation and epilogue, so no accumulator is ever spilled (with the k loop alone in assembly
+// and the epilogue in C++, GCC moved all 24 accumulators through the stack, 300+ instructions
+// per tile). Per k (macro aio_kstepR): one load of the tile's rows of A (one to three vectors),
+// one 2-register load of the B row (row stride as post-increment), R x 2 FMAs by element; per
+// 4 k one loop branch and three prefetches of A (one per 64-byte line of the panel consumed,
+// kPrefetchA k ahead): 27.25 instructions per k for 12 rows, where the compiler's loop took 31.5.
+// The first k's products initialise the accumulators (no zeroing). The epilogue covers what the
+// models use: an optional add of C (a later K block), then either a plain store, or
+// y = act(scale * acc + bias [+ residual]) with scale and bias both given and act None, ReLU or
+// ReLU6 (macro aio_epirow; mode bits: 1 accumulate, 2 epilogue, 4 residual, 8 ReLU, 16 ReLU6);
+// the caller handles anything else. Accumulators live in v8-v31 (declared clobbered, so GCC
+// saves the callee-saved halves), A in v0-v2, B in v3-v4. The macros are defined by the first
+// block the assembler meets (.ifndef), once per translation unit.
+template <int R>
+inline void tile_x8_asm(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
+                        size_t ldc_bytes, const float* scale, const float* bias,
+                        const float* res, uint32_t mode);
+
+// The macros every tile's assembly starts with; the assembler defines them at the first.
+#define AIO_NEON_GEMM_MACROS \
+  ".ifndef aio_neon_gemm_macros\n" \
+  ".set aio_neon_gemm_macros, 1\n" \
+  ".macro aio_kstep4 op\n" \
+  "ld1 {v0.4s}, [x10], x16\n" \
+  "ld1 {v3.4s, v4.4s}, [x11], x17\n" \
+  "\\op v8.4s, v3.4s, v0.s[0]\n" \
+  "\\op v10.4s, v3.4s, v0.s[1]\n" \
+  "\\op v12.4s, v3.4s, v0.s[2]\n" \
+  "\\op v14.4s, v3.4s, v0.s[3]\n" \
+  "\\op v9.4s, v4.4s, v0.s[0]\n" \
+  "\\op v11.4s, v4.4s, v0.s[1]\n" \
+  "\\op v13.4s, v4.4s, v0.s[2]\n" \
+  "\\op v15.4s, v4.4s, v0.s[3]\n" \
+  ".endm\n" \
+  ".macro aio_kstep8 op\n" \
+  "ld1 {v0.4s, v1.4s}, [x10], x16\n" \
+  "ld1 {v3.4s, v4.4s}, [x11], x17\n" \
+  "\\op v8.4s, v3.4s, v0.s[0]\n" \
+  "\\op v10.4s, v3.4s, v0.s[1]\n" \
+  "\\op v12.4s, v3.4s, v0.s[2]\n" \
+  "\\op v14.4s, v3.4s, v0.s[3]\n" \
+  "\\op v16.4s, v3.4s, v1.s[0]\n" \
+  "\\op v18.4s, v3.4s, v1.s[1]\n" \
+  "\\op v20.4s, v3.4s, v1.s[2]\n" \
+  "\\op v22.4s, v3.4s, v1.s[3]\n" \
+  "\\op v9.4s, v4.4s, v0.s[0]\n" \
+  "\\op v11.4s, v4.4s, v0.s[1]\n" \
+  "\\op v13.4s, v4.4s, v0.s[2]\n" \
+  "\\op v15.4s, v4.4s, v0.s[3]\n" \
+  "\\op v17.4s, v4.4s, v1.s[0]\n" \
+  "\\op v19.4s, v4.4s, v1.s[1]\n" \
+  "\\op v21.4s, v4.4s, v1.s[2]\n" \
+  "\\op v23.4s, v4.4s, v1.s[3]\n" \
+  ".endm\n" \
+  ".macro aio_kstep12 op\n" \
+  "ld1 {v0.4s, v1.4s, v2.4s}, [x10], #48\n" \
+  "ld1 {v3.4s, v4.4s}, [x11], x17\n" \
+  "\\op v8.4s, v3.4s, v0.s[0]\n" \
+  "\\op v10.4s, v3.4s, v0.s[1]\n" \
+  "\\op v12.4s, v3.4s, v0.s[2]\n" \
+  "\\op v14.4s, v3.4s, v0.s[3]\n" \
+  "\\op v16.4s, v3.4s, v1.s[0]\n" \
+  "\\op v18.4s, v3.4s, v1.s[1]\n" \
+  "\\op v20.4s, v3.4s, v1.s[2]\n" \
+  "\\op v22.4s, v3.4s, v1.s[3]\n" \
+  "\\op v24.4s, v3.4s, v2.s[0]\n" \
+  "\\op v26.4s, v3.4s, v2.s[1]\n" \
+  "\\op v28.4s, v3.4s, v2.s[2]\n" \
+  "\\op v30.4s, v3.4s, v2.s[3]\n" \
+  "\\op v9.4s, v4.4s, v0.s[0]\n" \
+  "\\op v11.4s, v4.4s, v0.s[1]\n" \
+  "\\op v13.4s, v4.4s, v0.s[2]\n" \
+  "\\op v15.4s, v4.4s, v0.s[3]\n" \
+  "\\op v17.4s, v4.4s, v1.s[0]\n" \
+  "\\op v19.4s, v4.4s, v1.s[1]\n" \
+  "\\op v21.4s, v4.4s, v1.s[2]\n" \
+  "\\op v23.4s, v4.4s, v1.s[3]\n" \
+  "\\op v25.4s, v4.4s, v2.s[0]\n" \
+  "\\op v27.4s, v4.4s, v2.s[1]\n" \
+  "\\op v29.4s, v4.4s, v2.s[2]\n" \
+  "\\op v31.4s, v4.4s, v2.s[3]\n" \
+  ".endm\n" \
+  ".macro aio_epirow a0, a1, res, act\n" \
+  "ld1r {v5.4s}, [x13], #4\n" \
+  "ld1r {v6.4s}, [x14], #4\n" \
+  "mov v7.16b, v6.16b\n" \
+  "fmla v6.4s, \\a0\\().4s, v5.4s\n" \
+  "fmla v7.4s, \\a1\\().4s, v5.4s\n" \
+  ".if \\res\n" \
+  "ld1 {v3.4s, v4.4s}, [x15], x12\n" \
+  "fadd v6.4s, v6.4s, v3.4s\n" \
+  "fadd v7.4s, v7.4s, v4.4s\n" \
+  ".endif\n" \
+  ".if \\act\n" \
+  "fmax v6.4s, v6.4s, v2.4s\n" \
+  "fmax v7.4s, v7.4s, v2.4s\n" \
+  ".endif\n" \
+  ".if \\act - 1\n" \
+  ".if \\act\n" \
+  "fmin v6.4s, v6.4s, v1.4s\n" \
+  "fmin v7.4s, v7.4s, v1.4s\n" \
+  ".endif\n" \
+  ".endif\n" \
+  "st1 {v6.4s, v7.4s}, [x9], x12\n" \
+  ".endm\n" \
+  ".endif\n"
+
+template <>
+inline void tile_x8_asm<4>(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
+                            size_t ldc_bytes, const float* scale, const float* bias,
+                            const float* res, uint32_t mode) {
+  __asm__ volatile(
+      AIO_NEON_GEMM_MACROS
+      "mov x10, %[a]\n"
+      "mov x11, %[b]\n"
+      "mov x17, %[ldb]\n"
+      "mov x16, #48\n"
+      "cbnz %[kc], 10f\n"
+      "movi v8.4s, #0\n"
+      "movi v9.4s, #0\n"
+      "movi v10.4s, #0\n"
+      "movi v11.4s, #0\n"
+      "movi v12.4s, #0\n"
+      "movi v13.4s, #0\n"
+      "movi v14.4s, #0\n"
+      "movi v15.4s, #0\n"
+      "b 4f\n"
+      "10:\n"
+      "aio_kstep4 fmul\n"
+      "sub x15, %[kc], #1\n"
+      "lsr x9, x15, #2\n"
+      "cbz x9, 2f\n"
+      "1:\n"
+      "prfm pldl1keep, [x10, #2304]\n"
+      "prfm pldl1keep, [x10, #2368]\n"
+      "prfm pldl1keep, [x10, #2432]\n"
+      "aio_kstep4 fmla\n"
+      "aio_kstep4 fmla\n"
+      "aio_kstep4 fmla\n"
+      "aio_kstep4 fmla\n"
+      "subs x9, x9, #1\n"
+      "b.ne 1b\n"
+      "2:\n"
+      "ands x9, x15, #3\n"
+      "b.eq 4f\n"
+      "3:\n"
+      "aio_kstep4 fmla\n"
+      "subs x9, x9, #1\n"
+      "b.ne 3b\n"
+      "4:\n"
+      "mov x9, %[c]\n"
+      "mov x12, %[ldc]\n"
+      "tbz %w[mode], #0, 5f\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v8.4s, v8.4s, v0.4s\n"
+      "fadd v9.4s, v9.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v10.4s, v10.4s, v0.4s\n"
+      "fadd v11.4s, v11.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v12.4s, v12.4s, v0.4s\n"
+      "fadd v13.4s, v13.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v14.4s, v14.4s, v0.4s\n"
+      "fadd v15.4s, v15.4s, v1.4s\n"
+      "mov x9, %[c]\n"
+      "5:\n"
+      "tbnz %w[mode], #1, 6f\n"
+      "st1 {v8.4s, v9.4s}, [x9], x12\n"
+      "st1 {v10.4s, v11.4s}, [x9], x12\n"
+      "st1 {v12.4s, v13.4s}, [x9], x12\n"
+      "st1 {v14.4s, v15.4s}, [x9], x12\n"
+      "b 9f\n"
+      "6:\n"
+      "movi v2.4s, #0\n"
+      "fmov v1.4s, #6.0\n"
+      "mov x13, %[sc]\n"
+      "mov x14, %[bi]\n"
+      "mov x15, %[res]\n"
+      "tbnz %w[mode], #2, 60f\n"
+      "tbnz %w[mode], #3, 51f\n"
+      "tbnz %w[mode], #4, 52f\n"
+      "b 50f\n"
+      "60:\n"
+      "tbnz %w[mode], #3, 61f\n"
+      "tbnz %w[mode], #4, 62f\n"
+      "b 70f\n"
+      "50:\n"
+      "aio_epirow v8, v9, 0, 0\n"
+      "aio_epirow v10, v11, 0, 0\n"
+      "aio_epirow v12, v13, 0, 0\n"
+      "aio_epirow v14, v15, 0, 0\n"
+      "b 9f\n"
+      "51:\n"
+      "aio_epirow v8, v9, 0, 1\n"
+      "aio_epirow v10, v11, 0, 1\n"
+      "aio_epirow v12, v13, 0, 1\n"
+      "aio_epirow v14, v15, 0, 1\n"
+      "b 9f\n"
+      "52:\n"
+      "aio_epirow v8, v9, 0, 2\n"
+      "aio_epirow v10, v11, 0, 2\n"
+      "aio_epirow v12, v13, 0, 2\n"
+      "aio_epirow v14, v15, 0, 2\n"
+      "b 9f\n"
+      "70:\n"
+      "aio_epirow v8, v9, 1, 0\n"
+      "aio_epirow v10, v11, 1, 0\n"
+      "aio_epirow v12, v13, 1, 0\n"
+      "aio_epirow v14, v15, 1, 0\n"
+      "b 9f\n"
+      "61:\n"
+      "aio_epirow v8, v9, 1, 1\n"
+      "aio_epirow v10, v11, 1, 1\n"
+      "aio_epirow v12, v13, 1, 1\n"
+      "aio_epirow v14, v15, 1, 1\n"
+      "b 9f\n"
+      "62:\n"
+      "aio_epirow v8, v9, 1, 2\n"
+      "aio_epirow v10, v11, 1, 2\n"
+      "aio_epirow v12, v13, 1, 2\n"
+      "aio_epirow v14, v15, 1, 2\n"
+      "b 9f\n"
+      "9:\n"
+      :
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
+        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode)
+      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17",
+        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+        "v12", "v13", "v14", "v15",
+        "cc", "memory");
+}
+
+template <>
+inline void tile_x8_asm<8>(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
+                            size_t ldc_bytes, const float* scale, const float* bias,
+                            const float* res, uint32_t mode) {
+  __asm__ volatile(
+      AIO_NEON_GEMM_MACROS
+      "mov x10, %[a]\n"
+      "mov x11, %[b]\n"
+      "mov x17, %[ldb]\n"
+      "mov x16, #48\n"
+      "cbnz %[kc], 10f\n"
+      "movi v8.4s, #0\n"
+      "movi v9.4s, #0\n"
+      "movi v10.4s, #0\n"
+      "movi v11.4s, #0\n"
+      "movi v12.4s, #0\n"
+      "movi v13.4s, #0\n"
+      "movi v14.4s, #0\n"
+      "movi v15.4s, #0\n"
+      "movi v16.4s, #0\n"
+      "movi v17.4s, #0\n"
+      "movi v18.4s, #0\n"
+      "movi v19.4s, #0\n"
+      "movi v20.4s, #0\n"
+      "movi v21.4s, #0\n"
+      "movi v22.4s, #0\n"
+      "movi v23.4s, #0\n"
+      "b 4f\n"
+      "10:\n"
+      "aio_kstep8 fmul\n"
+      "sub x15, %[kc], #1\n"
+      "lsr x9, x15, #2\n"
+      "cbz x9, 2f\n"
+      "1:\n"
+      "prfm pldl1keep, [x10, #2304]\n"
+      "prfm pldl1keep, [x10, #2368]\n"
+      "prfm pldl1keep, [x10, #2432]\n"
+      "aio_kstep8 fmla\n"
+      "aio_kstep8 fmla\n"
+      "aio_kstep8 fmla\n"
+      "aio_kstep8 fmla\n"
+      "subs x9, x9, #1\n"
+      "b.ne 1b\n"
+      "2:\n"
+      "ands x9, x15, #3\n"
+      "b.eq 4f\n"
+      "3:\n"
+      "aio_kstep8 fmla\n"
+      "subs x9, x9, #1\n"
+      "b.ne 3b\n"
+      "4:\n"
+      "mov x9, %[c]\n"
+      "mov x12, %[ldc]\n"
+      "tbz %w[mode], #0, 5f\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v8.4s, v8.4s, v0.4s\n"
+      "fadd v9.4s, v9.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v10.4s, v10.4s, v0.4s\n"
+      "fadd v11.4s, v11.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v12.4s, v12.4s, v0.4s\n"
+      "fadd v13.4s, v13.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v14.4s, v14.4s, v0.4s\n"
+      "fadd v15.4s, v15.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v16.4s, v16.4s, v0.4s\n"
+      "fadd v17.4s, v17.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v18.4s, v18.4s, v0.4s\n"
+      "fadd v19.4s, v19.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v20.4s, v20.4s, v0.4s\n"
+      "fadd v21.4s, v21.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v22.4s, v22.4s, v0.4s\n"
+      "fadd v23.4s, v23.4s, v1.4s\n"
+      "mov x9, %[c]\n"
+      "5:\n"
+      "tbnz %w[mode], #1, 6f\n"
+      "st1 {v8.4s, v9.4s}, [x9], x12\n"
+      "st1 {v10.4s, v11.4s}, [x9], x12\n"
+      "st1 {v12.4s, v13.4s}, [x9], x12\n"
+      "st1 {v14.4s, v15.4s}, [x9], x12\n"
+      "st1 {v16.4s, v17.4s}, [x9], x12\n"
+      "st1 {v18.4s, v19.4s}, [x9], x12\n"
+      "st1 {v20.4s, v21.4s}, [x9], x12\n"
+      "st1 {v22.4s, v23.4s}, [x9], x12\n"
+      "b 9f\n"
+      "6:\n"
+      "movi v2.4s, #0\n"
+      "fmov v1.4s, #6.0\n"
+      "mov x13, %[sc]\n"
+      "mov x14, %[bi]\n"
+      "mov x15, %[res]\n"
+      "tbnz %w[mode], #2, 60f\n"
+      "tbnz %w[mode], #3, 51f\n"
+      "tbnz %w[mode], #4, 52f\n"
+      "b 50f\n"
+      "60:\n"
+      "tbnz %w[mode], #3, 61f\n"
+      "tbnz %w[mode], #4, 62f\n"
+      "b 70f\n"
+      "50:\n"
+      "aio_epirow v8, v9, 0, 0\n"
+      "aio_epirow v10, v11, 0, 0\n"
+      "aio_epirow v12, v13, 0, 0\n"
+      "aio_epirow v14, v15, 0, 0\n"
+      "aio_epirow v16, v17, 0, 0\n"
+      "aio_epirow v18, v19, 0, 0\n"
+      "aio_epirow v20, v21, 0, 0\n"
+      "aio_epirow v22, v23, 0, 0\n"
+      "b 9f\n"
+      "51:\n"
+      "aio_epirow v8, v9, 0, 1\n"
+      "aio_epirow v10, v11, 0, 1\n"
+      "aio_epirow v12, v13, 0, 1\n"
+      "aio_epirow v14, v15, 0, 1\n"
+      "aio_epirow v16, v17, 0, 1\n"
+      "aio_epirow v18, v19, 0, 1\n"
+      "aio_epirow v20, v21, 0, 1\n"
+      "aio_epirow v22, v23, 0, 1\n"
+      "b 9f\n"
+      "52:\n"
+      "aio_epirow v8, v9, 0, 2\n"
+      "aio_epirow v10, v11, 0, 2\n"
+      "aio_epirow v12, v13, 0, 2\n"
+      "aio_epirow v14, v15, 0, 2\n"
+      "aio_epirow v16, v17, 0, 2\n"
+      "aio_epirow v18, v19, 0, 2\n"
+      "aio_epirow v20, v21, 0, 2\n"
+      "aio_epirow v22, v23, 0, 2\n"
+      "b 9f\n"
+      "70:\n"
+      "aio_epirow v8, v9, 1, 0\n"
+      "aio_epirow v10, v11, 1, 0\n"
+      "aio_epirow v12, v13, 1, 0\n"
+      "aio_epirow v14, v15, 1, 0\n"
+      "aio_epirow v16, v17, 1, 0\n"
+      "aio_epirow v18, v19, 1, 0\n"
+      "aio_epirow v20, v21, 1, 0\n"
+      "aio_epirow v22, v23, 1, 0\n"
+      "b 9f\n"
+      "61:\n"
+      "aio_epirow v8, v9, 1, 1\n"
+      "aio_epirow v10, v11, 1, 1\n"
+      "aio_epirow v12, v13, 1, 1\n"
+      "aio_epirow v14, v15, 1, 1\n"
+      "aio_epirow v16, v17, 1, 1\n"
+      "aio_epirow v18, v19, 1, 1\n"
+      "aio_epirow v20, v21, 1, 1\n"
+      "aio_epirow v22, v23, 1, 1\n"
+      "b 9f\n"
+      "62:\n"
+      "aio_epirow v8, v9, 1, 2\n"
+      "aio_epirow v10, v11, 1, 2\n"
+      "aio_epirow v12, v13, 1, 2\n"
+      "aio_epirow v14, v15, 1, 2\n"
+      "aio_epirow v16, v17, 1, 2\n"
+      "aio_epirow v18, v19, 1, 2\n"
+      "aio_epirow v20, v21, 1, 2\n"
+      "aio_epirow v22, v23, 1, 2\n"
+      "b 9f\n"
+      "9:\n"
+      :
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
+        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode)
+      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17",
+        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+        "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23",
+        "cc", "memory");
+}
+
+template <>
+inline void tile_x8_asm<12>(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
+                            size_t ldc_bytes, const float* scale, const float* bias,
+                            const float* res, uint32_t mode) {
+  __asm__ volatile(
+      AIO_NEON_GEMM_MACROS
+      "mov x10, %[a]\n"
+      "mov x11, %[b]\n"
+      "mov x17, %[ldb]\n"
+      "cbnz %[kc], 10f\n"
+      "movi v8.4s, #0\n"
+      "movi v9.4s, #0\n"
+      "movi v10.4s, #0\n"
+      "movi v11.4s, #0\n"
+      "movi v12.4s, #0\n"
+      "movi v13.4s, #0\n"
+      "movi v14.4s, #0\n"
+      "movi v15.4s, #0\n"
+      "movi v16.4s, #0\n"
+      "movi v17.4s, #0\n"
+      "movi v18.4s, #0\n"
+      "movi v19.4s, #0\n"
+      "movi v20.4s, #0\n"
+      "movi v21.4s, #0\n"
+      "movi v22.4s, #0\n"
+      "movi v23.4s, #0\n"
+      "movi v24.4s, #0\n"
+      "movi v25.4s, #0\n"
+      "movi v26.4s, #0\n"
+      "movi v27.4s, #0\n"
+      "movi v28.4s, #0\n"
+      "movi v29.4s, #0\n"
+      "movi v30.4s, #0\n"
+      "movi v31.4s, #0\n"
+      "b 4f\n"
+      "10:\n"
+      "aio_kstep12 fmul\n"
+      "sub x15, %[kc], #1\n"
+      "lsr x9, x15, #2\n"
+      "cbz x9, 2f\n"
+      "1:\n"
+      "prfm pldl1keep, [x10, #2304]\n"
+      "prfm pldl1keep, [x10, #2368]\n"
+      "prfm pldl1keep, [x10, #2432]\n"
+      "aio_kstep12 fmla\n"
+      "aio_kstep12 fmla\n"
+      "aio_kstep12 fmla\n"
+      "aio_kstep12 fmla\n"
+      "subs x9, x9, #1\n"
+      "b.ne 1b\n"
+      "2:\n"
+      "ands x9, x15, #3\n"
+      "b.eq 4f\n"
+      "3:\n"
+      "aio_kstep12 fmla\n"
+      "subs x9, x9, #1\n"
+      "b.ne 3b\n"
+      "4:\n"
+      "mov x9, %[c]\n"
+      "mov x12, %[ldc]\n"
+      "tbz %w[mode], #0, 5f\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v8.4s, v8.4s, v0.4s\n"
+      "fadd v9.4s, v9.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v10.4s, v10.4s, v0.4s\n"
+      "fadd v11.4s, v11.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v12.4s, v12.4s, v0.4s\n"
+      "fadd v13.4s, v13.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v14.4s, v14.4s, v0.4s\n"
+      "fadd v15.4s, v15.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v16.4s, v16.4s, v0.4s\n"
+      "fadd v17.4s, v17.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v18.4s, v18.4s, v0.4s\n"
+      "fadd v19.4s, v19.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v20.4s, v20.4s, v0.4s\n"
+      "fadd v21.4s, v21.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v22.4s, v22.4s, v0.4s\n"
+      "fadd v23.4s, v23.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v24.4s, v24.4s, v0.4s\n"
+      "fadd v25.4s, v25.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v26.4s, v26.4s, v0.4s\n"
+      "fadd v27.4s, v27.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v28.4s, v28.4s, v0.4s\n"
+      "fadd v29.4s, v29.4s, v1.4s\n"
+      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
+      "fadd v30.4s, v30.4s, v0.4s\n"
+      "fadd v31.4s, v31.4s, v1.4s\n"
+      "mov x9, %[c]\n"
+      "5:\n"
+      "tbnz %w[mode], #1, 6f\n"
+      "st1 {v8.4s, v9.4s}, [x9], x12\n"
+      "st1 {v10.4s, v11.4s}, [x9], x12\n"
+      "st1 {v12.4s, v13.4s}, [x9], x12\n"
+      "st1 {v14.4s, v15.4s}, [x9], x12\n"
+      "st1 {v16.4s, v17.4s}, [x9], x12\n"
+      "st1 {v18.4s, v19.4s}, [x9], x12\n"
+      "st1 {v20.4s, v21.4s}, [x9], x12\n"
+      "st1 {v22.4s, v23.4s}, [x9], x12\n"
+      "st1 {v24.4s, v25.4s}, [x9], x12\n"
+      "st1 {v26.4s, v27.4s}, [x9], x12\n"
+      "st1 {v28.4s, v29.4s}, [x9], x12\n"
+      "st1 {v30.4s, v31.4s}, [x9], x12\n"
+      "b 9f\n"
+      "6:\n"
+      "movi v2.4s, #0\n"
+      "fmov v1.4s, #6.0\n"
+      "mov x13, %[sc]\n"
+      "mov x14, %[bi]\n"
+      "mov x15, %[res]\n"
+      "tbnz %w[mode], #2, 60f\n"
+      "tbnz %w[mode], #3, 51f\n"
+      "tbnz %w[mode], #4, 52f\n"
+      "b 50f\n"
+      "60:\n"
+      "tbnz %w[mode], #3, 61f\n"
+      "tbnz %w[mode], #4, 62f\n"
+      "b 70f\n"
+      "50:\n"
+      "aio_epirow v8, v9, 0, 0\n"
+      "aio_epirow v10, v11, 0, 0\n"
+      "aio_epirow v12, v13, 0, 0\n"
+      "aio_epirow v14, v15, 0, 0\n"
+      "aio_epirow v16, v17, 0, 0\n"
+      "aio_epirow v18, v19, 0, 0\n"
+      "aio_epirow v20, v21, 0, 0\n"
+      "aio_epirow v22, v23, 0, 0\n"
+      "aio_epirow v24, v25, 0, 0\n"
+      "aio_epirow v26, v27, 0, 0\n"
+      "aio_epirow v28, v29, 0, 0\n"
+      "aio_epirow v30, v31, 0, 0\n"
+      "b 9f\n"
+      "51:\n"
+      "aio_epirow v8, v9, 0, 1\n"
+      "aio_epirow v10, v11, 0, 1\n"
+      "aio_epirow v12, v13, 0, 1\n"
+      "aio_epirow v14, v15, 0, 1\n"
+      "aio_epirow v16, v17, 0, 1\n"
+      "aio_epirow v18, v19, 0, 1\n"
+      "aio_epirow v20, v21, 0, 1\n"
+      "aio_epirow v22, v23, 0, 1\n"
+      "aio_epirow v24, v25, 0, 1\n"
+      "aio_epirow v26, v27, 0, 1\n"
+      "aio_epirow v28, v29, 0, 1\n"
+      "aio_epirow v30, v31, 0, 1\n"
+      "b 9f\n"
+      "52:\n"
+      "aio_epirow v8, v9, 0, 2\n"
+      "aio_epirow v10, v11, 0, 2\n"
+      "aio_epirow v12, v13, 0, 2\n"
+      "aio_epirow v14, v15, 0, 2\n"
+      "aio_epirow v16, v17, 0, 2\n"
+      "aio_epirow v18, v19, 0, 2\n"
+      "aio_epirow v20, v21, 0, 2\n"
+      "aio_epirow v22, v23, 0, 2\n"
+      "aio_epirow v24, v25, 0, 2\n"
+      "aio_epirow v26, v27, 0, 2\n"
+      "aio_epirow v28, v29, 0, 2\n"
+      "aio_epirow v30, v31, 0, 2\n"
+      "b 9f\n"
+      "70:\n"
+      "aio_epirow v8, v9, 1, 0\n"
+      "aio_epirow v10, v11, 1, 0\n"
+      "aio_epirow v12, v13, 1, 0\n"
+      "aio_epirow v14, v15, 1, 0\n"
+      "aio_epirow v16, v17, 1, 0\n"
+      "aio_epirow v18, v19, 1, 0\n"
+      "aio_epirow v20, v21, 1, 0\n"
+      "aio_epirow v22, v23, 1, 0\n"
+      "aio_epirow v24, v25, 1, 0\n"
+      "aio_epirow v26, v27, 1, 0\n"
+      "aio_epirow v28, v29, 1, 0\n"
+      "aio_epirow v30, v31, 1, 0\n"
+      "b 9f\n"
+      "61:\n"
+      "aio_epirow v8, v9, 1, 1\n"
+      "aio_epirow v10, v11, 1, 1\n"
+      "aio_epirow v12, v13, 1, 1\n"
+      "aio_epirow v14, v15, 1, 1\n"
+      "aio_epirow v16, v17, 1, 1\n"
+      "aio_epirow v18, v19, 1, 1\n"
+      "aio_epirow v20, v21, 1, 1\n"
+      "aio_epirow v22, v23, 1, 1\n"
+      "aio_epirow v24, v25, 1, 1\n"
+      "aio_epirow v26, v27, 1, 1\n"
+      "aio_epirow v28, v29, 1, 1\n"
+      "aio_epirow v30, v31, 1, 1\n"
+      "b 9f\n"
+      "62:\n"
+      "aio_epirow v8, v9, 1, 2\n"
+      "aio_epirow v10, v11, 1, 2\n"
+      "aio_epirow v12, v13, 1, 2\n"
+      "aio_epirow v14, v15, 1, 2\n"
+      "aio_epirow v16, v17, 1, 2\n"
+      "aio_epirow v18, v19, 1, 2\n"
+      "aio_epirow v20, v21, 1, 2\n"
+      "aio_epirow v22, v23, 1, 2\n"
+      "aio_epirow v24, v25, 1, 2\n"
+      "aio_epirow v26, v27, 1, 2\n"
+      "aio_epirow v28, v29, 1, 2\n"
+      "aio_epirow v30, v31, 1, 2\n"
+      "b 9f\n"
+      "9:\n"
+      :
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
+        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode)
+      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17",
+        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+        "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23",
+        "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",
+        "cc", "memory");
+}
+#undef AIO_NEON_GEMM_MACROS
+
+template <int R, int V, class Rows>
+inline void k_loop(float32x4_t (*acc)[2], const float* a, Rows b, size_t kc) {
+  size_t k = 0;
+  // Four k per iteration: one prefetch per 64-byte line of A consumed (4 x 48 bytes = 3 lines),
+  // the loop's own adds and branch amortised; see kPrefetchA for why A is prefetched at all.
+  for (; k + 4 <= kc; k += 4) {
+    __builtin_prefetch(a + kPrefetchA * kMR);
+    __builtin_prefetch(a + kPrefetchA * kMR + 16);
+    __builtin_prefetch(a + kPrefetchA * kMR + 32);
+    k_step<R, V>(acc, a, b.row(k));
+    k_step<R, V>(acc, a + kMR, b.row(k + 1));
+    k_step<R, V>(acc, a + 2 * kMR, b.row(k + 2));
+    k_step<R, V>(acc, a + 3 * kMR, b.row(k + 3));
+    a += 4 * kMR;
+  }
+  for (; k < kc; ++k, a += kMR) k_step<R, V>(acc, a, b.row(k));
+}
+
+// The activations with many constants (SiLU's exp, hardswish, any later one), out of line: inline,
+// their registers made GCC spill the accumulators of every tile, whatever its activation.
+template <int R, int V>
+__attribute__((noinline)) void act_tile(float32x4_t (*acc)[2], Act act) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = neon::act(acc[r][v], act);
+}
+
+// Whole-width tiles (nc == 4 V, nearly all of them): the epilogue in passes over the registers,
+// each behind one branch (a per-vector test of accumulate/scale/residual/act cost about as much
+// as the arithmetic), and the activation's switch taken once per tile, not per vector.
+template <int R, int V>
+inline void epilogue_full(float32x4_t (*acc)[2], float* c, size_t ldc, bool accumulate,
+                          const TileEpilogue* epi) {
+  if (accumulate) {
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[r][v] = vaddq_f32(acc[r][v], vld1q_f32(c + r * ldc + 4 * v));
+  }
+  if (epi) {
+    if (epi->scale && epi->bias) {
+#pragma GCC unroll 12
+      for (int r = 0; r < R; ++r) {
+        const float32x4_t s = vld1q_dup_f32(epi->scale + r), b = vld1q_dup_f32(epi->bias + r);
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[r][v] = vfmaq_f32(b, acc[r][v], s);
+      }
+    } else if (epi->scale || epi->bias) {
+#pragma GCC unroll 12
+      for (int r = 0; r < R; ++r) {
+        const float32x4_t s = vdupq_n_f32(epi->scale ? epi->scale[r] : 1.f);
+        const float32x4_t b = vdupq_n_f32(epi->bias ? epi->bias[r] : 0.f);
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[r][v] = vfmaq_f32(b, acc[r][v], s);
+      }
+    }
+    if (epi->residual) {
+#pragma GCC unroll 12
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v)
+          acc[r][v] = vaddq_f32(acc[r][v], vld1q_f32(epi->residual + r * ldc + 4 * v));
+    }
+    const float32x4_t zero = vdupq_n_f32(0.f), six = vdupq_n_f32(6.f);
+    switch (epi->act) {
+      case Act::None:
+        break;
+      case Act::Relu:
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+          for (int v = 0; v < V; ++v) acc[r][v] = vmaxq_f32(acc[r][v], zero);
+        break;
+      case Act::Relu6:
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+          for (int v = 0; v < V; ++v) acc[r][v] = vminq_f32(vmaxq_f32(acc[r][v], zero), six);
+        break;
+      default: {
+        // Through a copy: handing acc itself to the out-of-line call would keep it in memory
+        // for the whole tile.
+        float32x4_t tmp[R][2];
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < V; ++v) tmp[r][v] = acc[r][v];
+        act_tile<R, V>(tmp, epi->act);
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < V; ++v) acc[r][v] = tmp[r][v];
+        break;
+      }
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) vst1q_f32(c + r * ldc + 4 * v, acc[r][v]);
+}
+
+template <int R, int V>
+inline void epilogue(float32x4_t (*acc)[2], size_t nc, float* c, size_t ldc, bool accumulate,
+                     const TileEpilogue* epi) {
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) {
+    float* crow = c + r * ldc;
+    const float* res = epi && epi->residual ? epi->residual + r * ldc : nullptr;
+    const float32x4_t s = vdupq_n_f32(epi && epi->scale ? epi->scale[r] : 1.f);
+    const float32x4_t bias = vdupq_n_f32(epi && epi->bias ? epi->bias[r] : 0.f);
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      const size_t lanes = nc > 4 * static_cast<size_t>(v) ? nc - 4 * v : 0;
+      if (lanes == 0) break;
+      const bool full = lanes >= 4;
+      float32x4_t x = acc[r][v];
+      if (accumulate)
+        x = vaddq_f32(x, full ? vld1q_f32(crow + 4 * v) : neon::load_partial(crow + 4 * v, lanes));
+      if (epi) {
+        if (epi->scale || epi->bias) x = vfmaq_f32(bias, x, s);
+        if (res)
+          x = vaddq_f32(x, full ? vld1q_f32(res + 4 * v) : neon::load_partial(res + 4 * v, lanes));
+        x = neon::act(x, epi->act);
+      }
+      if (full)
+        vst1q_f32(crow + 4 * v, x);
+      else
+        neon::store_partial(crow + 4 * v, x, lanes);
+    }
+  }
+}
+
+// The epilogue over a whole 8-column tile already in C (the assembly tile's raw sums).
+template <int R>
+void epilogue_in_place(float* c, size_t ldc, const TileEpilogue* epi) {
+  for (int r = 0; r < R; ++r) {
+    float* crow = c + r * ldc;
+    const float32x4_t s = vdupq_n_f32(epi->scale ? epi->scale[r] : 1.f);
+    const float32x4_t b = vdupq_n_f32(epi->bias ? epi->bias[r] : 0.f);
+    for (int v = 0; v < 2; ++v) {
+      float32x4_t x = vfmaq_f32(b, vld1q_f32(crow + 4 * v), s);
+      if (epi->residual) x = vaddq_f32(x, vld1q_f32(epi->residual + r * ldc + 4 * v));
+      vst1q_f32(crow + 4 * v, neon::act(x, epi->act));
+    }
+  }
+}
+
+// R rows (1..12, a compile-time count so the accumulators live in registers); V = 1 when the
+// tile's stored width is <= 4, skipping the second accumulator column.
+template <int R, int V, class Rows>
+void tile(size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc, bool accumulate,
+          const TileEpilogue* epi) {
+  if constexpr (R % 4 == 0 && V == 2 && std::is_same_v<Rows, StridedRows>) {
+    if (nc == 4 * V) {
+      uint32_t mode = accumulate ? 1u : 0u;
+      bool fits = true;
+      if (epi) {
+        const Act act = epi->act;
+        fits = epi->scale && epi->bias &&
+               (act == Act::None || act == Act::Relu || act == Act::Relu6);
+        mode |= 2u | (epi->residual ? 4u : 0u) | (act == Act::Relu ? 8u : 0u) |
+                (act == Act::Relu6 ? 16u : 0u);
+      }
+      // Any other epilogue (SiLU, hardswish, a missing scale or bias): the sums through the
+      // assembly tile, then the epilogue in C++ over the R x 8 floats just written. (One call
+      // site, so GCC inlines the assembly into the tile.)
+      tile_x8_asm<R>(a, b.b, b.ldb * sizeof(float), kc, c, ldc * sizeof(float),
+                     fits && epi ? epi->scale : nullptr, fits && epi ? epi->bias : nullptr,
+                     fits && epi ? epi->residual : nullptr, fits ? mode : mode & 1u);
+      if (!fits) epilogue_in_place<R>(c, ldc, epi);
+      return;
+    }
+  }
+  float32x4_t acc[R][2];
+  const auto sums = [&] {
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.f);
+    k_loop<R, V>(acc, a, b, kc);
+  };
+  // Two copies of the accumulation, one per epilogue: with one copy GCC spilled all 24
+  // accumulators right after it, to serve the partial epilogue's register needs.
+  if (nc == 4 * V) {
+    sums();
+    epilogue_full<R, V>(acc, c, ldc, accumulate, epi);
+  } else {
+    sums();
+    epilogue<R, V>(acc, nc, c, ldc, accumulate, epi);
+  }
+}
+
+void column_sums(size_t mr, size_t K, const float* a, const float* b, size_t ldb, float* out) {
+  float32x4_t x0 = vdupq_n_f32(0.f), x1 = x0, x2 = x0, y0 = x0, y1 = x0, y2 = x0;
+  size_t k = 0;
+  for (; k + 3 <= K; k += 2) {
+    const float* ak = a + k * kMR;
+    const float b0 = b[k * ldb], b1 = b[(k + 1) * ldb];
+    x0 = vfmaq_n_f32(x0, vld1q_f32(ak), b0);
+    x1 = vfmaq_n_f32(x1, vld1q_f32(ak + 4), b0);
+    x2 = vfmaq_n_f32(x2, vld1q_f32(ak + 8), b0);
+    y0 = vfmaq_n_f32(y0, vld1q_f32(ak + 12), b1);
+    y1 = vfmaq_n_f32(y1, vld1q_f32(ak + 16), b1);
+    y2 = vfmaq_n_f32(y2, vld1q_f32(ak + 20), b1);
+  }
+  for (; k + 1 < K; ++k) {
+    const float* ak = a + k * kMR;
+    const float b0 = b[k * ldb];
+    x0 = vfmaq_n_f32(x0, vld1q_f32(ak), b0);
+    x1 = vfmaq_n_f32(x1, vld1q_f32(ak + 4), b0);
+    x2 = vfmaq_n_f32(x2, vld1q_f32(ak + 8), b0);
+  }
+  if (k < K) {
+    alignas(16) float last[kMR] = {};
+    for (size_t r = 0; r < mr; ++r) last[r] = a[k * kMR + r];
+    const float b0 = b[k * ldb];
+    x0 = vfmaq_n_f32(x0, vld1q_f32(last), b0);
+    x1 = vfmaq_n_f32(x1, vld1q_f32(last + 4), b0);
+    x2 = vfmaq_n_f32(x2, vld1q_f32(last + 8), b0);
+  }
+  vst1q_f32(out, vaddq_f32(x0, y0));
+  vst1q_f32(out + 4, vaddq_f32(x1, y1));
+  vst1q_f32(out + 8, vaddq_f32(x2, y2));
+}
+
+void aio_f32_gemv_ukernel_12__neon(size_t mr, size_t K, const float* a, const float* b,
+                                   size_t ldb, float* c, size_t ldc, const TileEpilogue* epi) {
+  alignas(16) float out[kMR];
+  column_sums(mr, K, a, b, ldb, out);
+  gemv_epilogue(mr, out, c, ldc, epi);
+}
+
+
+template <class Rows>
+using TileFn = void (*)(size_t, size_t, const float*, Rows, float*, size_t, bool,
+                        const TileEpilogue*);
+
+template <int V, class Rows>
+constexpr TileFn<Rows> kTiles[13] = {
+    nullptr,           tile<1, V, Rows>,  tile<2, V, Rows>,  tile<3, V, Rows>, tile<4, V, Rows>,
+    tile<5, V, Rows>,  tile<6, V, Rows>,  tile<7, V, Rows>,  tile<8, V, Rows>, tile<9, V, Rows>,
+    tile<10, V, Rows>, tile<11, V, Rows>, tile<12, V, Rows>};
+
+template <class Rows>
+void dispatch_tile(size_t mr, size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc,
+                   bool accumulate, const TileEpilogue* epi) {
+  if constexpr (std::is_same_v<Rows, StridedRows>) {
+    if (nc == 1) {
+      // A one-column tile (a 7 x 7 map's 49th pixel) with rows in lanes: 3 FMAs per k instead
+      // of 12 lane-wise ones for one useful column.
+      alignas(16) float out[kMR];
+      column_sums(mr, kc, a, b.b, b.ldb, out);
+      for (size_t r = 0; r < mr; ++r) {
+        if (accumulate) out[r] += c[r * ldc];
+        if (!epi) c[r * ldc] = out[r];
+      }
+      if (epi) gemv_epilogue(mr, out, c, ldc, epi);
+      return;
+    }
+  }
+  if (nc > 4)
+    kTiles<2, Rows>[mr](nc, kc, a, b, c, ldc, accumulate, epi);
+  else
+    kTiles<1, Rows>[mr](nc, kc, a, b, c, ldc, accumulate, epi);
+}
+
+void aio_f32_gemm_ukernel_12x8__neon(size_t mr, size_t nc, size_t kc, const float* a,
+                                     const float* b, size_t ldb, float* c, size_t ldc,
+                                     bool accumulate, const TileEpilogue* epi) {
+  dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
+}
+
+// Row-outer so B is read once, sequentially along each row; the strips it fans out to are in
+// L2 anyway (see the AVX-512 version).
+void aio_f32_packb_8__neon(const float* b, size_t ldb, size_t kc, size_t nb, float* dst) {
+  const size_t strips = (nb + kNR - 1) / kNR;
+  const size_t tail = nb - (strips - 1) * kNR;
+  const size_t t0 = tail < 4 ? tail : 4, t1 = tail > 4 ? tail - 4 : 0;
+  for (size_t k = 0; k < kc; ++k) {
+    const float* src = b + k * ldb;
+    float* d = dst + k * kNR;
+    for (size_t s = strips - 1; s > 0; --s, src += kNR, d += kNR * kc)
+      vst1q_f32_x2(d, vld1q_f32_x2(src));
+    vst1q_f32(d, t0 == 4 ? vld1q_f32(src) : neon::load_partial(src, t0));
+    vst1q_f32(d + 4, t1 == 4 ? vld1q_f32(src + 4) : neon::load_partial(src + 4, t1));
+  }
+}
+
+// Rows in lanes: the panel's 12 rows per k as three vectors times one broadcast of B, two k at a
+// time into two accumulator sets to hide the FMA latency. Whole 12-float rows are read for every
+// k but the last (a tile starting at row r0 > 0 of a panel reads r0 floats of the next k, which
+// exist); the last k reads exactly the tile's mr rows, since nothing may follow the last panel.
+}  // namespace
 
 void fill_table_neon(KernelTable& t) {
   t.isa = "neon";
+  t.gemm_name = "aio_f32_gemm_ukernel_12x8__neon";
+  t.gemm_nr = kNR;
+  t.gemm = aio_f32_gemm_ukernel_12x8__neon;
+  t.pack_b = aio_f32_packb_8__neon;
+  t.gemv = aio_f32_gemv_ukernel_12__neon;
+  fill_table_depthwise_neon(t);
+  fill_table_pool_neon(t);
+  fill_table_elementwise_neon(t);
+  fill_table_conv_pack_neon(t);
   fill_table_winograd_neon(t);
 }
 

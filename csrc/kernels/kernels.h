@@ -195,4 +195,11 @@ double fma_peak_gflops(double seconds = 0.2);
 // CPU lacks falls back to the best available one.
 const char* isa_name();
 
+// ARMv8.2 extensions this CPU has, for the kernels that will use them, comma-separated in this
+// order: "fp16" (half-precision arithmetic, HWCAP_ASIMDHP), "dotprod" (int8 dot product,
+// HWCAP_ASIMDDP), "i8mm" (int8 matrix multiply, HWCAP2_I8MM); "" when none (every x86-64 CPU, and
+// ARMv8.0 cores such as the Cortex-A72). Read from getauxval once. What the CPU has, not what the
+// chosen kernels use: AIO_FORCE_ISA does not change it, and the fp32 NEON kernels use none.
+const char* isa_features();
+
 }  // namespace aio

@@ -167,7 +167,11 @@ void fill_table_cout_lanes_avx512(KernelTable& t);   // called by fill_table_avx
 #endif
 #if defined(AIO_AARCH64)
 void fill_table_neon(KernelTable& t);
-void fill_table_winograd_neon(KernelTable& t);  // called by fill_table_neon
+void fill_table_winograd_neon(KernelTable& t);   // called by fill_table_neon
+void fill_table_depthwise_neon(KernelTable& t);  // called by fill_table_neon
+void fill_table_pool_neon(KernelTable& t);       // called by fill_table_neon
+void fill_table_elementwise_neon(KernelTable& t);  // called by fill_table_neon: add_act, peak
+void fill_table_conv_pack_neon(KernelTable& t);  // called by fill_table_neon
 #endif
 
 // The vector depthwise kernels first copy each channel plane into a zero-bordered scratch plane

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "kernels/kernels_internal.h"
 
@@ -96,6 +97,35 @@ const KernelTable& table() { return mutable_table(); }
 }  // namespace detail
 
 const char* isa_name() { return detail::table().isa; }
+
+const char* isa_features() {
+  static const std::string features = [] {
+    std::string s;
+#if defined(AIO_AARCH64)
+    // Bit values of the kernel ABI (arch/arm64/include/uapi/asm/hwcap.h), for older headers.
+#ifndef HWCAP_ASIMDHP
+#define HWCAP_ASIMDHP (1 << 10)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+    const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    const auto add = [&s](bool has, const char* name) {
+      if (!has) return;
+      if (!s.empty()) s += ',';
+      s += name;
+    };
+    add(hw & HWCAP_ASIMDHP, "fp16");
+    add(hw & HWCAP_ASIMDDP, "dotprod");
+    add(hw2 & HWCAP2_I8MM, "i8mm");
+#endif
+    return s;
+  }();
+  return features.c_str();
+}
 
 void force_isa_for_tests(const char* isa) {
   detail::mutable_table() = detail::build(detail::parse_isa(isa, detail::detect_best()));

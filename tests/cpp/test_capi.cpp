@@ -162,6 +162,19 @@ void test_basics() {
   AIO_CHECK(std::string(aio_get_version()).find('.') != std::string::npos);
   const std::string isa = aio_get_isa();
   AIO_CHECK(isa == "scalar" || isa == "avx2" || isa == "avx512" || isa == "neon");
+  // Extensions: known names only, in the documented order, each once, comma-separated.
+  const std::string features = aio_get_isa_features();
+  std::string rebuilt;
+  for (const char* name : {"fp16", "dotprod", "i8mm"}) {
+    const std::string n = name;
+    const size_t at = ("," + features + ",").find("," + n + ",");
+    if (at == std::string::npos) continue;
+    rebuilt += (rebuilt.empty() ? "" : ",") + n;
+  }
+  AIO_CHECK(rebuilt == features);
+#if defined(__x86_64__)
+  AIO_CHECK(features.empty());  // ARMv8.2 extensions only
+#endif
   AIO_CHECK(std::string(aio_status_name(AIO_STATUS_FORMAT)) == "AIO_STATUS_FORMAT");
   AIO_CHECK(std::string(aio_status_name(static_cast<aio_status>(99))) == "AIO_STATUS_UNKNOWN");
   AIO_CHECK(aio_last_error() != nullptr);
@@ -689,6 +702,12 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--write-model") {
     const Bytes b = tiny_model();
     return write_file(argv[2], b.data(), b.size()) ? 0 : 1;
+  }
+  // `test_capi --isa` prints the kernel set and the CPU's extensions ("neon fp16,dotprod"), for
+  // tools/aarch64_check.sh to compare across qemu CPU models.
+  if (argc == 2 && std::string(argv[1]) == "--isa") {
+    std::printf("%s %s\n", aio_get_isa(), aio_get_isa_features());
+    return 0;
   }
   test_basics();
   test_engine_ok();

@@ -348,7 +348,12 @@ void test_gemm_conv() {
                         {geom(3, 8, 8, 1, 2, 0, 1), 12, 3},    {geom(1, 5, 4, 7, 2, 3, 1), 3, 1},
                         {geom(2, 10, 11, 3, 3, 0, 1), 9, 2},   {geom(2, 5, 5, 3, 1, 4, 1), 4, 2},
                         {geom(40, 9, 9, 3, 1, 1, 1), 30, 40},  {geom(24, 20, 37, 3, 2, 1, 1), 26, 48},
-                        {geom(3, 40, 40, 7, 2, 3, 1), 12, 3},  {geom(8, 3, 70, 3, 1, 1, 1), 8, 16}};
+                        {geom(3, 40, 40, 7, 2, 3, 1), 12, 3},  {geom(8, 3, 70, 3, 1, 1, 1), 8, 16},
+                        // Output widths that are multiples of 8 (NEON packs whole strips straight
+                        // from the input rows): padded and not, stride 1 and 2, a first layer.
+                        {geom(3, 10, 16, 3, 1, 1, 1), 14, 3},  {geom(4, 9, 32, 3, 2, 1, 1), 13, 4},
+                        {geom(2, 8, 18, 3, 1, 0, 1), 5, 2},    {geom(3, 20, 48, 7, 2, 3, 1), 16, 3},
+                        {geom(5, 12, 33, 3, 2, 0, 1), 9, 5}};
   for (const Case& cs : cases) {
     const ConvGeom& g = cs.g;
     const size_t taps = g.kh * g.kw, K = g.c_in * taps, K_full = cs.c_full * taps;

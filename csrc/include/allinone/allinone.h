@@ -62,9 +62,14 @@ AIO_API const char* aio_last_error(void);
 
 /* Library version "MAJOR.MINOR.PATCH" (the package version). */
 AIO_API const char* aio_get_version(void);
-/* Kernel set chosen for this CPU: "avx512", "avx2" or "scalar" (the portable path, also used on
- * every non-x86 CPU). AIO_FORCE_ISA=scalar|avx2 in the environment lowers it. */
+/* Kernel set chosen for this CPU: "avx512", "avx2", "neon" (every aarch64 CPU) or "scalar" (the
+ * portable path: other CPUs). AIO_FORCE_ISA=scalar|avx2 in the environment lowers it. */
 AIO_API const char* aio_get_isa(void);
+/* ARMv8.2 extensions this CPU has, comma-separated in this order: "fp16" (half-precision
+ * arithmetic), "dotprod" (int8 dot product), "i8mm" (int8 matrix multiply); "" when none (x86-64,
+ * ARMv8.0 cores such as the Cortex-A72). What the CPU offers, for kernels that will use them:
+ * today's kernels are fp32 and use none. Never NULL. */
+AIO_API const char* aio_get_isa_features(void);
 
 /* ---- engine: one loaded model --------------------------------------------------------------- */
 

@@ -1,0 +1,82 @@
+// NEON helpers shared by the *_neon.cpp files only (aarch64: ASIMD is baseline ARMv8.0, so these
+// need no flags). `static inline` keeps one copy per translation unit, as the x86 helpers do.
+#pragma once
+
+#include <arm_neon.h>
+
+#include <cstddef>
+
+#include "kernels/kernels_internal.h"
+
+namespace aio {
+namespace detail {
+namespace neon {
+
+// exp(x): Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial (Cephes expf
+// coefficients, as vec_avx512.h): ~1-2 ulp, well inside silu's 1e-5 budget. Clamped so 2^n is
+// always a normal float: n in [-126, 127] (exp(88) = 1.65e38; silu of anything below -88 is
+// -5e-37 instead of the exact -3e-37, an absolute error no float comparison can see).
+static inline float32x4_t exp(float32x4_t x) {
+  x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.0f));
+  const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.f)), p, vmulq_f32(r, r));
+  // 2^n from the exponent bits: n + 127 in [1, 254].
+  const int32_t bias = 127;
+  const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(bias)), 23);
+  return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+// The activation of 4 lanes. Acts without a vector form here (any added later) go lane by lane
+// through the scalar apply_act, so they are right on NEON the day they exist.
+static inline float32x4_t act(float32x4_t v, Act a) {
+  const float32x4_t zero = vdupq_n_f32(0.f);
+  switch (a) {
+    case Act::None:
+      return v;
+    case Act::Relu:
+      return vmaxq_f32(v, zero);
+    case Act::Relu6:
+      return vminq_f32(vmaxq_f32(v, zero), vdupq_n_f32(6.f));
+    case Act::Silu:
+      return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.f), exp(vnegq_f32(v))));
+    case Act::Hardswish: {
+      const float32x4_t t =
+          vminq_f32(vmaxq_f32(vaddq_f32(v, vdupq_n_f32(3.f)), zero), vdupq_n_f32(6.f));
+      return vdivq_f32(vmulq_f32(v, t), vdupq_n_f32(6.f));
+    }
+    default:
+      break;
+  }
+  float l[4];
+  vst1q_f32(l, v);
+  for (float& x : l) x = apply_act(x, a);
+  return vld1q_f32(l);
+}
+
+// The first n (< 4) floats of p, zeros after: never reads past p[n - 1].
+static inline float32x4_t load_partial(const float* p, size_t n) {
+  float32x4_t v = vdupq_n_f32(0.f);
+  if (n > 0) v = vld1q_lane_f32(p, v, 0);
+  if (n > 1) v = vld1q_lane_f32(p + 1, v, 1);
+  if (n > 2) v = vld1q_lane_f32(p + 2, v, 2);
+  return v;
+}
+
+// Stores the first n (< 4) lanes of v.
+static inline void store_partial(float* p, float32x4_t v, size_t n) {
+  if (n > 0) vst1q_lane_f32(p, v, 0);
+  if (n > 1) vst1q_lane_f32(p + 1, v, 1);
+  if (n > 2) vst1q_lane_f32(p + 2, v, 2);
+}
+
+}  // namespace neon
+}  // namespace detail
+}  // namespace aio
