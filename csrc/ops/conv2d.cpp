@@ -1,7 +1,8 @@
 // CONV2D: one path per layer, chosen at load; each keeps its own weight image (packed A panels of
 // 12 or 32 rows, Winograd's transformed ones, or the depthwise taps).
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
-//  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(2x2, 3x3);
+//  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(4x4, 3x3) or
+//    F(2x2, 3x3), whichever does less work on the map (winograd_tile);
 //  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
 //  - small maps (kCoutLanesMaxMapPixels or fewer pixels), more than one tap: conv_cout_lanes,
 //    output channels in lanes, where pixels in lanes leave lanes idle and im2col costs a pass
@@ -12,6 +13,7 @@
 //    group's rows of the packed weight.
 // Levels are prefixes: rows < c_out(level), K < c_in(level)*kh*kw, with the full-width strides.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -38,6 +40,31 @@ constexpr size_t kSharedBBytes = size_t(4) << 20;
 // transform only with enough channels to share it (a first layer on 3 channels goes direct).
 constexpr size_t kWinogradMinPixels = 196;
 constexpr size_t kWinogradMinChannels = 16;
+
+// Output tile side of a Winograd layer: F(4x4, 3x3) (36 multiplies per 16 outputs, 4x the layer's
+// weights) where it does clearly less work than F(2x2, 3x3) (16 per 4, 16/9 of them). The GEMM
+// multiplies whole strips of gemm_col_align() tiles, so the work is alpha^2 x the tiles rounded up
+// to strips: F(4x4) is taken where that is at most kWinogradF4MaxWork of F(2x2)'s. On AVX-512
+// (strips of 32 tiles) ResNet-18's 56 x 56 and 28 x 28 layers take F(4x4) (work 0.63, 0.64;
+// measured 0.59-0.84 of F(2x2)'s time per layer, 1 thread) and its 14 x 14 ones keep F(2x2)
+// (16 tiles are half a strip: work 1.13, measured 1.09-1.22); with strips of 8 (NEON, the portable
+// path) the 14 x 14 ones take F(4x4) too (work 0.64). benchmarks/winograd_tiles.py measures it.
+// AIO_WINOGRAD_TILE=2|4 in the environment when a layer is built forces one (A/B measurements,
+// tests); other values are ignored.
+constexpr double kWinogradF4MaxWork = 0.8;
+
+size_t winograd_tile(const ConvGeom& g) {
+  if (const char* e = std::getenv("AIO_WINOGRAD_TILE")) {
+    const size_t forced = static_cast<size_t>(std::atoi(e));
+    if (winograd_tile_supported(forced)) return forced;
+  }
+  const size_t nr = gemm_col_align();
+  auto work = [&](size_t tile) {
+    const size_t strips = (winograd_tiles(g, tile) + nr - 1) / nr;
+    return double((tile + 2) * (tile + 2)) * double(strips);
+  };
+  return work(4) <= kWinogradF4MaxWork * work(2) ? 4 : 2;
+}
 
 // Maps of at most this many output pixels take conv_cout_lanes (where the ISA has its kernel), for
 // kernels of more than one tap. Measured A/B, interleaved (AIO_COUT_LANES, a switch removed
@@ -95,7 +122,7 @@ class Conv2d final : public Op {
                       [](uint32_t c) { return c % kCoutLanesStrip == 0; }))
         lanes_ = PackedA::pack(w, y.c, k_full, k_full, kCoutLanesStrip);
       if (path_ == ConvPath::Winograd)
-        winograd_ = WinogradWeights::transform(w, y.c, x.c);
+        winograd_ = WinogradWeights::transform(w, y.c, x.c, winograd_tile(geom_));
       else
         packed_ = PackedA::pack(w, y.c, k_full, k_full,
                                 path_ == ConvPath::CoutLanes ? kCoutLanesStrip : kGemmRowAlign);
@@ -225,7 +252,7 @@ class Conv2d final : public Op {
   void run_winograd(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
-    const size_t M = cout_[ctx.level], T = winograd_tiles(g);
+    const size_t M = cout_[ctx.level], T = winograd_tiles(g, winograd_.tile());
     const bool serial = 2 * macs(ctx.level) < kSerialFlops;
     const StripSplit s = split_strips(T, gemm_col_align(), serial ? 1 : ctx.workers());
     ctx.parallel(s.runs, [&](size_t task, size_t) {
