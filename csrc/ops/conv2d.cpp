@@ -44,20 +44,25 @@ constexpr size_t kWinogradMinChannels = 16;
 // Output tile side of a Winograd layer: F(4x4, 3x3) (36 multiplies per 16 outputs, 4x the layer's
 // weights) where it does clearly less work than F(2x2, 3x3) (16 per 4, 16/9 of them). The GEMM
 // multiplies whole strips of gemm_col_align() tiles, so the work is alpha^2 x the tiles rounded up
-// to strips: F(4x4) is taken where that is at most kWinogradF4MaxWork of F(2x2)'s. On AVX-512
-// (strips of 32 tiles) ResNet-18's 56 x 56 and 28 x 28 layers take F(4x4) (work 0.63, 0.64;
-// measured 0.59-0.84 of F(2x2)'s time per layer, 1 thread) and its 14 x 14 ones keep F(2x2)
-// (16 tiles are half a strip: work 1.13, measured 1.09-1.22); with strips of 8 (NEON, the portable
-// path) the 14 x 14 ones take F(4x4) too (work 0.64). benchmarks/winograd_tiles.py measures it.
+// to strips: F(4x4) is taken where that is at most kWinogradF4MaxWork of F(2x2)'s, on layers of
+// kWinogradF4MinChannels input channels or more. On AVX-512 (strips of 32 tiles) ResNet-18's
+// 56 x 56 x 64 and 28 x 28 x 128 layers take F(4x4) (work 0.63, 0.64; measured 0.59-0.84 of
+// F(2x2)'s time per layer at level 0, 1 thread, paired) and its 14 x 14 ones keep F(2x2) (16
+// tiles are half a strip: work 1.13, measured 1.09-1.22); with strips of 8 (NEON, the portable
+// path) the 14 x 14 ones take F(4x4) too (work 0.64). ResNet-20's 32 x 32 x 16 layers keep F(2x2):
+// F(4x4) made the model 1.17-1.32x slower (its 36 products of 16 x 16 x 32 per strip spill L1 and
+// cost more in calls than they save). benchmarks/winograd_tiles.py measures it.
 // AIO_WINOGRAD_TILE=2|4 in the environment when a layer is built forces one (A/B measurements,
 // tests); other values are ignored.
 constexpr double kWinogradF4MaxWork = 0.8;
+constexpr size_t kWinogradF4MinChannels = 64;
 
-size_t winograd_tile(const ConvGeom& g) {
+size_t winograd_tile(const ConvGeom& g, size_t channels) {
   if (const char* e = std::getenv("AIO_WINOGRAD_TILE")) {
     const size_t forced = static_cast<size_t>(std::atoi(e));
     if (winograd_tile_supported(forced)) return forced;
   }
+  if (channels < kWinogradF4MinChannels) return 2;
   const size_t nr = gemm_col_align();
   auto work = [&](size_t tile) {
     const size_t strips = (winograd_tiles(g, tile) + nr - 1) / nr;
@@ -122,7 +127,7 @@ class Conv2d final : public Op {
                       [](uint32_t c) { return c % kCoutLanesStrip == 0; }))
         lanes_ = PackedA::pack(w, y.c, k_full, k_full, kCoutLanesStrip);
       if (path_ == ConvPath::Winograd)
-        winograd_ = WinogradWeights::transform(w, y.c, x.c, winograd_tile(geom_));
+        winograd_ = WinogradWeights::transform(w, y.c, x.c, winograd_tile(geom_, x.c));
       else
         packed_ = PackedA::pack(w, y.c, k_full, k_full,
                                 path_ == ConvPath::CoutLanes ? kCoutLanesStrip : kGemmRowAlign);
