@@ -165,6 +165,10 @@ class WinogradWeights {
 };
 // Whether F(tile x tile, 3x3) is implemented (2 and 4).
 bool winograd_tile_supported(size_t tile);
+// Tiles per vector of the chosen ISA's F(tile x tile) transforms (16 on AVX-512, 4 on NEON, 1
+// portable). A vector holds tiles of one tile row only, so a map whose tile rows are narrower
+// than a vector leaves lanes idle in the transforms.
+size_t winograd_lanes(size_t tile);
 // Output tiles (tile x tile pixels each) of a Winograd convolution, row-major:
 // t = ty * tiles_w + tx. Tiles go through the GEMM in blocks of one strip, so tile ranges that
 // start on a multiple of gemm_col_align() make no partial strips except at their ends.

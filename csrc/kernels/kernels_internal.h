@@ -99,6 +99,7 @@ using WinogradOutputFn = void (*)(const float* p, size_t stride, size_t n, float
 struct WinogradFns {
   WinogradInputFn input = nullptr;
   WinogradOutputFn output = nullptr;
+  size_t lanes = 1;  // tiles per vector (one tile-row segment per vector: see winograd_lanes)
 };
 // Output tile sides with transforms (F(2x2, 3x3) and F(4x4, 3x3)): KernelTable::winograd[i] for
 // tile 2 (i + 1).

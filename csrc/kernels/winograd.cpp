@@ -82,6 +82,11 @@ size_t WinogradWeights::bytes() const {
   return b;
 }
 
+size_t winograd_lanes(size_t tile) {
+  return winograd_tile_supported(tile) ? detail::table().winograd[detail::winograd_index(tile)].lanes
+                                       : 1;
+}
+
 size_t winograd_tiles(const ConvGeom& g, size_t tile) {
   return ceil_div(g.h_out, tile) * ceil_div(g.w_out, tile);
 }
@@ -312,8 +317,8 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
 
 namespace detail {
 void fill_table_winograd_scalar(KernelTable& t) {
-  t.winograd[winograd_index(2)] = {input_f2_portable, output_f2_portable};
-  t.winograd[winograd_index(4)] = {input_f4_portable, output_f4_portable};
+  t.winograd[winograd_index(2)] = {input_f2_portable, output_f2_portable, 1};
+  t.winograd[winograd_index(4)] = {input_f4_portable, output_f4_portable, 1};
 }
 }  // namespace detail
 

@@ -239,8 +239,8 @@ void output_f4_avx512(const float* p, size_t stride, size_t n, float scale, floa
 }  // namespace
 
 void fill_table_winograd_avx512(KernelTable& t) {
-  t.winograd[winograd_index(2)] = {input_f2_avx512, output_f2_avx512};
-  t.winograd[winograd_index(4)] = {input_f4_avx512, output_f4_avx512};
+  t.winograd[winograd_index(2)] = {input_f2_avx512, output_f2_avx512, 16};
+  t.winograd[winograd_index(4)] = {input_f4_avx512, output_f4_avx512, 16};
 }
 
 }  // namespace detail

@@ -243,8 +243,8 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
 }  // namespace
 
 void fill_table_winograd_neon(KernelTable& t) {
-  t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon};
-  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon};
+  t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4};
+  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4};
 }
 
 }  // namespace detail

@@ -42,19 +42,25 @@ constexpr size_t kWinogradMinPixels = 196;
 constexpr size_t kWinogradMinChannels = 16;
 
 // Output tile side of a Winograd layer: F(4x4, 3x3) (36 multiplies per 16 outputs, 4x the layer's
-// weights) where it does clearly less work than F(2x2, 3x3) (16 per 4, 16/9 of them). The GEMM
-// multiplies whole strips of gemm_col_align() tiles, so the work is alpha^2 x the tiles rounded up
-// to strips: F(4x4) is taken where that is at most kWinogradF4MaxWork of F(2x2)'s, on layers of
-// kWinogradF4MinChannels input channels or more. On AVX-512 (strips of 32 tiles) ResNet-18's
-// 56 x 56 x 64 and 28 x 28 x 128 layers take F(4x4) (work 0.63, 0.64; measured 0.59-0.84 of
-// F(2x2)'s time per layer at level 0, 1 thread, paired) and its 14 x 14 ones keep F(2x2) (16
-// tiles are half a strip: work 1.13, measured 1.09-1.22); with strips of 8 (NEON, the portable
-// path) the 14 x 14 ones take F(4x4) too (work 0.64). ResNet-20's 32 x 32 x 16 layers keep F(2x2):
-// F(4x4) made the model 1.17-1.32x slower (its 36 products of 16 x 16 x 32 per strip spill L1 and
-// cost more in calls than they save). benchmarks/winograd_tiles.py measures it.
+// weights) where it does clearly less work than F(2x2, 3x3) (16 per 4, 16/9 of them), in its
+// products and in its transforms:
+//  - the GEMM multiplies whole strips of gemm_col_align() tiles, so its work is alpha^2 x the
+//    tiles rounded up to strips: F(4x4) needs at most kWinogradF4MaxWork of F(2x2)'s;
+//  - the transforms hold one tile row's tiles per vector (winograd_lanes): F(4x4) needs its tile
+//    rows to fill at least kWinogradF4MinRowFill of the vectors they take;
+//  - at least kWinogradF4MinChannels input channels (the transforms' share falls with channels).
+// Measured on AVX-512 (strips of 32 tiles, vectors of 16), per layer, F(4x4) / F(2x2) time,
+// paired, 1 thread (benchmarks/winograd_tiles.py --layers): ResNet-18's 56 x 56 x 64 layers
+// 0.75-0.80 at level 0, 0.79-0.88 at L1, 0.91-0.94 at L2, 0.94-1.05 at L3 (16 channels): taken.
+// Its 28 x 28 x 128 layers (GEMM work 0.64, but 7 tiles per row fill 7 of 16 lanes) 0.81-0.89 at
+// L0 and 1.08-1.21 at L2-L3: not taken (row fill). Its 14 x 14 layers (16 tiles, half a strip:
+// work 1.13) 1.24-1.41: not taken. ResNet-20's 32 x 32 x 16 layers made the model 1.17-1.32x
+// slower (channels). On NEON (strips of 8 tiles, vectors of 4) the 28 x 28 and 14 x 14 layers
+// take F(4x4) as well (work 0.64, rows fill 7/8 and 4/4).
 // AIO_WINOGRAD_TILE=2|4 in the environment when a layer is built forces one (A/B measurements,
 // tests); other values are ignored.
 constexpr double kWinogradF4MaxWork = 0.8;
+constexpr double kWinogradF4MinRowFill = 0.75;
 constexpr size_t kWinogradF4MinChannels = 64;
 
 size_t winograd_tile(const ConvGeom& g, size_t channels) {
@@ -68,7 +74,9 @@ size_t winograd_tile(const ConvGeom& g, size_t channels) {
     const size_t strips = (winograd_tiles(g, tile) + nr - 1) / nr;
     return double((tile + 2) * (tile + 2)) * double(strips);
   };
-  return work(4) <= kWinogradF4MaxWork * work(2) ? 4 : 2;
+  const size_t lanes = winograd_lanes(4), row = (g.w_out + 3) / 4;
+  const double fill = double(row) / double((row + lanes - 1) / lanes * lanes);
+  return work(4) <= kWinogradF4MaxWork * work(2) && fill >= kWinogradF4MinRowFill ? 4 : 2;
 }
 
 // Maps of at most this many output pixels take conv_cout_lanes (where the ISA has its kernel), for
