@@ -83,8 +83,8 @@ size_t WinogradWeights::bytes() const {
 }
 
 size_t winograd_lanes(size_t tile) {
-  return winograd_tile_supported(tile) ? detail::table().winograd[detail::winograd_index(tile)].lanes
-                                       : 1;
+  if (!winograd_tile_supported(tile)) return 1;
+  return detail::table().winograd[detail::winograd_index(tile)].lanes;
 }
 
 size_t winograd_tiles(const ConvGeom& g, size_t tile) {

@@ -128,7 +128,8 @@ void input_f4_avx512(const float* plane, const ConvGeom& g, size_t ty, size_t tx
                      float* v, size_t stride) {
   // Columns 4i + k (k < 4) of 32 consecutive ones: tiles 0-7 of phase k and k + 1, in halves.
   const __m512i ph01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-  const __m512i ph23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+  const __m512i ph23 =
+      _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
   const long h_in = static_cast<long>(g.h_in), w_in = static_cast<long>(g.w_in);
   for (size_t i0 = 0; i0 < n; i0 += 16) {
     const __mmask16 out = lanes(static_cast<long>(n - i0));
@@ -173,7 +174,8 @@ void input_f4_avx512(const float* plane, const ConvGeom& g, size_t ty, size_t tx
       const __m512 col[6] = {h[0][s], h[1][s], h[2][s], h[3][s], h[4][s], h[5][s]};
       __m512 t[6];
       bt6(col, t);
-      for (size_t r = 0; r < 6; ++r) _mm512_mask_storeu_ps(v + (6 * r + s) * stride + i0, out, t[r]);
+      for (size_t r = 0; r < 6; ++r)
+        _mm512_mask_storeu_ps(v + (6 * r + s) * stride + i0, out, t[r]);
     }
   }
 }
@@ -203,7 +205,8 @@ void output_f4_avx512(const float* p, size_t stride, size_t n, float scale, floa
     __m512 q[4][6];  // A^T M
     for (size_t s = 0; s < 6; ++s) {
       __m512 col[6], t[4];
-      for (size_t r = 0; r < 6; ++r) col[r] = _mm512_maskz_loadu_ps(in, p + (6 * r + s) * stride + i0);
+      for (size_t r = 0; r < 6; ++r)
+        col[r] = _mm512_maskz_loadu_ps(in, p + (6 * r + s) * stride + i0);
       at6(col, t);
       for (size_t r = 0; r < 4; ++r) q[r][s] = t[r];
     }
