@@ -44,29 +44,31 @@ const float* window_row(const float* plane, const ConvGeom& g, long iy, long ix0
   const long w_in = static_cast<long>(g.w_in);
   const float* row = plane + iy * w_in;
   if (ix0 >= 0 && ix0 + width <= w_in) return row + ix0;
-  for (long s = 0; s < width; ++s) {
-    const long ix = ix0 + s;
-    buf[s] = ix >= 0 && ix < w_in ? row[ix] : 0.f;
-  }
+  const long s0 = std::clamp(-ix0, 0L, width), s1 = std::clamp(w_in - ix0, s0, width);
+  std::fill(buf, buf + s0, 0.f);
+  std::copy(row + ix0 + s0, row + ix0 + s1, buf + s0);
+  std::fill(buf + s1, buf + width, 0.f);
   return buf;
 }
 
-// Stores lanes [0, nt) of v at dst (all four when nt == 4).
-void store_lanes(float* dst, float32x4_t v, size_t nt) {
+// Stores lanes [0, nt) of v at dst (all four when nt == 4), lane by lane for a partial group.
+inline void store_lanes(float* dst, float32x4_t v, size_t nt) {
   if (nt == 4) {
     vst1q_f32(dst, v);
     return;
   }
-  float l[4];
-  vst1q_f32(l, v);
-  for (size_t i = 0; i < nt; ++i) dst[i] = l[i];
+  vst1q_lane_f32(dst, v, 0);
+  if (nt > 1) vst1q_lane_f32(dst + 1, v, 1);
+  if (nt > 2) vst1q_lane_f32(dst + 2, v, 2);
 }
 
-float32x4_t load_lanes(const float* src, size_t nt) {
+// Lanes [0, nt) from src, the others zero.
+inline float32x4_t load_lanes(const float* src, size_t nt) {
   if (nt == 4) return vld1q_f32(src);
-  float l[4] = {};
-  for (size_t i = 0; i < nt; ++i) l[i] = src[i];
-  return vld1q_f32(l);
+  float32x4_t v = vld1q_lane_f32(src, vdupq_n_f32(0.f), 0);
+  if (nt > 1) v = vld1q_lane_f32(src + 1, v, 1);
+  if (nt > 2) v = vld1q_lane_f32(src + 2, v, 2);
+  return v;
 }
 
 void input_f2_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
@@ -77,9 +79,11 @@ void input_f2_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
     const size_t nt = std::min<size_t>(4, n - i0);
     const long ix0 = static_cast<long>(2 * (tx0 + i0)) - static_cast<long>(g.pw);
     float32x4_t h[4][4];
+    #pragma GCC unroll 16
     for (size_t r = 0; r < 4; ++r) {
       const long iy = static_cast<long>(2 * ty + r) - static_cast<long>(g.ph);
       if (iy < 0 || iy >= h_in) {
+        #pragma GCC unroll 16
         for (size_t s = 0; s < 4; ++s) h[r][s] = vdupq_n_f32(0.f);
         continue;
       }
@@ -90,6 +94,7 @@ void input_f2_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
       h[r][2] = vsubq_f32(b.val[0], a.val[1]);  // d2 - d1
       h[r][3] = vsubq_f32(a.val[1], b.val[1]);  // d1 - d3
     }
+    #pragma GCC unroll 16
     for (size_t s = 0; s < 4; ++s) {
       float* vs = v + s * stride + i0;
       store_lanes(vs, vsubq_f32(h[0][s], h[2][s]), nt);
@@ -106,13 +111,16 @@ void output_f2_neon(const float* p, size_t stride, size_t n, float scale, float 
   for (size_t i0 = 0; i0 < n; i0 += 4) {
     const size_t nt = std::min<size_t>(4, n - i0);
     float32x4_t m[16];
+    #pragma GCC unroll 16
     for (size_t t = 0; t < 16; ++t) m[t] = load_lanes(p + t * stride + i0, nt);
     float32x4_t q[2][4];  // A^T M
+    #pragma GCC unroll 16
     for (size_t s = 0; s < 4; ++s) {
       q[0][s] = vaddq_f32(vaddq_f32(m[s], m[4 + s]), m[8 + s]);
       q[1][s] = vsubq_f32(vsubq_f32(m[4 + s], m[8 + s]), m[12 + s]);
     }
     const size_t x0 = 2 * i0, w = std::min<size_t>(8, cols - x0);
+    #pragma GCC unroll 16
     for (size_t dy = 0; dy < 2; ++dy) {
       float* y = y_rows[dy];
       if (y == nullptr) continue;
@@ -121,11 +129,11 @@ void output_f2_neon(const float* p, size_t stride, size_t n, float scale, float 
       float32x4x2_t o;
       o.val[0] = vfmaq_f32(vb, vaddq_f32(vaddq_f32(a[0], a[1]), a[2]), vs);
       o.val[1] = vfmaq_f32(vb, vsubq_f32(vsubq_f32(a[1], a[2]), a[3]), vs);
-      float tmp[8] = {};
+      float tmp[8];
       if (r) {
         const float* rr = r + x0;
         if (w < 8) {
-          std::copy(rr, rr + w, tmp);
+          std::fill(std::copy(rr, rr + w, tmp), tmp + 8, 0.f);
           rr = tmp;
         }
         const float32x4x2_t rv = vld2q_f32(rr);
@@ -164,9 +172,11 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
     const size_t nt = std::min<size_t>(4, n - i0);
     const long ix0 = static_cast<long>(4 * (tx0 + i0)) - static_cast<long>(g.pw);
     float32x4_t h[6][6];
+    #pragma GCC unroll 16
     for (size_t r = 0; r < 6; ++r) {
       const long iy = static_cast<long>(4 * ty + r) - static_cast<long>(g.ph);
       if (iy < 0 || iy >= h_in) {
+        #pragma GCC unroll 16
         for (size_t s = 0; s < 6; ++s) h[r][s] = vdupq_n_f32(0.f);
         continue;
       }
@@ -180,10 +190,12 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
                                 vextq_f32(c.val[1], vdupq_n_f32(src[17]), 1)};
       bt6(e, h[r]);
     }
+    #pragma GCC unroll 16
     for (size_t s = 0; s < 6; ++s) {
       const float32x4_t col[6] = {h[0][s], h[1][s], h[2][s], h[3][s], h[4][s], h[5][s]};
       float32x4_t t[6];
       bt6(col, t);
+      #pragma GCC unroll 16
       for (size_t r = 0; r < 6; ++r) store_lanes(v + (6 * r + s) * stride + i0, t[r], nt);
     }
   }
@@ -205,30 +217,37 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
   for (size_t i0 = 0; i0 < n; i0 += 4) {
     const size_t nt = std::min<size_t>(4, n - i0);
     float32x4_t q[4][6];  // A^T M
+    #pragma GCC unroll 16
     for (size_t s = 0; s < 6; ++s) {
       float32x4_t col[6], t[4];
+      #pragma GCC unroll 16
       for (size_t r = 0; r < 6; ++r) col[r] = load_lanes(p + (6 * r + s) * stride + i0, nt);
       at6(col, t);
+      #pragma GCC unroll 16
       for (size_t r = 0; r < 4; ++r) q[r][s] = t[r];
     }
     const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
+    #pragma GCC unroll 16
     for (size_t dy = 0; dy < 4; ++dy) {
       float* y = y_rows[dy];
       if (y == nullptr) continue;
       const float* r = res ? res[dy] : nullptr;
       float32x4x4_t o;
       at6(q[dy], o.val);
+      #pragma GCC unroll 16
       for (size_t k = 0; k < 4; ++k) o.val[k] = vfmaq_f32(vb, o.val[k], vs);
-      float tmp[16] = {};
+      float tmp[16];
       if (r) {
         const float* rr = r + x0;
         if (w < 16) {
-          std::copy(rr, rr + w, tmp);
+          std::fill(std::copy(rr, rr + w, tmp), tmp + 16, 0.f);
           rr = tmp;
         }
         const float32x4x4_t rv = vld4q_f32(rr);
+        #pragma GCC unroll 16
         for (size_t k = 0; k < 4; ++k) o.val[k] = vaddq_f32(o.val[k], rv.val[k]);
       }
+      #pragma GCC unroll 16
       for (size_t k = 0; k < 4; ++k) o.val[k] = act4(o.val[k], act);
       if (w == 16) {
         vst4q_f32(y + x0, o);
