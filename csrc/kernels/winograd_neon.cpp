@@ -164,40 +164,70 @@ inline void bt6(const float32x4_t* x, float32x4_t* r) {
   r[5] = vfmsq_n_f32(vfmaq_n_f32(x[5], x[1], 4.f), x[3], 5.f);
 }
 
+// Row r's six phases e_k (columns 4i + k) of a 4-tile group: vld4q and two ext.
+struct Phases {
+  float32x4_t e[6];
+};
+inline Phases load_phases(const float* src) {
+  const float32x4x4_t c = vld4q_f32(src);
+  return {{c.val[0], c.val[1], c.val[2], c.val[3], vextq_f32(c.val[0], vld1q_dup_f32(src + 16), 1),
+           vextq_f32(c.val[1], vld1q_dup_f32(src + 17), 1)}};
+}
+
+// Stores the vertical transform (B^T) of column s of the row-transformed tile, x[r] for r < 6,
+// at positions 6 r + s.
+inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride, size_t nt) {
+  float32x4_t t[6];
+  bt6(x, t);
+#pragma GCC unroll 6
+  for (size_t r = 0; r < 6; ++r) store_lanes(v + (6 * r + s) * stride, t[r], nt);
+}
+
+// The row transform's six outputs come in three pairs that share their terms ({0, 5}, {1, 2},
+// {3, 4}); each pair is computed for the six rows (re-reading the rows: vld4q is one
+// instruction) and transformed down its columns at once, so 12 vectors are live instead of 36.
 void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
                    float* v, size_t stride) {
   const long h_in = static_cast<long>(g.h_in);
-  float buf[18];
+  static const float kZeros[18] = {};
+  float buf[6][18];
   for (size_t i0 = 0; i0 < n; i0 += 4) {
     const size_t nt = std::min<size_t>(4, n - i0);
     const long ix0 = static_cast<long>(4 * (tx0 + i0)) - static_cast<long>(g.pw);
-    float32x4_t h[6][6];
-    #pragma GCC unroll 16
+    const float* src[6];
+#pragma GCC unroll 6
     for (size_t r = 0; r < 6; ++r) {
       const long iy = static_cast<long>(4 * ty + r) - static_cast<long>(g.ph);
-      if (iy < 0 || iy >= h_in) {
-        #pragma GCC unroll 16
-        for (size_t s = 0; s < 6; ++s) h[r][s] = vdupq_n_f32(0.f);
-        continue;
-      }
-      const float* src = window_row(plane, g, iy, ix0, 18, buf);
-      const float32x4x4_t c = vld4q_f32(src);
-      const float32x4_t e[6] = {c.val[0],
-                                c.val[1],
-                                c.val[2],
-                                c.val[3],
-                                vextq_f32(c.val[0], vdupq_n_f32(src[16]), 1),
-                                vextq_f32(c.val[1], vdupq_n_f32(src[17]), 1)};
-      bt6(e, h[r]);
+      src[r] = iy < 0 || iy >= h_in ? kZeros : window_row(plane, g, iy, ix0, 18, buf[r]);
     }
-    #pragma GCC unroll 16
-    for (size_t s = 0; s < 6; ++s) {
-      const float32x4_t col[6] = {h[0][s], h[1][s], h[2][s], h[3][s], h[4][s], h[5][s]};
-      float32x4_t t[6];
-      bt6(col, t);
-      #pragma GCC unroll 16
-      for (size_t r = 0; r < 6; ++r) store_lanes(v + (6 * r + s) * stride + i0, t[r], nt);
+    float* vi = v + i0;
+    float32x4_t p[6], q[6];
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; ++r) {  // columns 0 and 5
+      const Phases h = load_phases(src[r]);
+      p[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[4], h.e[0], 4.f), h.e[2], 5.f);
+      q[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[5], h.e[1], 4.f), h.e[3], 5.f);
     }
+    store_column(p, 0, vi, stride, nt);
+    store_column(q, 5, vi, stride, nt);
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; ++r) {  // columns 1 and 2
+      const Phases h = load_phases(src[r]);
+      const float32x4_t a = vfmsq_n_f32(h.e[4], h.e[2], 4.f), b = vfmsq_n_f32(h.e[3], h.e[1], 4.f);
+      p[r] = vaddq_f32(a, b);
+      q[r] = vsubq_f32(a, b);
+    }
+    store_column(p, 1, vi, stride, nt);
+    store_column(q, 2, vi, stride, nt);
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; ++r) {  // columns 3 and 4
+      const Phases h = load_phases(src[r]);
+      const float32x4_t c = vsubq_f32(h.e[4], h.e[2]), d = vsubq_f32(h.e[3], h.e[1]);
+      p[r] = vfmaq_n_f32(c, d, 2.f);
+      q[r] = vfmsq_n_f32(c, d, 2.f);
+    }
+    store_column(p, 3, vi, stride, nt);
+    store_column(q, 4, vi, stride, nt);
   }
 }
 
