@@ -399,6 +399,34 @@ def test_winograd_costs_weights_not_results(tmp_path: Path) -> None:
         close(a, b.astype(np.float64), f"winograd vs direct, level {k}")
 
 
+@pytest.mark.parametrize("make", [model_small_maps, model_winograd_strips])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_winograd_tiles_match(
+    make: Callable[[], F.AioModel], threads: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Winograd F(4x4, 3x3) and F(2x2, 3x3) forced on every Winograd layer (AIO_WINOGRAD_TILE,
+    read when a layer is built): every level matches the reference at the tolerance of every
+    engine test, with 1-3 workers splitting the tiles; F(4x4) keeps 36 values per 3x3 kernel
+    where F(2x2) keeps 16, and the engine reports it."""
+    m = make()
+    path = save(m, tmp_path)
+    x = rand_input(m, n=2)
+    engines = {}
+    for tile in ("2", "4"):
+        monkeypatch.setenv("AIO_WINOGRAD_TILE", tile)
+        engines[tile] = Engine(path, threads=threads)
+        monkeypatch.delenv("AIO_WINOGRAD_TILE")
+        kinds = [kind for _, kind, _, _ in engines[tile].profile(rand_input(m, n=1), 0, 1)]
+        assert "conv3x3/s1/winograd" in kinds, kinds
+        for k in range(m.num_levels):
+            close(engines[tile].run_at(k, x), reference(m, k, x), f"F({tile}) level {k}")
+    # The first layer's dense weights (c_out x c_in x 9 floats) are the Winograd layer of both
+    # models: 20/9 of them more in F(4x4).
+    conv0 = m.widths[0][0] * m.input_shape[0] * 9 * 4
+    extra = engines["4"].weight_bytes - engines["2"].weight_bytes
+    assert conv0 * 20 // 9 * 0.95 <= extra <= conv0 * 20 // 9 * 1.2, (extra, conv0)
+
+
 def test_metadata(tmp_path: Path) -> None:
     m = model_features()
     engine = Engine(save(m, tmp_path), threads=1)

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace aio {
 
@@ -134,31 +135,47 @@ void gemm_prepacked(const PackedA& a, const PackedBLayout& l, const float* packe
                     size_t ldc, size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi);
 constexpr size_t kPackedColBlock = 256;
 
-// 3x3, stride-1, undilated convolution by Winograd F(2x2, 3x3) (Lavin & Gray, 2016): each 4x4
-// input tile becomes 16 transformed values, 16 GEMMs (one per transformed position) multiply them
-// by the transformed weights, and each 4x4 product becomes a 2x2 output tile. 16 multiplies per
-// 4 outputs instead of 36: 2.25x fewer FLOPs for the price of the transforms and 16/9 of the
-// layer's weights. Rounding differs from the direct sum by a few ulps of the largest terms.
+// 3x3, stride-1, undilated convolution by Winograd F(m x m, 3x3) (Lavin & Gray, 2016), m = 2 or 4:
+// each (m + 2) x (m + 2) input tile becomes alpha^2 = (m + 2)^2 transformed values, alpha^2 GEMMs
+// (one per transformed position) multiply them by the transformed weights, and each product tile
+// becomes an m x m output tile. F(2x2): 16 multiplies per 4 outputs instead of 36 (2.25x fewer
+// FLOPs) for 16/9 of the layer's weights; F(4x4): 36 per 16 (4x fewer) for 36/9 = 4x the weights.
+// Rounding: the transforms add and scale, so the result differs from the direct sum by more than
+// the GEMM's own rounding. Measured against a double-precision direct convolution (unit-range
+// random data, C up to 300; tests/cpp/test_kernels_spatial.cpp), max |error| / max |result|:
+// F(2x2) up to 6e-7 (bound tested: 1e-5, the kernels' tolerance), F(4x4) up to 9.4e-6, growing
+// with C (4e-6 at C = 8; bound tested: 3e-5), whose transforms scale by up to 5 and 8. Whole
+// models stay within the engine tests' 1e-4 x max |output| of PyTorch.
 class WinogradWeights {
  public:
   WinogradWeights() = default;
-  // w: [M][C][3][3] (PyTorch's layout). Element t of U = G w G^T is packed as a M x C PackedA, so
-  // a level (rows < m, channels < c) is a prefix of each, like PackedA itself.
-  static WinogradWeights transform(const float* w, size_t M, size_t C);
+  // w: [M][C][3][3] (PyTorch's layout); tile: m, 2 or 4 (anything else means 2). Element t of
+  // U = G w G^T is packed as a M x C PackedA, so a level (rows < m, channels < c) is a prefix of
+  // each, like PackedA itself.
+  static WinogradWeights transform(const float* w, size_t M, size_t C, size_t tile = 2);
+  size_t tile() const { return tile_; }
+  size_t elements() const { return u_.size(); }  // (tile + 2)^2
   const PackedA& element(size_t t) const { return u_[t]; }
-  size_t rows() const { return u_[0].rows(); }
+  size_t rows() const { return u_.empty() ? 0 : u_[0].rows(); }
   size_t bytes() const;
 
  private:
-  PackedA u_[16];
+  std::vector<PackedA> u_;
+  size_t tile_ = 2;
 };
-// Output tiles (2 x 2 pixels each) of a Winograd convolution, row-major: t = ty * tiles_w + tx.
-// Tiles go through the GEMM in blocks of one strip, so tile ranges that start on a multiple of
-// gemm_col_align() make no partial strips except at their ends.
-size_t winograd_tiles(const ConvGeom& g);
-// Output tiles [t0, t1) of the convolution of image x (g.c_in channels, the level's) for output
-// channels [0, m): y [m][h_out][w_out] with the epilogue applied. Kernel contract as gemm_conv
-// (single-threaded; the op splits tiles over workers).
+// Whether F(tile x tile, 3x3) is implemented (2 and 4).
+bool winograd_tile_supported(size_t tile);
+// Tiles per vector of the chosen ISA's F(tile x tile) transforms (16 on AVX-512, 4 on NEON, 1
+// portable). A vector holds tiles of one tile row only, so a map whose tile rows are narrower
+// than a vector leaves lanes idle in the transforms.
+size_t winograd_lanes(size_t tile);
+// Output tiles (tile x tile pixels each) of a Winograd convolution, row-major:
+// t = ty * tiles_w + tx. Tiles go through the GEMM in blocks of one strip, so tile ranges that
+// start on a multiple of gemm_col_align() make no partial strips except at their ends.
+size_t winograd_tiles(const ConvGeom& g, size_t tile);
+// Output tiles [t0, t1) (of winograd_tiles(g, w.tile())) of the convolution of image x (g.c_in
+// channels, the level's) for output channels [0, m): y [m][h_out][w_out] with the epilogue
+// applied. Kernel contract as gemm_conv (single-threaded; the op splits tiles over workers).
 void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& g, size_t m,
                       float* y, size_t t0, size_t t1, const Epilogue& epi);
 

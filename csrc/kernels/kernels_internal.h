@@ -81,20 +81,31 @@ void pack_conv_b_portable(const float* x, const ConvGeom& g, size_t k0, size_t k
 enum class Scratch { GemmPackB, ConvRows, Plane, Winograd, ConvDirect, CoutLanes, Count };
 float* thread_scratch(Scratch slot, size_t floats);
 
-// The two transforms of Winograd F(2x2, 3x3) (see winograd.cpp) for n <= gemm_nr tiles of one
-// tile-row segment: tiles [tx0, tx0 + n) of tile row ty.
-// The 16 matrices of a position t lie `stride` floats apart: element i of matrix t is
-// v[t * stride + i].
-// Input: B^T d B of each tile's 4x4 window of one channel plane (zero outside the image), into
-// v[t * stride + i] for the 16 positions t and i < n.
+// The two transforms of Winograd F(m x m, 3x3) (see winograd.cpp; m = 2 or 4, alpha = m + 2) for
+// n <= gemm_nr tiles of one tile-row segment: tiles [tx0, tx0 + n) of tile row ty.
+// The alpha^2 matrices of the transformed positions t lie `stride` floats apart: element i of
+// matrix t is v[t * stride + i].
+// Input: B^T d B of each tile's alpha x alpha window of one channel plane (zero outside the
+// image), into v[t * stride + i] for the alpha^2 positions t and i < n.
 using WinogradInputFn = void (*)(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
                                  size_t n, float* v, size_t stride);
-// Output: from the 16 products p[t * stride + i], y = act(scale * (A^T M A) + bias + residual)
-// for the segment's first `cols` pixels of output row 2 ty (y0, residual res0) and, unless y1 is
-// null, of row 2 ty + 1 (y1, res1). Residual pointers may be null; y may be the residual.
+// Output: from the alpha^2 products p[t * stride + i], y = act(scale * (A^T M A) + bias + residual)
+// for the segment's first `cols` pixels of output row m ty + r, at y[r], for each r < m whose y[r]
+// is not null (rows past the map are null); res, if not null, holds each row's residual (laid out
+// as y; y may be the residual).
 using WinogradOutputFn = void (*)(const float* p, size_t stride, size_t n, float scale,
-                                  float bias, const float* res0, const float* res1, float* y0,
-                                  float* y1, size_t cols, Act act);
+                                  float bias, const float* const* res, float* const* y,
+                                  size_t cols, Act act);
+struct WinogradFns {
+  WinogradInputFn input = nullptr;
+  WinogradOutputFn output = nullptr;
+  size_t lanes = 1;  // tiles per vector (one tile-row segment per vector: see winograd_lanes)
+};
+// Output tile sides with transforms (F(2x2, 3x3) and F(4x4, 3x3)): KernelTable::winograd[i] for
+// tile 2 (i + 1).
+constexpr size_t kWinogradTiles = 2;
+constexpr size_t kMaxWinogradTile = 2 * kWinogradTiles;
+constexpr size_t winograd_index(size_t tile) { return tile / 2 - 1; }
 
 // One micro-tile of conv_cout_lanes (see kernels.h): `runs` (1 or 2) runs of `w` output pixels
 // (runs * w <= kCoutLanesMaxPixels) times one strip of nc <= kCoutLanesStrip output channels.
@@ -137,8 +148,7 @@ struct KernelTable {
   MaxPoolFn max_pool = nullptr;
   AddActFn add_act = nullptr;
   double (*fma_peak)(double seconds) = nullptr;  // see aio::fma_peak_gflops
-  WinogradInputFn winograd_input = nullptr;
-  WinogradOutputFn winograd_output = nullptr;
+  WinogradFns winograd[kWinogradTiles];  // F(2x2, 3x3), F(4x4, 3x3): see winograd_index
   CoutLanesTileFn cout_lanes_tile = nullptr;  // only where it pays (AVX-512); else portable
 };
 

@@ -1,10 +1,300 @@
-// Winograd transforms for NEON (see winograd.cpp for the algorithm and the portable versions).
+// NEON Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms (contracts in kernels_internal.h; the
+// algorithm and the portable versions are in winograd.cpp), 4 tiles per vector: lane i holds tile
+// tx0 + i. The structure loads split the columns by phase for free: F(2x2)'s 4 tiles read 10
+// columns, vld2q gives columns 2i and 2i + 1 (and, 2 columns on, 2i + 2 and 2i + 3); F(4x4)'s read
+// 18, vld4q gives 4i + k for k < 4 and an ext with columns 16 and 17 the last two taps. The
+// outputs go back with vst2q / vst4q, the residual read with vld2q / vld4q. Windows that cross
+// the image's edge (or the plane's end) are first copied into a zero-padded row.
+#include <arm_neon.h>
+
+#include <algorithm>
+
 #include "kernels/kernels_internal.h"
 
 namespace aio {
 namespace detail {
+namespace {
 
-void fill_table_winograd_neon(KernelTable& t) { (void)t; }
+float32x4_t act4(float32x4_t v, Act a) {
+  switch (a) {
+    case Act::None:
+      return v;
+    case Act::Relu:
+      return vmaxq_f32(v, vdupq_n_f32(0.f));
+    case Act::Relu6:
+      return vminq_f32(vmaxq_f32(v, vdupq_n_f32(0.f)), vdupq_n_f32(6.f));
+    case Act::Hardswish: {
+      const float32x4_t t =
+          vminq_f32(vmaxq_f32(vaddq_f32(v, vdupq_n_f32(3.f)), vdupq_n_f32(0.f)), vdupq_n_f32(6.f));
+      return vmulq_f32(vmulq_f32(v, t), vdupq_n_f32(1.f / 6.f));
+    }
+    case Act::Silu:
+      break;
+  }
+  float l[4];  // SiLU needs exp: per lane, as the portable path
+  vst1q_f32(l, v);
+  for (float& x : l) x = apply_act(x, a);
+  return vld1q_f32(l);
+}
+
+// Row iy's columns [ix0, ix0 + width) (width <= 24), zero outside the image: straight from the
+// plane when all are inside, else through `buf`.
+const float* window_row(const float* plane, const ConvGeom& g, long iy, long ix0, long width,
+                        float* buf) {
+  const long w_in = static_cast<long>(g.w_in);
+  const float* row = plane + iy * w_in;
+  if (ix0 >= 0 && ix0 + width <= w_in) return row + ix0;
+  const long s0 = std::clamp(-ix0, 0L, width), s1 = std::clamp(w_in - ix0, s0, width);
+  std::fill(buf, buf + s0, 0.f);
+  std::copy(row + ix0 + s0, row + ix0 + s1, buf + s0);
+  std::fill(buf + s1, buf + width, 0.f);
+  return buf;
+}
+
+// Stores lanes [0, nt) of v at dst (all four when nt == 4), lane by lane for a partial group.
+inline void store_lanes(float* dst, float32x4_t v, size_t nt) {
+  if (nt == 4) {
+    vst1q_f32(dst, v);
+    return;
+  }
+  vst1q_lane_f32(dst, v, 0);
+  if (nt > 1) vst1q_lane_f32(dst + 1, v, 1);
+  if (nt > 2) vst1q_lane_f32(dst + 2, v, 2);
+}
+
+// Lanes [0, nt) from src, the others zero.
+inline float32x4_t load_lanes(const float* src, size_t nt) {
+  if (nt == 4) return vld1q_f32(src);
+  float32x4_t v = vld1q_lane_f32(src, vdupq_n_f32(0.f), 0);
+  if (nt > 1) v = vld1q_lane_f32(src + 1, v, 1);
+  if (nt > 2) v = vld1q_lane_f32(src + 2, v, 2);
+  return v;
+}
+
+void input_f2_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
+                   float* v, size_t stride) {
+  const long h_in = static_cast<long>(g.h_in);
+  float buf[10];
+  for (size_t i0 = 0; i0 < n; i0 += 4) {
+    const size_t nt = std::min<size_t>(4, n - i0);
+    const long ix0 = static_cast<long>(2 * (tx0 + i0)) - static_cast<long>(g.pw);
+    float32x4_t h[4][4];
+    #pragma GCC unroll 16
+    for (size_t r = 0; r < 4; ++r) {
+      const long iy = static_cast<long>(2 * ty + r) - static_cast<long>(g.ph);
+      if (iy < 0 || iy >= h_in) {
+        #pragma GCC unroll 16
+        for (size_t s = 0; s < 4; ++s) h[r][s] = vdupq_n_f32(0.f);
+        continue;
+      }
+      const float* src = window_row(plane, g, iy, ix0, 10, buf);
+      const float32x4x2_t a = vld2q_f32(src), b = vld2q_f32(src + 2);
+      h[r][0] = vsubq_f32(a.val[0], b.val[0]);  // d0 - d2
+      h[r][1] = vaddq_f32(a.val[1], b.val[0]);  // d1 + d2
+      h[r][2] = vsubq_f32(b.val[0], a.val[1]);  // d2 - d1
+      h[r][3] = vsubq_f32(a.val[1], b.val[1]);  // d1 - d3
+    }
+    #pragma GCC unroll 16
+    for (size_t s = 0; s < 4; ++s) {
+      float* vs = v + s * stride + i0;
+      store_lanes(vs, vsubq_f32(h[0][s], h[2][s]), nt);
+      store_lanes(vs + 4 * stride, vaddq_f32(h[1][s], h[2][s]), nt);
+      store_lanes(vs + 8 * stride, vsubq_f32(h[2][s], h[1][s]), nt);
+      store_lanes(vs + 12 * stride, vsubq_f32(h[1][s], h[3][s]), nt);
+    }
+  }
+}
+
+void output_f2_neon(const float* p, size_t stride, size_t n, float scale, float bias,
+                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+  const float32x4_t vs = vdupq_n_f32(scale), vb = vdupq_n_f32(bias);
+  for (size_t i0 = 0; i0 < n; i0 += 4) {
+    const size_t nt = std::min<size_t>(4, n - i0);
+    float32x4_t m[16];
+    #pragma GCC unroll 16
+    for (size_t t = 0; t < 16; ++t) m[t] = load_lanes(p + t * stride + i0, nt);
+    float32x4_t q[2][4];  // A^T M
+    #pragma GCC unroll 16
+    for (size_t s = 0; s < 4; ++s) {
+      q[0][s] = vaddq_f32(vaddq_f32(m[s], m[4 + s]), m[8 + s]);
+      q[1][s] = vsubq_f32(vsubq_f32(m[4 + s], m[8 + s]), m[12 + s]);
+    }
+    const size_t x0 = 2 * i0, w = std::min<size_t>(8, cols - x0);
+    #pragma GCC unroll 16
+    for (size_t dy = 0; dy < 2; ++dy) {
+      float* y = y_rows[dy];
+      if (y == nullptr) continue;
+      const float* r = res ? res[dy] : nullptr;
+      const float32x4_t* a = q[dy];
+      float32x4x2_t o;
+      o.val[0] = vfmaq_f32(vb, vaddq_f32(vaddq_f32(a[0], a[1]), a[2]), vs);
+      o.val[1] = vfmaq_f32(vb, vsubq_f32(vsubq_f32(a[1], a[2]), a[3]), vs);
+      float tmp[8];
+      if (r) {
+        const float* rr = r + x0;
+        if (w < 8) {
+          std::fill(std::copy(rr, rr + w, tmp), tmp + 8, 0.f);
+          rr = tmp;
+        }
+        const float32x4x2_t rv = vld2q_f32(rr);
+        o.val[0] = vaddq_f32(o.val[0], rv.val[0]);
+        o.val[1] = vaddq_f32(o.val[1], rv.val[1]);
+      }
+      o.val[0] = act4(o.val[0], act);
+      o.val[1] = act4(o.val[1], act);
+      if (w == 8) {
+        vst2q_f32(y + x0, o);
+      } else {
+        vst2q_f32(tmp, o);
+        std::copy(tmp, tmp + w, y + x0);
+      }
+    }
+  }
+}
+
+// B^T x of F(4x4) on vectors (as bt6 in winograd.cpp).
+inline void bt6(const float32x4_t* x, float32x4_t* r) {
+  const float32x4_t a = vfmsq_n_f32(x[4], x[2], 4.f), b = vfmsq_n_f32(x[3], x[1], 4.f);
+  const float32x4_t c = vsubq_f32(x[4], x[2]), d = vsubq_f32(x[3], x[1]);
+  r[0] = vfmsq_n_f32(vfmaq_n_f32(x[4], x[0], 4.f), x[2], 5.f);
+  r[1] = vaddq_f32(a, b);
+  r[2] = vsubq_f32(a, b);
+  r[3] = vfmaq_n_f32(c, d, 2.f);
+  r[4] = vfmsq_n_f32(c, d, 2.f);
+  r[5] = vfmsq_n_f32(vfmaq_n_f32(x[5], x[1], 4.f), x[3], 5.f);
+}
+
+// Row r's six phases e_k (columns 4i + k) of a 4-tile group: vld4q and two ext.
+struct Phases {
+  float32x4_t e[6];
+};
+inline Phases load_phases(const float* src) {
+  const float32x4x4_t c = vld4q_f32(src);
+  return {{c.val[0], c.val[1], c.val[2], c.val[3], vextq_f32(c.val[0], vld1q_dup_f32(src + 16), 1),
+           vextq_f32(c.val[1], vld1q_dup_f32(src + 17), 1)}};
+}
+
+// Stores the vertical transform (B^T) of column s of the row-transformed tile, x[r] for r < 6,
+// at positions 6 r + s.
+inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride, size_t nt) {
+  float32x4_t t[6];
+  bt6(x, t);
+#pragma GCC unroll 6
+  for (size_t r = 0; r < 6; ++r) store_lanes(v + (6 * r + s) * stride, t[r], nt);
+}
+
+// The row transform's six outputs come in three pairs that share their terms ({0, 5}, {1, 2},
+// {3, 4}); each pair is computed for the six rows (re-reading the rows: vld4q is one
+// instruction) and transformed down its columns at once, so 12 vectors are live instead of 36.
+void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
+                   float* v, size_t stride) {
+  const long h_in = static_cast<long>(g.h_in);
+  static const float kZeros[18] = {};
+  float buf[6][18];
+  for (size_t i0 = 0; i0 < n; i0 += 4) {
+    const size_t nt = std::min<size_t>(4, n - i0);
+    const long ix0 = static_cast<long>(4 * (tx0 + i0)) - static_cast<long>(g.pw);
+    const float* src[6];
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; ++r) {
+      const long iy = static_cast<long>(4 * ty + r) - static_cast<long>(g.ph);
+      src[r] = iy < 0 || iy >= h_in ? kZeros : window_row(plane, g, iy, ix0, 18, buf[r]);
+    }
+    float* vi = v + i0;
+    float32x4_t p[6], q[6];
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; ++r) {  // columns 0 and 5
+      const Phases h = load_phases(src[r]);
+      p[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[4], h.e[0], 4.f), h.e[2], 5.f);
+      q[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[5], h.e[1], 4.f), h.e[3], 5.f);
+    }
+    store_column(p, 0, vi, stride, nt);
+    store_column(q, 5, vi, stride, nt);
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; ++r) {  // columns 1 and 2
+      const Phases h = load_phases(src[r]);
+      const float32x4_t a = vfmsq_n_f32(h.e[4], h.e[2], 4.f), b = vfmsq_n_f32(h.e[3], h.e[1], 4.f);
+      p[r] = vaddq_f32(a, b);
+      q[r] = vsubq_f32(a, b);
+    }
+    store_column(p, 1, vi, stride, nt);
+    store_column(q, 2, vi, stride, nt);
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; ++r) {  // columns 3 and 4
+      const Phases h = load_phases(src[r]);
+      const float32x4_t c = vsubq_f32(h.e[4], h.e[2]), d = vsubq_f32(h.e[3], h.e[1]);
+      p[r] = vfmaq_n_f32(c, d, 2.f);
+      q[r] = vfmsq_n_f32(c, d, 2.f);
+    }
+    store_column(p, 3, vi, stride, nt);
+    store_column(q, 4, vi, stride, nt);
+  }
+}
+
+// A^T x of F(4x4) on vectors (as at6 in winograd.cpp).
+inline void at6(const float32x4_t* x, float32x4_t* r) {
+  const float32x4_t a = vaddq_f32(x[1], x[2]), b = vsubq_f32(x[1], x[2]);
+  const float32x4_t c = vaddq_f32(x[3], x[4]), d = vsubq_f32(x[3], x[4]);
+  r[0] = vaddq_f32(vaddq_f32(x[0], a), c);
+  r[1] = vfmaq_n_f32(b, d, 2.f);
+  r[2] = vfmaq_n_f32(a, c, 4.f);
+  r[3] = vaddq_f32(vfmaq_n_f32(b, d, 8.f), x[5]);
+}
+
+void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
+                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+  const float32x4_t vs = vdupq_n_f32(scale), vb = vdupq_n_f32(bias);
+  for (size_t i0 = 0; i0 < n; i0 += 4) {
+    const size_t nt = std::min<size_t>(4, n - i0);
+    float32x4_t q[4][6];  // A^T M
+    #pragma GCC unroll 16
+    for (size_t s = 0; s < 6; ++s) {
+      float32x4_t col[6], t[4];
+      #pragma GCC unroll 16
+      for (size_t r = 0; r < 6; ++r) col[r] = load_lanes(p + (6 * r + s) * stride + i0, nt);
+      at6(col, t);
+      #pragma GCC unroll 16
+      for (size_t r = 0; r < 4; ++r) q[r][s] = t[r];
+    }
+    const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
+    #pragma GCC unroll 16
+    for (size_t dy = 0; dy < 4; ++dy) {
+      float* y = y_rows[dy];
+      if (y == nullptr) continue;
+      const float* r = res ? res[dy] : nullptr;
+      float32x4x4_t o;
+      at6(q[dy], o.val);
+      #pragma GCC unroll 16
+      for (size_t k = 0; k < 4; ++k) o.val[k] = vfmaq_f32(vb, o.val[k], vs);
+      float tmp[16];
+      if (r) {
+        const float* rr = r + x0;
+        if (w < 16) {
+          std::fill(std::copy(rr, rr + w, tmp), tmp + 16, 0.f);
+          rr = tmp;
+        }
+        const float32x4x4_t rv = vld4q_f32(rr);
+        #pragma GCC unroll 16
+        for (size_t k = 0; k < 4; ++k) o.val[k] = vaddq_f32(o.val[k], rv.val[k]);
+      }
+      #pragma GCC unroll 16
+      for (size_t k = 0; k < 4; ++k) o.val[k] = act4(o.val[k], act);
+      if (w == 16) {
+        vst4q_f32(y + x0, o);
+      } else {
+        vst4q_f32(tmp, o);
+        std::copy(tmp, tmp + w, y + x0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void fill_table_winograd_neon(KernelTable& t) {
+  t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4};
+  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4};
+}
 
 }  // namespace detail
 }  // namespace aio

@@ -1,7 +1,8 @@
 // CONV2D: one path per layer, chosen at load; each keeps its own weight image (packed A panels of
 // 12 or 32 rows, Winograd's transformed ones, or the depthwise taps).
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
-//  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(2x2, 3x3);
+//  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(4x4, 3x3) or
+//    F(2x2, 3x3), whichever does less work on the map (winograd_tile);
 //  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
 //  - small maps (kCoutLanesMaxMapPixels or fewer pixels), more than one tap: conv_cout_lanes,
 //    output channels in lanes, where pixels in lanes leave lanes idle and im2col costs a pass
@@ -12,6 +13,7 @@
 //    group's rows of the packed weight.
 // Levels are prefixes: rows < c_out(level), K < c_in(level)*kh*kw, with the full-width strides.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -38,6 +40,44 @@ constexpr size_t kSharedBBytes = size_t(4) << 20;
 // transform only with enough channels to share it (a first layer on 3 channels goes direct).
 constexpr size_t kWinogradMinPixels = 196;
 constexpr size_t kWinogradMinChannels = 16;
+
+// Output tile side of a Winograd layer: F(4x4, 3x3) (36 multiplies per 16 outputs, 4x the layer's
+// weights) where it does clearly less work than F(2x2, 3x3) (16 per 4, 16/9 of them), in its
+// products and in its transforms:
+//  - the GEMM multiplies whole strips of gemm_col_align() tiles, so its work is alpha^2 x the
+//    tiles rounded up to strips: F(4x4) needs at most kWinogradF4MaxWork of F(2x2)'s;
+//  - the transforms hold one tile row's tiles per vector (winograd_lanes): F(4x4) needs its tile
+//    rows to fill at least kWinogradF4MinRowFill of the vectors they take;
+//  - at least kWinogradF4MinChannels input channels (the transforms' share falls with channels).
+// Measured on AVX-512 (strips of 32 tiles, vectors of 16), per layer, F(4x4) / F(2x2) time,
+// paired, 1 thread (benchmarks/winograd_tiles.py --layers): ResNet-18's 56 x 56 x 64 layers
+// 0.75-0.80 at level 0, 0.79-0.88 at L1, 0.91-0.94 at L2, 0.94-1.05 at L3 (16 channels): taken.
+// Its 28 x 28 x 128 layers (GEMM work 0.64, but 7 tiles per row fill 7 of 16 lanes) 0.81-0.89 at
+// L0 and 1.08-1.21 at L2-L3: not taken (row fill). Its 14 x 14 layers (16 tiles, half a strip:
+// work 1.13) 1.24-1.41: not taken. ResNet-20's 32 x 32 x 16 layers made the model 1.17-1.32x
+// slower (channels). On NEON (strips of 8 tiles, vectors of 4) the 28 x 28 and 14 x 14 layers
+// take F(4x4) as well (work 0.64, rows fill 7/8 and 4/4).
+// AIO_WINOGRAD_TILE=2|4 in the environment when a layer is built forces one (A/B measurements,
+// tests); other values are ignored.
+constexpr double kWinogradF4MaxWork = 0.8;
+constexpr double kWinogradF4MinRowFill = 0.75;
+constexpr size_t kWinogradF4MinChannels = 64;
+
+size_t winograd_tile(const ConvGeom& g, size_t channels) {
+  if (const char* e = std::getenv("AIO_WINOGRAD_TILE")) {
+    const size_t forced = static_cast<size_t>(std::atoi(e));
+    if (winograd_tile_supported(forced)) return forced;
+  }
+  if (channels < kWinogradF4MinChannels) return 2;
+  const size_t nr = gemm_col_align();
+  auto work = [&](size_t tile) {
+    const size_t strips = (winograd_tiles(g, tile) + nr - 1) / nr;
+    return double((tile + 2) * (tile + 2)) * double(strips);
+  };
+  const size_t lanes = winograd_lanes(4), row = (g.w_out + 3) / 4;
+  const double fill = double(row) / double((row + lanes - 1) / lanes * lanes);
+  return work(4) <= kWinogradF4MaxWork * work(2) && fill >= kWinogradF4MinRowFill ? 4 : 2;
+}
 
 // Maps of at most this many output pixels take conv_cout_lanes (where the ISA has its kernel), for
 // kernels of more than one tap. Measured A/B, interleaved (AIO_COUT_LANES, a switch removed
@@ -95,7 +135,7 @@ class Conv2d final : public Op {
                       [](uint32_t c) { return c % kCoutLanesStrip == 0; }))
         lanes_ = PackedA::pack(w, y.c, k_full, k_full, kCoutLanesStrip);
       if (path_ == ConvPath::Winograd)
-        winograd_ = WinogradWeights::transform(w, y.c, x.c);
+        winograd_ = WinogradWeights::transform(w, y.c, x.c, winograd_tile(geom_, x.c));
       else
         packed_ = PackedA::pack(w, y.c, k_full, k_full,
                                 path_ == ConvPath::CoutLanes ? kCoutLanesStrip : kGemmRowAlign);
@@ -225,7 +265,7 @@ class Conv2d final : public Op {
   void run_winograd(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
-    const size_t M = cout_[ctx.level], T = winograd_tiles(g);
+    const size_t M = cout_[ctx.level], T = winograd_tiles(g, winograd_.tile());
     const bool serial = 2 * macs(ctx.level) < kSerialFlops;
     const StripSplit s = split_strips(T, gemm_col_align(), serial ? 1 : ctx.workers());
     ctx.parallel(s.runs, [&](size_t task, size_t) {

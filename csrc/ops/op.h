@@ -57,7 +57,7 @@ class Op {
 
 // Load-time choices between algorithms that compute the same thing (EngineOptions passes them).
 struct OpOptions {
-  bool winograd = true;  // 3x3 stride-1 convolutions on large maps by Winograd F(2x2, 3x3)
+  bool winograd = true;  // 3x3 stride-1 convolutions on large maps by Winograd F(2x2) or F(4x4)
 };
 
 // Builds the op for node `index` of a validated model. Throws aio::Error(Unsupported) for an

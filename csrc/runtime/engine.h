@@ -56,8 +56,10 @@ struct EngineOptions {
   uint64_t max_flops = 0;                             // level 0, per image
   // 3x3 stride-1 convolutions with 16+ input channels on maps of 14 x 14 and more by Winograd
   // F(2x2, 3x3): 2.25x fewer multiplies (ResNet-18: 17-28 % less time per image, by level and
-  // thread count) for 16/9 of those layers' weights (ResNet-18: 47.6 -> 55.2 MB) and a few ulps
-  // of different rounding. false: no Winograd, all levels in the memory of one model.
+  // thread count) for 16/9 of those layers' weights, or F(4x4, 3x3) where it does clearly less
+  // work (conv2d.cpp, winograd_tile): 4x fewer for 4x the weights (ResNet-18: 47.1 MB without
+  // Winograd, 56.4 MB with it on AVX-512), with a different rounding (kernels.h). false: no
+  // Winograd, all levels in the memory of one model.
   bool winograd = true;
   // Pin the pool's worker threads to these CPUs (e.g. one big.LITTLE cluster: a policy's
   // related_cpus). Empty: no pinning. The calling thread is worker 0 and keeps its own affinity:

@@ -521,11 +521,17 @@ void test_conv_cout_lanes() {
   }
 }
 
-// Winograd F(2x2, 3x3) against the double-precision convolution: padding 0-2, odd and even
-// maps (partial tiles), tile rows wider than one GEMM strip, C above one 256-row K block, a level
-// prefix of both channels and rows, tile sub-ranges as workers get them (nothing outside written),
-// and the whole epilogue, the residual also in place.
-void test_winograd() {
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) against the double-precision convolution: padding 0-2,
+// odd and even maps (partial tiles), tile rows wider than one GEMM strip, C above one 256-row K
+// block, a level prefix of both channels and rows, tile sub-ranges as workers get them (nothing
+// outside written), and the whole epilogue, the residual also in place. The plain product's worst
+// |error| / max |result| per tile size goes to *worst (the figure kernels.h states).
+// Tolerance: kRelTol for F(2x2); 3e-5 for F(4x4), whose transforms scale by up to 5 (input) and 8
+// (output) and whose error, measured 8-10x F(2x2)'s at C = 256-300, grows with C (4e-6 at C = 8).
+constexpr double kWinogradF4RelTol = 3e-5;
+
+void test_winograd(size_t tile, double* worst) {
+  const double tol = tile == 4 ? kWinogradF4RelTol : kRelTol;
   struct Case {
     ConvGeom g;
     size_t m, m_full, c_full;
@@ -534,20 +540,27 @@ void test_winograd() {
                         {geom(2, 6, 6, 3, 1, 0, 1), 13, 13, 2},
                         {geom(4, 9, 8, 3, 1, 2, 1), 16, 20, 6},
                         {geom(8, 3, 70, 3, 1, 1, 1), 8, 12, 16},
+                        {geom(8, 5, 150, 3, 1, 1, 1), 3, 3, 8},
                         {geom(300, 5, 6, 3, 1, 1, 1), 14, 14, 300},
                         {geom(16, 30, 29, 3, 1, 1, 1), 12, 24, 32},
+                        {geom(64, 14, 14, 3, 1, 1, 1), 100, 100, 64},
+                        {geom(256, 7, 7, 3, 1, 1, 1), 12, 12, 256},
+                        {geom(5, 13, 11, 3, 1, 1, 1), 7, 7, 5},
                         {geom(1, 1, 1, 3, 1, 1, 1), 1, 1, 1}};
   for (const Case& cs : cases) {
     const ConvGeom& g = cs.g;
-    const size_t P = g.h_out * g.w_out, T = aio::winograd_tiles(g), tw = (g.w_out + 1) / 2;
-    AIO_CHECK(T == ((g.h_out + 1) / 2) * tw);
+    const size_t P = g.h_out * g.w_out, T = aio::winograd_tiles(g, tile);
+    const size_t tw = (g.w_out + tile - 1) / tile;
+    AIO_CHECK(T == ((g.h_out + tile - 1) / tile) * tw);
     const auto w = aio_test::random_vec(cs.m_full * cs.c_full * 9, 41);
     const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 42);
     const auto scale = aio_test::random_vec(cs.m, 43, 0.5f, 2.f);
     const auto bias = aio_test::random_vec(cs.m, 44);
     const auto res = aio_test::random_vec(cs.m * P, 45);
-    const aio::WinogradWeights ww = aio::WinogradWeights::transform(w.data(), cs.m_full, cs.c_full);
-    AIO_CHECK(ww.rows() == cs.m_full);
+    const aio::WinogradWeights ww =
+        aio::WinogradWeights::transform(w.data(), cs.m_full, cs.c_full, tile);
+    AIO_CHECK(ww.rows() == cs.m_full && ww.tile() == tile);
+    AIO_CHECK(ww.elements() == (tile + 2) * (tile + 2));
     double max_ref = 0;
     const std::vector<double> acc = conv_ref(w, cs.m, cs.c_full, x, g, &max_ref);
     const size_t ranges[][2] = {{0, T}, {T / 3, T - T / 4}, {T - 1, T}, {1, 2}};
@@ -561,18 +574,34 @@ void test_winograd() {
         aio::winograd_conv3x3(ww, x.data(), g, cs.m, y.data(), r[0], r[1], ev.epi);
         for (size_t o = 0; o < cs.m; ++o)
           for (size_t p = 0; p < P; ++p) {
-            const size_t t = (p / g.w_out / 2) * tw + (p % g.w_out) / 2;
+            const size_t t = (p / g.w_out / tile) * tw + (p % g.w_out) / tile;
             const size_t i = o * P + p;
             if (t < r[0] || t >= r[1]) {
               AIO_CHECK(y[i] == before[i]);
               continue;
             }
-            AIO_CHECK_NEAR(y[i], ev.want(acc[i], scale, bias, res, o, i),
-                           kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
+            const double want = ev.want(acc[i], scale, bias, res, o, i);
+            if (variant == 0 && max_ref > 0)
+              *worst = std::fmax(*worst, std::fabs(y[i] - want) / max_ref);
+            AIO_CHECK_NEAR(y[i], want, tol * std::fmax(max_ref * 2 + 2, 1.0));
           }
       }
     }
   }
+}
+
+// Every tile size, with its worst relative error on this ISA (printed: the figure kernels.h
+// and docs/benchmarks.md state).
+void test_winograd_tiles(const char* isa) {
+  for (size_t tile : {size_t(2), size_t(4)}) {
+    AIO_CHECK(aio::winograd_tile_supported(tile));
+    double worst = 0;
+    test_winograd(tile, &worst);
+    std::printf("  %s: Winograd F(%zux%zu, 3x3) max |err| / max |ref| = %.2g\n", isa, tile, tile,
+                worst);
+    AIO_CHECK(worst <= (tile == 4 ? kWinogradF4RelTol : kRelTol));
+  }
+  AIO_CHECK(!aio::winograd_tile_supported(3) && !aio::winograd_tile_supported(0));
 }
 
 }  // namespace
@@ -581,7 +610,7 @@ int main() {
   aio_test::for_each_isa([](const char* isa) {
     test_im2col();
     test_gemm_conv();
-    test_winograd();
+    test_winograd_tiles(isa);
     test_conv_direct();
     test_conv_cout_lanes();
     test_depthwise(isa);

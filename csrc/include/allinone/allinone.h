@@ -85,7 +85,8 @@ typedef struct aio_engine_options {
   uint64_t max_flops;            /* FLOPs per image at level 0; default 0: no limit */
   /* Added after the limits (an older, shorter struct gets the default). Nonzero (default): 3x3
    * stride-1 convolutions with 16+ input channels on maps of 14 x 14 and more run by Winograd
-   * F(2x2, 3x3), faster for 16/9 of those layers' weights; 0: no Winograd, all levels in the
+   * F(2x2, 3x3), faster for 16/9 of those layers' weights, or F(4x4, 3x3) where it does clearly
+   * less work (per layer), faster still for 4x those weights; 0: no Winograd, all levels in the
    * memory of one model. */
   int32_t winograd;
   /* Added after winograd (an older, shorter struct gets the default, NULL). Pin the worker
