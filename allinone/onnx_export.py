@@ -68,6 +68,10 @@ class _Builder:
             return self.op("Mul", [x, sig], hint + "_silu")
         if act == "hardswish":
             return self.op("HardSwish", [x], hint + "_hardswish")
+        if act == "sigmoid":
+            return self.op("Sigmoid", [x], hint + "_sigmoid")
+        if act == "hardsigmoid":  # PyTorch's: relu6(x + 3) / 6
+            return self.op("HardSigmoid", [x], hint + "_hardsigmoid", alpha=1.0 / 6.0, beta=0.5)
         raise ValueError(f"unknown activation {act!r}")
 
     def epilogue_weights(self, node: Node, w_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +144,19 @@ class _Builder:
             "AveragePool", [x], node.name, count_include_pad=int(node.count_include_pad), **attrs
         )
 
+    def resize(self, node: Node) -> str:
+        sh, sw = node.stride
+        scales = self.const(node.name + "_scales", np.array([1, 1, sh, sw], np.float32))
+        if node.bilinear:  # align_corners=False
+            attrs: dict[str, object] = dict(
+                mode="linear", coordinate_transformation_mode="half_pixel"
+            )
+        else:  # PyTorch's "nearest": source index floor(dst / scale)
+            attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                         nearest_mode="floor")  # fmt: skip
+        y = self.op("Resize", [self.names[node.inputs[0]], "", scales], node.name, **attrs)
+        return self.act(y, node.act, node.name)
+
     def node(self, node: Node) -> str:
         if node.op == "conv2d":
             return self.conv(node)
@@ -154,6 +171,13 @@ class _Builder:
             return self.pool(node)
         if node.op == "global_avgpool":
             return self.op("GlobalAveragePool", [self.names[node.inputs[0]]], node.name)
+        if node.op == "mul":  # (N, C, H, W) * (N, C, 1, 1): ONNX broadcasting
+            y = self.op("Mul", [self.names[i] for i in node.inputs], node.name)
+            return self.act(y, node.act, node.name)
+        if node.op == "softmax":
+            return self.op("Softmax", [self.names[node.inputs[0]]], node.name, axis=1)
+        if node.op == "resize":
+            return self.resize(node)
         raise ValueError(f"unsupported op {node.op!r} at node {node.name!r}")
 
 

@@ -272,7 +272,8 @@ class _Zoo:
 
 @pytest.fixture(scope="module")
 def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """resnet20 (residual adds, Gemm) and a small net with SiLU, Hardswish, ReLU6, pools."""
+    """resnet20 (residual adds, Gemm), a small net with SiLU, Hardswish, ReLU6, pools, and the
+    squeeze-excite nets of the zoo."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     from torch import nn
@@ -313,6 +314,10 @@ def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, model, shape in (
         ("resnet20", zoo.get("resnet20", num_classes=10), (1, 3, 32, 32)),
         ("small", Small(), (1, 3, 16, 16)),
+        # Squeeze-excite gates (HardSigmoid / Sigmoid + Mul), 5x5 depthwise, SiLU as Sigmoid+Mul.
+        ("mobilenet_v3_small", zoo.get("mobilenet_v3_small", num_classes=10), (1, 3, 64, 64)),
+        ("mobilenet_v3_large", zoo.get("mobilenet_v3_large", num_classes=10), (1, 3, 64, 64)),
+        ("efficientnet_b0", zoo.get("efficientnet_b0", num_classes=10), (1, 3, 64, 64)),
     ):
         out[name] = tmp / f"{name}.onnx"
         _Zoo.onnx_of(randomize(model), out[name], shape)
@@ -325,7 +330,9 @@ def _ort(path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate([sess.run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))])
 
 
-@pytest.mark.parametrize("name", ["resnet20", "small"])
+@pytest.mark.parametrize(
+    "name", ["resnet20", "small", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"]
+)
 def test_convert_level0_matches_onnxruntime(
     name: str, onnx_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -415,7 +422,7 @@ def test_convert_matmul_add_and_asymmetric_pads(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from onnx import TensorProto, helper, numpy_helper
 
-    from allinone.onnx_import import UnsupportedOpError, from_onnx
+    from allinone.exporter.onnx_import import UnsupportedOpError, from_onnx
 
     rng = np.random.default_rng(6)
     inits = [

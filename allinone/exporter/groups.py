@@ -1,9 +1,9 @@
 """Find the channel groups of a traced graph: channels that must be pruned together.
 
 Union-find over values: an add ties its operands and its output, a fused residual ties the
-residual to the conv's output, depthwise convs and channel-wise ops (activations, pools) tie their
-input to their output. The model input, the final output and both sides of a general grouped conv
-are not prunable (group None).
+residual to the conv's output, depthwise convs and channel-wise ops (activations, pools, the
+squeeze-excite multiply, softmax, resize) tie their inputs to their output. The model input, the
+final output and both sides of a general grouped conv are not prunable (group None).
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def find_groups(graph: Graph) -> Groups:
                 uf.union(res, out)
         elif layer.kind == "linear":
             pass
-        else:  # add, act, pools: channel-wise
+        else:  # add, act, pools, mul, softmax, resize: channel-wise
+            # A squeeze-excite mul ties the gate (the excite conv's outputs) to the gated tensor,
+            # and through the global pool the squeeze conv's inputs to the block's group.
             for v in layer.inputs:
                 uf.union(v, out)
     fixed_roots = {uf.find(v) for v in fixed}

@@ -23,11 +23,21 @@ enum class OpCode : uint32_t {
   MaxPool = 5,
   AvgPool = 6,
   GlobalAvgPool = 7,
+  // Format version 2:
+  Mul = 8,      // x times a per-channel gate (squeeze-excite)
+  Softmax = 9,  // over channels, at each pixel
+  Resize = 10,  // nearest or bilinear upsampling by integer factors
 };
+// The highest op code of each format version (version 1 has ops 1-7 and activations 0-4).
+constexpr uint32_t kMaxOpV1 = 7, kMaxOpV2 = 10;
+constexpr uint32_t kMaxActV1 = 4, kMaxActV2 = 6;
+// Largest RESIZE factor per axis.
+constexpr uint32_t kMaxResizeScale = 64;
 const char* op_name(OpCode op);  // "CONV2D", ... (as in messages of the spec)
 
 constexpr uint32_t kFlagCeilMode = 1;
 constexpr uint32_t kFlagCountIncludePad = 2;
+constexpr uint32_t kFlagBilinear = 1;  // RESIZE: bilinear (half-pixel centres) instead of nearest
 
 struct TensorDesc {
   std::string name;
@@ -53,6 +63,7 @@ struct NodeDesc {
 };
 
 struct ModelFile {
+  uint32_t version = 1;  // format version of the file (1 or 2)
   std::string name;
   uint32_t input_c = 0, input_h = 0, input_w = 0;
   uint32_t output_value = 0;

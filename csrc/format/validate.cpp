@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/engine.h"
+#include "base/error.h"
 
 namespace aio {
 namespace {
@@ -170,6 +170,53 @@ class NodeChecker {
     window_output(in0().c, (n_.flags & kFlagCeilMode) != 0);
   }
 
+  // Ops of version 2 carry no window: every geometry field but the ones named must be 0.
+  void no_geometry(bool scales = false) const {
+    const uint32_t g[] = {n_.kh, n_.kw, n_.ph, n_.pw, n_.dh, n_.dw, n_.groups};
+    for (uint32_t x : g)
+      if (x != 0) bad("kernel, padding, dilation and groups must be 0");
+    if (!scales && (n_.sh != 0 || n_.sw != 0)) bad("stride must be 0");
+  }
+
+  void mul() const {
+    no_tensors();
+    flags_allowed(0);
+    no_geometry();
+    if (n_.in1 == kNone) bad("needs two inputs (x and the gate)");
+    const ValueDesc& x = in0();
+    const ValueDesc& gate = m_.values[n_.in1];
+    if (gate.h != 1 || gate.w != 1)
+      bad("gate must have shape (C, 1, 1), has " + shape_str(gate));
+    if (gate.c != x.c)
+      bad("gate has " + std::to_string(gate.c) + " channels, input has " + std::to_string(x.c));
+    if (gate.group != x.group)
+      bad("gate is in group " + group_str(gate.group) + ", input in group " + group_str(x.group) +
+          " (a gate must be levelled with the tensor it gates)");
+    same_group_and_shape(x, "input", out(), "output");
+  }
+
+  void softmax() const {
+    no_in1();
+    no_tensors();
+    flags_allowed(0);
+    no_geometry();
+    if (n_.act != 0) bad("takes no activation");
+    same_group_and_shape(in0(), "input", out(), "output");
+  }
+
+  void resize() const {
+    no_in1();
+    no_tensors();
+    flags_allowed(kFlagBilinear);
+    no_geometry(true);
+    if (n_.sh < 1 || n_.sw < 1 || n_.sh > kMaxResizeScale || n_.sw > kMaxResizeScale)
+      bad("scale " + std::to_string(n_.sh) + " x " + std::to_string(n_.sw) +
+          " must be an integer in [1, " + std::to_string(kMaxResizeScale) + "] per axis");
+    const ValueDesc& x = in0();
+    same_group(x, out());
+    out_shape(x.c, uint64_t(x.h) * n_.sh, uint64_t(x.w) * n_.sw);
+  }
+
   void global_pool() const {
     no_in1();
     no_tensors();
@@ -258,11 +305,18 @@ void validate_model(const ModelFile& m) {
   for (size_t i = 0; i < m.nodes.size(); ++i) {
     const NodeDesc& n = m.nodes[i];
     const uint32_t op = static_cast<uint32_t>(n.op);
-    if (op < 1 || op > 7)
+    const uint32_t max_op = m.version >= 2 ? kMaxOpV2 : kMaxOpV1;
+    if (op < 1 || op > kMaxOpV2)
       fail("node " + std::to_string(i) + " (\"" + n.name + "\"): unknown op " + std::to_string(op));
     const std::string where =
         "node " + std::to_string(i) + " (" + op_name(n.op) + " \"" + n.name + "\")";
-    if (n.act > 4) fail(where + ": unknown activation " + std::to_string(n.act));
+    if (op > max_op)
+      fail(where + ": op " + std::to_string(op) + " needs format version 2, the file is version " +
+           std::to_string(m.version));
+    if (n.act > kMaxActV2) fail(where + ": unknown activation " + std::to_string(n.act));
+    if (n.act > (m.version >= 2 ? kMaxActV2 : kMaxActV1))
+      fail(where + ": activation " + std::to_string(n.act) +
+           " needs format version 2, the file is version " + std::to_string(m.version));
     auto check_input = [&](uint32_t v, const char* what) {
       if (v >= nv)
         fail(where + ": " + what + " value " + std::to_string(v) + " out of range (" +
@@ -292,6 +346,9 @@ void validate_model(const ModelFile& m) {
       case OpCode::MaxPool: c.pool(false); break;
       case OpCode::AvgPool: c.pool(true); break;
       case OpCode::GlobalAvgPool: c.global_pool(); break;
+      case OpCode::Mul: c.mul(); break;
+      case OpCode::Softmax: c.softmax(); break;
+      case OpCode::Resize: c.resize(); break;
     }
     produced[n.out] = 1;
   }

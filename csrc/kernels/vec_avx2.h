@@ -54,6 +54,14 @@ static inline __m256 act(__m256 v, Act a) {
                                      _mm256_set1_ps(6.f));
       return _mm256_div_ps(_mm256_mul_ps(v, t), _mm256_set1_ps(6.f));
     }
+    case Act::Sigmoid:
+      return _mm256_div_ps(_mm256_set1_ps(1.f),
+                            _mm256_add_ps(_mm256_set1_ps(1.f), exp(_mm256_sub_ps(zero, v))));
+    case Act::HardSigmoid: {
+      const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, _mm256_set1_ps(3.f)), zero),
+                                     _mm256_set1_ps(6.f));
+      return _mm256_div_ps(t, _mm256_set1_ps(6.f));
+    }
   }
   return v;
 }

@@ -68,6 +68,14 @@ static inline __m512 act(__m512 v, Act a) {
                                      _mm512_set1_ps(6.f));
       return _mm512_div_ps(_mm512_mul_ps(v, t), _mm512_set1_ps(6.f));
     }
+    case Act::Sigmoid:
+      return _mm512_div_ps(_mm512_set1_ps(1.f),
+                            _mm512_add_ps(_mm512_set1_ps(1.f), exp(_mm512_sub_ps(zero, v))));
+    case Act::HardSigmoid: {
+      const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, _mm512_set1_ps(3.f)), zero),
+                                     _mm512_set1_ps(6.f));
+      return _mm512_div_ps(t, _mm512_set1_ps(6.f));
+    }
   }
   return v;
 }

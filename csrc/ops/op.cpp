@@ -92,6 +92,9 @@ std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& o
     case OpCode::MaxPool:
     case OpCode::AvgPool: return make_pool(m, n);
     case OpCode::GlobalAvgPool: return make_global_avgpool(m, n);
+    case OpCode::Mul: return make_mul(m, n);
+    case OpCode::Softmax: return make_softmax(m, n);
+    case OpCode::Resize: return make_resize(m, n);
   }
   throw Error(ErrorCode::Unsupported, "node " + std::to_string(index) + ": unsupported op");
 }

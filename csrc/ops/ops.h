@@ -13,4 +13,7 @@ std::unique_ptr<Op> make_act(const ModelFile& m, const NodeDesc& n);     // act.
 std::unique_ptr<Op> make_pool(const ModelFile& m, const NodeDesc& n);    // pool.cpp
 std::unique_ptr<Op> make_global_avgpool(const ModelFile& m,
                                         const NodeDesc& n);  // global_avgpool.cpp
+std::unique_ptr<Op> make_mul(const ModelFile& m, const NodeDesc& n);      // mul.cpp
+std::unique_ptr<Op> make_softmax(const ModelFile& m, const NodeDesc& n);  // softmax.cpp
+std::unique_ptr<Op> make_resize(const ModelFile& m, const NodeDesc& n);   // resize.cpp
 }  // namespace aio

@@ -432,7 +432,7 @@ void test_conv_direct() {
       if (r[0] >= r[1] || r[2] >= r[3]) continue;
       for (int variant = 0; variant < 2; ++variant) {
         EpilogueVariant ev =
-            epilogue_variant(variant, aio_test::kActs[(r[0] + r[2]) % 5], scale, bias, res);
+            epilogue_variant(variant, aio_test::act_at(r[0] + r[2]), scale, bias, res);
         std::vector<float>& y = ev.y;
         aio::conv_direct(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], ev.epi);
         for (size_t o = 0; o < cs.m; ++o)
@@ -496,7 +496,7 @@ void test_conv_cout_lanes() {
     for (const auto& r : ranges) {
       if (r[0] >= r[1] || r[2] >= r[3] || r[3] > H) continue;
       for (int variant = 0; variant < 3; ++variant) {
-        const aio::Act act = aio_test::kActs[(r[0] + r[2] + static_cast<size_t>(variant)) % 5];  // each in turn
+        const aio::Act act = aio_test::act_at(r[0] + r[2] + static_cast<size_t>(variant));  // each in turn
         EpilogueVariant ev = epilogue_variant(variant, act, scale, bias, res);
         std::vector<float>& y = ev.y;
         const std::vector<float> before = y;
@@ -549,7 +549,7 @@ void test_winograd() {
     for (const auto& r : ranges) {
       if (r[0] >= r[1] || r[1] > T) continue;
       for (int variant = 0; variant < 3; ++variant) {
-        const aio::Act act = aio_test::kActs[(r[0] + static_cast<size_t>(variant)) % 5];  // each in turn
+        const aio::Act act = aio_test::act_at(r[0] + static_cast<size_t>(variant));  // each in turn
         EpilogueVariant ev = epilogue_variant(variant, act, scale, bias, res);
         std::vector<float>& y = ev.y;
         const std::vector<float> before = y;
