@@ -33,7 +33,7 @@ __all__ = [
 
 MAGIC = b"AIOMODEL"
 VERSION = 2
-# Versions this module reads: version 2 added ops 8-10 and activations 5-6 (docs/format.md).
+# Versions this module reads: version 2 added ops 8-11 and activations 5-6 (docs/format.md).
 READ_VERSIONS = (1, 2)
 NONE = 0xFFFFFFFF
 HEADER_SIZE = 128
@@ -51,6 +51,7 @@ OPS: dict[str, int] = {
     "mul": 8,
     "softmax": 9,
     "resize": 10,
+    "concat": 11,
 }
 ACTS: dict[str, int] = {
     "none": 0,

@@ -318,6 +318,9 @@ def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("mobilenet_v3_small", zoo.get("mobilenet_v3_small", num_classes=10), (1, 3, 64, 64)),
         ("mobilenet_v3_large", zoo.get("mobilenet_v3_large", num_classes=10), (1, 3, 64, 64)),
         ("efficientnet_b0", zoo.get("efficientnet_b0", num_classes=10), (1, 3, 64, 64)),
+        # Concat (levelled: two K ranges), Resize nearest / bilinear, Softmax.
+        ("yolo_small", zoo.get("yolo_small", num_classes=4), (1, 3, 64, 64)),
+        ("unet_small", zoo.get("unet_small", num_classes=3), (1, 3, 32, 32)),
     ):
         out[name] = tmp / f"{name}.onnx"
         _Zoo.onnx_of(randomize(model), out[name], shape)
@@ -331,7 +334,16 @@ def _ort(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "name", ["resnet20", "small", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"]
+    "name",
+    [
+        "resnet20",
+        "small",
+        "mobilenet_v3_small",
+        "mobilenet_v3_large",
+        "efficientnet_b0",
+        "yolo_small",
+        "unet_small",
+    ],
 )
 def test_convert_level0_matches_onnxruntime(
     name: str, onnx_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]

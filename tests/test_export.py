@@ -91,6 +91,46 @@ def test_squeeze_excite_joins_the_gated_group(name: str) -> None:
         assert g[squeeze.output] not in (g[x], None)
 
 
+class _CatRelu(nn.Module):
+    """A concatenation read by an activation (not a conv): read as one range, so unpruned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(3, 6, 3, padding=1)
+        self.c = nn.Conv2d(10, 5, 1)
+        self.d = nn.Conv2d(4, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.a(x)
+        return self.c(torch.relu(torch.cat([a, self.b(x)], 1))) + self.d(a)
+
+
+def test_concatenation_groups() -> None:
+    """yolo_small: every levelled concatenation is read by a dense conv, the heads' one (the
+    output) is not levelled and fixes the heads; a cat read by an activation stays unpruned."""
+    graph, groups = _groups(zoo.get("yolo_small", num_classes=4), (1, 3, 64, 64))
+    cats = [ly for ly in graph.layers if ly.kind == "concat"]
+    levelled = [ly for ly in cats if ly.output in groups.concat]
+    assert len(cats) == 17 and len(levelled) == 15
+    for ly in graph.layers:
+        for j, v in enumerate(ly.inputs):
+            if v in groups.concat:
+                assert ly.kind == "concat" or (ly.kind == "conv2d" and ly.groups == 1 and j == 0)
+    heads = [ly for ly in graph.layers if ly.name.startswith("head")]
+    assert len(heads) == 3 and all(groups.of_value[h.output] is None for h in heads)
+    sppf = next(ly for ly in graph.layers if ly.name == "sppf.cv2.0")
+    parts = groups.parts(sppf.inputs[0], graph.shapes)
+    assert [off for _, off in parts] == [0, 128, 256, 384]
+    assert len({groups.of_value[v] for v, _ in parts}) == 1  # x and its pools: one group
+
+    graph, groups = _groups(_CatRelu(), (1, 3, 8, 8))
+    by_name = {ly.name: ly for ly in graph.layers}
+    assert groups.concat == {}
+    assert groups.of_value[by_name["a"].output] is None
+    assert groups.of_value[by_name["b"].output] is None
+
+
 class _Grouped(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -158,7 +198,7 @@ class _Cat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
-        return torch.cat([y, y], 1)
+        return torch.cat([y, y], 2)
 
 
 class _BNAfterPool(nn.Module):
@@ -192,7 +232,7 @@ class _BNAfterPool(nn.Module):
         ),
         (_MulConst, "unsupported op 'mul' of a tensor and a constant at node 'mul'"),
         (_SoftmaxW, "unsupported op 'softmax' over dim -1 at node 'softmax'"),
-        (_Cat, "unsupported op 'cat' at node 'cat'"),
+        (_Cat, "unsupported op 'cat' over dim 2 at node 'cat'"),
         (_BNAfterPool, "BatchNorm2d at node 'bn' must directly follow a Conv2d"),
     ],
 )

@@ -30,6 +30,9 @@ CASES: dict[str, tuple[int, int, Any, int]] = {
     "mobilenet_v3_small": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
     "mobilenet_v3_large": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
     "efficientnet_b0": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
+    # Concatenations (levelled: two K ranges), nearest / bilinear upsampling, softmax.
+    "yolo_small": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
+    "unet_small": (3, 32, (1.0, 0.75, 0.5, 0.25), 8),
 }
 
 

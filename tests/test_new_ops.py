@@ -282,3 +282,155 @@ def test_bad_new_op_fields_rejected(edit: object, match: str | None, tmp_path: P
         Engine(tmp_path / "ok.aio")  # loads
         return
     _bad(m, tmp_path, match)
+
+
+# ------------------------------------------------------------------------------ concatenation
+CAT_WIDTHS = np.array([[6, 5, 7], [4, 3, 5], [1, 2, 2]], np.uint32)  # groups a, b, c
+
+
+def cat_model() -> F.AioModel:
+    """Two 1x1 branches (groups 0, 1) concatenated (levelled), a 3x3 conv (group 2) over it, a
+    nested concatenation of both, a 1x1 head (unpruned), and a concatenation of unpruned values
+    (copied) as the output."""
+    rng = np.random.default_rng(11)
+
+    def t(*shape: int, scale: float = 0.5) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    tensors: dict[str, np.ndarray] = {}
+    nodes: list[F.Node] = []
+    for name, (o, i, k), src, dst, act in (
+        ("a", (6, 4, 1), 0, 1, "relu"),
+        ("b", (5, 4, 1), 0, 2, "sigmoid"),
+        ("c", (7, 11, 3), 3, 4, "relu"),
+        ("h", (3, 18, 1), 5, 6, "none"),
+        ("h2", (2, 4, 1), 0, 7, "none"),
+    ):
+        tensors[f"{name}.w"] = t(o, i, k, k)
+        tensors[f"{name}.s"] = (1.0 + t(3, o, scale=0.2)).astype(np.float32)
+        tensors[f"{name}.b"] = t(3, o, scale=0.3)
+        p = k // 2
+        nodes.append(F.Node("conv2d", name, [src], dst, act, f"{name}.w", f"{name}.s",
+                            f"{name}.b", (k, k), (1, 1), (p, p), (1, 1), 1))  # fmt: skip
+    nodes.insert(2, F.Node("concat", "cat_ab", [1, 2], 3))
+    nodes.insert(4, F.Node("concat", "cat_abc", [3, 4], 5))
+    nodes.append(F.Node("concat", "cat_out", [6, 7], 8))
+    return F.AioModel(
+        name="concat",
+        input_shape=(4, 6, 6),
+        groups=[6, 5, 7],
+        keep_ratios=[1.0, 0.6, 0.2],
+        widths=CAT_WIDTHS,
+        values=[
+            F.Value(None, (4, 6, 6)),
+            F.Value(0, (6, 6, 6)),
+            F.Value(1, (5, 6, 6)),
+            F.Value(None, (11, 6, 6)),  # levelled
+            F.Value(2, (7, 6, 6)),
+            F.Value(None, (18, 6, 6)),  # levelled, nested
+            F.Value(None, (3, 6, 6)),
+            F.Value(None, (2, 6, 6)),
+            F.Value(None, (5, 6, 6)),  # plain (copied)
+        ],
+        nodes=nodes,
+        output=8,
+        tensors=tensors,
+    )
+
+
+def _conv_ref(x: np.ndarray, w: np.ndarray, s: np.ndarray, b: np.ndarray, act: str) -> np.ndarray:
+    k = w.shape[2]
+    p = k // 2
+    n, _, h, ww = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    y = np.zeros((n, w.shape[0], h, ww))
+    for i in range(k):
+        for j in range(k):
+            y += np.einsum("oc,nchw->nohw", w[:, :, i, j], xp[:, :, i : i + h, j : j + ww])
+    return _act(y * s[:, None, None] + b[:, None, None], act)
+
+
+def cat_reference(m: F.AioModel, level: int, x: np.ndarray) -> np.ndarray:
+    wa, wb, wc = (int(v) for v in CAT_WIDTHS[level])
+    T = {k: v.astype(np.float64) for k, v in m.tensors.items()}
+
+    def conv(name: str, v: np.ndarray, rows: int, cols: np.ndarray, act: str) -> np.ndarray:
+        w = T[f"{name}.w"][:rows][:, cols]
+        return _conv_ref(v, w, T[f"{name}.s"][level][:rows], T[f"{name}.b"][level][:rows], act)
+
+    x = x.astype(np.float64)
+    a = conv("a", x, wa, np.arange(4), "relu")
+    b = conv("b", x, wb, np.arange(4), "sigmoid")
+    ab_cols = np.r_[np.arange(wa), 6 + np.arange(wb)]
+    c = conv("c", np.concatenate([a, b], 1), wc, ab_cols, "relu")
+    h = conv("h", np.concatenate([a, b, c], 1), 3, np.r_[ab_cols, 11 + np.arange(wc)], "none")
+    return np.concatenate([h, conv("h2", x, 2, np.arange(4), "none")], 1)
+
+
+def test_concat_every_level_in_place(tmp_path: Path, close: object) -> None:
+    """Levelled concatenations read in place (two K ranges), nested; a plain one copied."""
+    m = cat_model()
+    F.save(m, tmp_path / "cat.aio")
+    x = np.random.default_rng(12).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    for threads in (1, 2):
+        engine = Engine(tmp_path / "cat.aio", threads=threads)
+        for k in range(len(CAT_WIDTHS)):
+            close(engine.run_at(k, x), cat_reference(m, k, x), what=f"level {k}, {threads} thr")  # type: ignore[operator]
+    prof = {name: (kind, fl) for name, kind, _, fl in engine.profile(x[:1], 1, 1)}
+    assert prof["cat_ab"][0] == "concat/in_place" and prof["cat_out"][0] == "concat"
+    assert prof["c"][0].endswith("/concat_k_ranges") and prof["h"][0].endswith("/concat_k_ranges")
+    wa, wb, wc = (int(v) for v in CAT_WIDTHS[1])
+    assert prof["h"][1] == 2 * 3 * (wa + wb + wc) * 36  # FLOPs of the level's K ranges
+
+
+def test_concat_onnx_export(tmp_path: Path, close: object) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from allinone.onnx_export import export_level
+
+    m = cat_model()
+    F.save(m, tmp_path / "cat.aio")
+    back = F.load(tmp_path / "cat.aio")
+    x = np.random.default_rng(13).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    for k in range(len(CAT_WIDTHS)):
+        export_level(back, k, tmp_path / f"c{k}.onnx")
+        sess = ort.InferenceSession(
+            str(tmp_path / f"c{k}.onnx"), providers=["CPUExecutionProvider"]
+        )
+        close(sess.run(None, {"input": x})[0], cat_reference(m, k, x), what=f"ORT level {k}")  # type: ignore[operator]
+
+
+def _act_reads_cat(m: F.AioModel) -> None:  # an ACT reading the levelled concatenation
+    m.values.append(F.Value(None, (11, 6, 6)))
+    m.nodes.insert(3, F.Node("act", "relu_cat", [3], len(m.values) - 1, "relu"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (
+            lambda m: m.values.__setitem__(3, F.Value(None, (12, 6, 6))),
+            r'CONCAT "cat_ab"\): output value 3 has shape \(12, 6, 6\), expected \(11, 6, 6\)',
+        ),
+        (lambda m: m.values.__setitem__(3, F.Value(0, (6, 6, 6))), "must have group NONE"),
+        (_act_reads_cat, r'ACT "relu_cat"\): value 3 is a levelled concatenation; only CONV2D'),
+        (lambda m: setattr(m, "output", 5), "output value 5 is a levelled concatenation"),
+        (
+            lambda m: m.nodes.__setitem__(2, replace(m.nodes[2], act="relu")),
+            r'CONCAT "cat_ab"\): takes no activation',
+        ),
+        (lambda m: m.nodes.__setitem__(2, replace(m.nodes[2], inputs=[1])), "needs two inputs"),
+    ],
+)
+def test_bad_concat_rejected(edit: object, match: str, tmp_path: Path) -> None:
+    m = cat_model()
+    edit(m)  # type: ignore[operator]
+    _bad(m, tmp_path, match)
+
+
+def test_concat_of_different_sizes_rejected(tmp_path: Path) -> None:
+    m = cat_model()
+    m.input_shape = (4, 6, 6)
+    m.values[2] = F.Value(1, (5, 3, 3))
+    m.nodes[1] = replace(m.nodes[1], stride=(2, 2))
+    _bad(m, tmp_path, r"input 0 has shape \(6, 6, 6\), input 1 has \(5, 3, 3\)")

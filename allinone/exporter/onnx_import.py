@@ -6,9 +6,9 @@ same way as for a PyTorch model. Needs ``onnx`` and ``torch`` (imported by whoev
 
 Supported operators: Conv, BatchNormalization (after a Conv), Relu, Clip(0, 6), HardSwish,
 Sigmoid followed by Mul with the Sigmoid's own input (SiLU), Sigmoid and HardSigmoid (1/6, 0.5)
-otherwise, Mul by a per-channel gate (squeeze-excite), Softmax over channels, Resize by integer
-scales (nearest or bilinear), Add, MaxPool, AveragePool, GlobalAveragePool, Flatten (axis 1),
-Reshape to (N, -1), Gemm and MatMul + Add (a Linear), Identity and Dropout (pass-through).
+otherwise, Mul by a per-channel gate (squeeze-excite), Concat and Softmax over channels, Resize
+by integer scales (nearest or bilinear), Add, MaxPool, AveragePool, GlobalAveragePool, Flatten
+(axis 1), Reshape to (N, -1), Gemm and MatMul + Add (a Linear), Identity and Dropout.
 Anything else raises :class:`UnsupportedOpError` naming the op type and the node.
 
 **Folded BatchNorm.** ONNX files exported in eval mode usually have BatchNorm folded into the
@@ -249,6 +249,12 @@ class _Builder:
         b = self.value(node.input[1], node, index)
         self.env[node.output[0]] = self.graph.call_function(operator.mul, (a, b))
 
+    def concat(self, node: onnx.NodeProto, index: int) -> None:
+        axis = int(_attrs(node)["axis"])
+        xs = [self.value(name, node, index) for name in node.input]
+        # The tracer accepts only the channel axis of (N, C, H, W) tensors.
+        self.env[node.output[0]] = self.graph.call_function(torch.cat, (xs, axis))
+
     def softmax(self, node: onnx.NodeProto, index: int) -> None:
         axis = int(_attrs(node).get("axis", -1))
         x = self.value(node.input[0], node, index)
@@ -413,6 +419,7 @@ class _Builder:
             "Mul": self.mul,
             "Softmax": self.softmax,
             "Resize": self.resize,
+            "Concat": self.concat,
             "Add": self.add,
             "MaxPool": lambda n, i: self.pool(n, i, True),
             "AveragePool": lambda n, i: self.pool(n, i, False),

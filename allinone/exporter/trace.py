@@ -50,7 +50,7 @@ _META_METHODS = {"size", "dim"}
 @dataclass
 class Layer:
     """One fused operator: ``kind`` is an ``.aio`` op name (conv2d, linear, add, act, pools, mul,
-    softmax, resize). A resize keeps its integer factors in ``stride``."""
+    softmax, resize, concat). A resize keeps its integer factors in ``stride``."""
 
     kind: str
     name: str
@@ -237,6 +237,32 @@ class _Tracer:
         out = self.new_value(node)
         self.vmap[node] = self.emit(Layer("mul", node.name, [vx, vg], out))
 
+    def concat(self, node: fx.Node, tensors: Any, dim: Any) -> None:
+        """torch.cat along channels; more than two tensors become nested pairs, left first."""
+        rank = len(node.meta["tensor_meta"].shape)
+        if not isinstance(dim, int) or dim % rank != 1 or rank != 4:
+            raise ValueError(
+                f"unsupported op 'cat' over dim {dim!r} at node '{node.name}'; only the channel "
+                "dim (1) of (N, C, H, W) tensors is supported"
+            )
+        if not isinstance(tensors, (list, tuple)) or len(tensors) < 2:
+            raise ValueError(
+                f"unsupported op 'cat' of fewer than two tensors at node '{node.name}'"
+            )
+        vals = [self.value_of(t, node) for t in tensors]
+        acc = vals[0]
+        for i, v in enumerate(vals[1:], start=1):
+            ca, h, w = self.shapes[acc]
+            cb = self.shapes[v][0]
+            if i == len(vals) - 1:
+                out = self.new_value(node)
+            else:
+                self.shapes.append((ca + cb, h, w))
+                out = len(self.shapes) - 1
+            name = node.name if i == len(vals) - 1 else f"{node.name}_{i}"
+            acc = self.emit(Layer("concat", name, [acc, v], out))
+        self.vmap[node] = acc
+
     def softmax(self, node: fx.Node, dim: Any) -> None:
         arg = node.args[0]
         rank = len(node.meta["tensor_meta"].shape)
@@ -375,6 +401,9 @@ class _Tracer:
             self.add(node)
         elif fn in _MUL_FUNCTIONS:
             self.mul(node)
+        elif fn in (torch.cat, torch.concat):
+            dim = args[1] if len(args) > 1 else node.kwargs.get("dim", 0)
+            self.concat(node, args[0], dim)
         elif fn in (torch.softmax, F.softmax):
             dim = args[1] if len(args) > 1 else node.kwargs.get("dim")
             self.softmax(node, dim)

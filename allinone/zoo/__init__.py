@@ -21,7 +21,9 @@ from allinone.zoo.mobilenet import (
     mobilenet_v3_small,
 )
 from allinone.zoo.resnet import BasicBlock, ResNet, resnet18, resnet20
+from allinone.zoo.unet import UNetSmall, unet_small
 from allinone.zoo.vgg import VGGSmall, vgg_small
+from allinone.zoo.yolo import YoloSmall, split_heads, yolo_small
 
 __all__ = [
     "INPUT_SIZE",
@@ -32,7 +34,9 @@ __all__ = [
     "MobileNetV2",
     "MobileNetV3",
     "ResNet",
+    "UNetSmall",
     "VGGSmall",
+    "YoloSmall",
     "efficientnet_b0",
     "get",
     "mobilenet_v2",
@@ -40,7 +44,10 @@ __all__ = [
     "mobilenet_v3_small",
     "resnet18",
     "resnet20",
+    "split_heads",
+    "unet_small",
     "vgg_small",
+    "yolo_small",
 ]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -51,6 +58,8 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v3_small": mobilenet_v3_small,
     "mobilenet_v3_large": mobilenet_v3_large,
     "efficientnet_b0": efficientnet_b0,
+    "yolo_small": yolo_small,
+    "unet_small": unet_small,
 }
 NAMES: tuple[str, ...] = tuple(_MODELS)
 
@@ -63,6 +72,8 @@ INPUT_SIZE: dict[str, tuple[int, int]] = {
     "mobilenet_v3_small": (224, 224),
     "mobilenet_v3_large": (224, 224),
     "efficientnet_b0": (224, 224),
+    "yolo_small": (320, 320),
+    "unet_small": (128, 128),
 }
 
 

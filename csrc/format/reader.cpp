@@ -131,6 +131,7 @@ const char* op_name(OpCode op) {
     case OpCode::Mul: return "MUL";
     case OpCode::Softmax: return "SOFTMAX";
     case OpCode::Resize: return "RESIZE";
+    case OpCode::Concat: return "CONCAT";
   }
   return "UNKNOWN";
 }

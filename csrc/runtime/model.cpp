@@ -25,6 +25,7 @@ std::string op_kind(const ModelFile& f, const NodeDesc& n) {
     case OpCode::GlobalAvgPool: return "global_avgpool";
     case OpCode::Mul: return "mul";
     case OpCode::Softmax: return "softmax";
+    case OpCode::Concat: return "concat";
     case OpCode::Resize:
       return std::string(n.flags & kFlagBilinear ? "bilinear" : "nearest") + "x" +
              std::to_string(n.sh);

@@ -56,6 +56,10 @@ const std::map<std::string, std::string> kExpect = {
     {"adv_softmax_act", "(SOFTMAX \"sm\"): takes no activation"},
     {"adv_mul_act_unknown", "(MUL \"mul\"): unknown activation 7"},
     {"adv_v2_op_in_v1_file", "activation 5 needs format version 2, the file is version 1"},
+    {"valid_concat", ""},
+    {"adv_concat_grouped_output", "(CONCAT \"cat\"): output must have group NONE"},
+    {"adv_concat_levelled_output", "output value 3 is a levelled concatenation"},
+    {"adv_concat_in_v1_file", "(CONCAT \"cat\"): op 11 needs format version 2"},
 };
 
 std::vector<uint8_t> read_file(const fs::path& p) {

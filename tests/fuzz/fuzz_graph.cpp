@@ -114,6 +114,10 @@ class Builder {
   std::vector<T> tensors;
   std::vector<V> values;
   std::vector<uint32_t> nodes;  // 20 u32 per node
+  std::vector<uint32_t> concats;  // CONCAT outputs: read only by the 1x1 conv emitted with them
+  bool is_concat(uint32_t v) const {
+    return std::find(concats.begin(), concats.end(), v) != concats.end();
+  }
 };
 
 uint64_t out_size(uint64_t in, uint64_t k, uint64_t s, uint64_t p, uint64_t d, bool ceil) {
@@ -175,7 +179,7 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
       if (fdp.ConsumeBool())  // residual: any earlier value of the same group and shape
         for (uint32_t v = 0; v < b.values.size(); ++v) {
           const V& c = b.values[v];
-          if (c.group == y.group && c.c == y.c && c.h == y.h && c.w == y.w) {
+          if (c.group == y.group && c.c == y.c && c.h == y.h && c.w == y.w && !b.is_concat(v)) {
             r[3] = v;
             break;
           }
@@ -195,7 +199,7 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
         for (uint32_t v = 0; v < b.values.size(); ++v) {
           const V& c = b.values[v];
           if (v != cur && c.group == x.group && c.c == x.c && c.h == x.h && c.w == x.w &&
-              fdp.ConsumeBool()) {
+              !b.is_concat(v) && fdp.ConsumeBool()) {
             r[3] = v;
             break;
           }
@@ -219,7 +223,8 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
       uint32_t gate = aio::kNone;
       for (uint32_t v = 0; v < b.values.size(); ++v) {
         const V& c = b.values[v];
-        if (c.group == x.group && c.c == x.c && c.h == 1 && c.w == 1 && fdp.ConsumeBool()) {
+        if (c.group == x.group && c.c == x.c && c.h == 1 && c.w == 1 && !b.is_concat(v) &&
+            fdp.ConsumeBool()) {
           gate = v;
           break;
         }
@@ -238,6 +243,31 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
     } else if (op == 9) {  // SOFTMAX over channels
       y = x;
       r[0] = 9, r[5] = 0;
+    } else if (op == 11) {  // CONCAT with an earlier value of the same size, read by a 1x1 conv
+                            // (a levelled one may only be read by a dense conv or a concat)
+      uint32_t other = cur;
+      for (uint32_t v = 0; v < b.values.size(); ++v) {
+        const V& c = b.values[v];
+        if (c.h == x.h && c.w == x.w && !b.is_concat(v) && fdp.ConsumeBool()) {
+          other = v;
+          break;
+        }
+      }
+      if (b.is_concat(cur) || x.c + b.values[other].c > 64) continue;
+      uint32_t p[20] = {0};
+      p[0] = 11, p[1] = b.str("cat" + std::to_string(i)), p[2] = cur, p[3] = other;
+      p[6] = p[7] = p[8] = aio::kNone;
+      if (fdp.ConsumeBool()) std::swap(p[2], p[3]);
+      b.values.push_back({aio::kNone, x.c + b.values[other].c, x.h, x.w});
+      p[4] = uint32_t(b.values.size() - 1);
+      b.concats.push_back(p[4]);
+      b.nodes.insert(b.nodes.end(), p, p + 20);
+      const uint32_t co = fdp.ConsumeIntegralInRange<uint32_t>(1, 16);
+      y = {fdp.ConsumeBool() ? new_group(co) : aio::kNone, co, x.h, x.w};
+      r[0] = 1, r[2] = p[4], r[9] = r[10] = r[11] = r[12] = r[15] = r[16] = r[17] = 1;
+      r[6] = b.tensor({y.c, b.values[p[4]].c, 1, 1}, fdp);
+      if (fdp.ConsumeBool()) r[7] = b.tensor({levels, y.c}, fdp);
+      if (fdp.ConsumeBool()) r[8] = b.tensor({levels, y.c}, fdp);
     } else {  // RESIZE by integer factors, nearest or bilinear (maps kept small)
       const uint32_t sh = fdp.ConsumeIntegralInRange<uint32_t>(1, 3), sw = fdp.ConsumeIntegralInRange<uint32_t>(1, 3);
       if (x.h * sh > 48 || x.w * sw > 48) continue;
@@ -252,7 +282,10 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
   if (b.nodes.empty()) return {};
   // Output: the last node's value (a random earlier one sometimes: an output read by later ops).
   uint32_t out = b.nodes[b.nodes.size() - 20 + 4];
-  if (fdp.ConsumeBool()) out = b.nodes[20 * fdp.ConsumeIntegralInRange<size_t>(0, b.nodes.size() / 20 - 1) + 4];
+  if (fdp.ConsumeBool()) {
+    const uint32_t pick = b.nodes[20 * fdp.ConsumeIntegralInRange<size_t>(0, b.nodes.size() / 20 - 1) + 4];
+    if (!b.is_concat(pick)) out = pick;
+  }
   return b.bytes(levels, out, in_c, in_h, in_w);
 }
 

@@ -336,6 +336,48 @@ def se_resize_softmax() -> F.AioModel:
     )
 
 
+def concat() -> F.AioModel:
+    """Two 1x1 branches (groups 0, 1) concatenated (levelled: read in place) -> 3x3 conv ->
+    concatenated with an unpruned 1x1 branch (copied) as the output. Node 2 is the levelled
+    CONCAT (value 3), node 5 the plain one."""
+    rng = np.random.default_rng(6)
+    t: dict[str, np.ndarray] = {}
+    for name, o, i, k in (("a", 3, 2, 1), ("b", 2, 2, 1), ("c", 2, 5, 3), ("d", 1, 2, 1)):
+        t[name + ".w"] = _t(rng, o, i, k, k)
+        _sb(rng, 2, o, name, t)
+
+    def conv(name: str, src: int, dst: int, k: int) -> F.Node:
+        return F.Node("conv2d", name, [src], dst, "relu", f"{name}.w", f"{name}.s", f"{name}.b",
+                      (k, k), (1, 1), (k // 2, k // 2), (1, 1), 1)  # fmt: skip
+
+    return F.AioModel(
+        name="concat",
+        input_shape=(2, 3, 3),
+        groups=[3, 2],
+        keep_ratios=[1.0, 0.5],
+        widths=np.array([[3, 2], [1, 1]], np.uint32),
+        values=[
+            F.Value(None, (2, 3, 3)),
+            F.Value(0, (3, 3, 3)),
+            F.Value(1, (2, 3, 3)),
+            F.Value(None, (5, 3, 3)),
+            F.Value(None, (2, 3, 3)),
+            F.Value(None, (1, 3, 3)),
+            F.Value(None, (3, 3, 3)),
+        ],  # fmt: skip
+        nodes=[
+            conv("a", 0, 1, 1),
+            conv("b", 0, 2, 1),
+            F.Node("concat", "cat", [1, 2], 3),
+            conv("c", 3, 4, 3),
+            conv("d", 0, 5, 1),
+            F.Node("concat", "out", [4, 5], 6),
+        ],  # fmt: skip
+        output=6,
+        tensors=t,
+    )
+
+
 VALID: dict[str, Callable[[], F.AioModel]] = {
     "valid_conv_linear": conv_linear,
     "valid_residual": residual_block,
@@ -344,6 +386,7 @@ VALID: dict[str, Callable[[], F.AioModel]] = {
     "valid_minimal": minimal,
     "valid_output_mid": output_mid,
     "valid_se_resize_softmax": se_resize_softmax,
+    "valid_concat": concat,
 }
 
 
@@ -468,6 +511,9 @@ ADVERSARIAL: dict[str, tuple[str, Mutate]] = {
         "valid_se_resize_softmax",
         lambda b, o: struct.pack_into("<I", b, 8, 1),
     ),
+    "adv_concat_grouped_output": ("valid_concat", _value(3, 0, 3, 3, 3)),
+    "adv_concat_levelled_output": ("valid_concat", put("<I", "counts", 4 * 12, 3)),
+    "adv_concat_in_v1_file": ("valid_concat", lambda b, o: struct.pack_into("<I", b, 8, 1)),
     "adv_inf_scale": (
         "valid_pools",
         lambda b, o: b.__setitem__(slice(o["data"] + 256, o["data"] + 260), b"\x00\x00\x80\x7f"),
@@ -515,6 +561,8 @@ REGRESSION_SEEDS = [
 # Version 2's seeds, on their own (larger) base.
 REGRESSION_SEEDS_V2 = [name for name, (base, _) in ADVERSARIAL.items()
                        if base == "valid_se_resize_softmax"]  # fmt: skip
+REGRESSION_SEEDS_CONCAT = [name for name, (base, _) in ADVERSARIAL.items()
+                           if base == "valid_concat"]  # fmt: skip
 
 
 def regressions() -> dict[str, bytes]:
@@ -522,6 +570,7 @@ def regressions() -> dict[str, bytes]:
     for base_name, make, names in (
         ("valid_output_mid", output_mid, REGRESSION_SEEDS),
         ("valid_se_resize_softmax", se_resize_softmax, REGRESSION_SEEDS_V2),
+        ("valid_concat", concat, REGRESSION_SEEDS_CONCAT),
     ):
         base = F.to_bytes(make())
         out[base_name] = base
