@@ -155,7 +155,14 @@ void test_depthwise(const char* isa) {
                           {2, 6, 64, 3, 1, 1, 1},   {2, 8, 64, 3, 2, 1, 1},
                           // Planes of up to 64 pixels run as one flat run (8 x 8, 7 x 7 and 1 x 1
                           // above): narrow, non-square, a partial last vector.
-                          {2, 5, 3, 3, 1, 1, 1},    {3, 6, 10, 3, 1, 1, 1}};
+                          {2, 5, 3, 3, 1, 1, 1},    {3, 6, 10, 3, 1, 1, 1},
+                          // 5x5 (EfficientNet, MobileNetV3): flat planes (7 x 7, 8 x 8, narrow),
+                          // row pairs at stride 1 (too many pixels to be flat, or not
+                          // same-size) and stride 2.
+                          {3, 7, 7, 5, 1, 2, 1},    {2, 8, 8, 5, 1, 2, 1},
+                          {2, 5, 6, 5, 1, 2, 1},    {2, 10, 8, 5, 1, 2, 1},
+                          {2, 9, 8, 5, 1, 0, 1},    {3, 14, 14, 5, 2, 2, 1},
+                          {2, 13, 11, 5, 2, 2, 1}};
   int idx = 0;
   for (const Shape& sh : shapes) {
     const ConvGeom g = geom(sh.c, sh.h, sh.w, sh.k, sh.s, sh.p, sh.d);
