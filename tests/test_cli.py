@@ -533,3 +533,37 @@ def test_convert_keeps_an_unfolded_batchnorm(
     ref = _ort(path, x)
     y0 = Engine(out, threads=1).run_at(0, x)
     assert np.abs(y0 - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_convert_refuses_a_spatial_gate_naming_the_node(tmp_path: Path) -> None:
+    """A Mul by an (N, 1, H, W) attention map cannot be levelled as a squeeze-excite gate: the
+    error names the ONNX node."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("torch")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from allinone.exporter import trace
+    from allinone.exporter.onnx_import import UnsupportedOpError, from_onnx
+
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    wa = numpy_helper.from_array(np.ones((1, 4, 1, 1), np.float32), "wa")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv0", pads=[1, 1, 1, 1]),
+            helper.make_node("Conv", ["c", "wa"], ["a"], name="attention"),
+            helper.make_node("Sigmoid", ["a"], ["s"], name="sig"),
+            helper.make_node("Mul", ["c", "s"], ["y"], name="spatial_gate"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [w, wa],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    imported = from_onnx(model, insert_bn=False)
+    with pytest.raises(ValueError, match=r"unsupported op 'mul' of shapes .* 'spatial_gate'"):
+        trace(imported.module, __import__("torch").randn(1, 3, 8, 8))
+    # A Mul by a constant is refused by the importer itself, by name.
+    model.graph.node[3].input[1] = "w"
+    with pytest.raises(UnsupportedOpError, match="Mul by a constant at node 'spatial_gate'"):
+        from_onnx(model)

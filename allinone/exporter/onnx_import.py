@@ -115,6 +115,11 @@ class _Builder:
         self.names.add(name)
         return name
 
+    def call(self, fn: Any, args: tuple[Any, ...], node: onnx.NodeProto, index: int) -> fx.Node:
+        """``fn(*args)`` as an fx node named after the ONNX node, so that the exporter's errors
+        (a graph it cannot level) name the node of the ONNX file."""
+        return self.graph.create_node("call_function", fn, args, name=self.module_name(node, index))
+
     def add_module(self, name: str, mod: nn.Module, x: fx.Node) -> fx.Node:
         self.root.add_module(name, mod)
         return self.graph.call_module(name, (x,))
@@ -247,13 +252,13 @@ class _Builder:
                 )
         a = self.value(node.input[0], node, index)
         b = self.value(node.input[1], node, index)
-        self.env[node.output[0]] = self.graph.call_function(operator.mul, (a, b))
+        self.env[node.output[0]] = self.call(operator.mul, (a, b), node, index)
 
     def concat(self, node: onnx.NodeProto, index: int) -> None:
         axis = int(_attrs(node)["axis"])
         xs = [self.value(name, node, index) for name in node.input]
         # The tracer accepts only the channel axis of (N, C, H, W) tensors.
-        self.env[node.output[0]] = self.graph.call_function(torch.cat, (xs, axis))
+        self.env[node.output[0]] = self.call(torch.cat, (xs, axis), node, index)
 
     def softmax(self, node: onnx.NodeProto, index: int) -> None:
         axis = int(_attrs(node).get("axis", -1))
@@ -311,7 +316,7 @@ class _Builder:
             return
         a = self.value(a_name, node, index)
         b = self.value(b_name, node, index)
-        self.env[node.output[0]] = self.graph.call_function(operator.add, (a, b))
+        self.env[node.output[0]] = self.call(operator.add, (a, b), node, index)
 
     def linear_bias(self, mm: str, bias: str, node: onnx.NodeProto, index: int) -> None:
         lin = self.pending_linear.pop(mm)

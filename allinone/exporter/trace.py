@@ -519,7 +519,9 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> Graph:
     was_training = model.training
     model.eval()
     try:
-        gm = fx.symbolic_trace(model)
+        # A GraphModule (the ONNX importer's) is used as it is: re-tracing would rename its
+        # nodes after their ops, and errors would no longer name the ONNX file's nodes.
+        gm = model if isinstance(model, fx.GraphModule) else fx.symbolic_trace(model)
         with torch.no_grad():
             return _Tracer(model, gm).run(example_input)
     finally:
