@@ -32,7 +32,9 @@ __all__ = [
 ]
 
 MAGIC = b"AIOMODEL"
-VERSION = 1
+VERSION = 2
+# Versions this module reads: version 2 added ops 8-11 and activations 5-6 (docs/format.md).
+READ_VERSIONS = (1, 2)
 NONE = 0xFFFFFFFF
 HEADER_SIZE = 128
 ALIGN = 64
@@ -46,13 +48,26 @@ OPS: dict[str, int] = {
     "maxpool": 5,
     "avgpool": 6,
     "global_avgpool": 7,
+    "mul": 8,
+    "softmax": 9,
+    "resize": 10,
+    "concat": 11,
 }
-ACTS: dict[str, int] = {"none": 0, "relu": 1, "relu6": 2, "silu": 3, "hardswish": 4}
+ACTS: dict[str, int] = {
+    "none": 0,
+    "relu": 1,
+    "relu6": 2,
+    "silu": 3,
+    "hardswish": 4,
+    "sigmoid": 5,
+    "hardsigmoid": 6,
+}
 _OP_NAMES = {v: k for k, v in OPS.items()}
 _ACT_NAMES = {v: k for k, v in ACTS.items()}
 
 FLAG_CEIL_MODE = 1
 FLAG_COUNT_INCLUDE_PAD = 2
+FLAG_BILINEAR = 1  # RESIZE
 
 # Fixed-size records (little-endian, see docs/format.md).
 _HEADER = struct.Struct("<8sIIQQQQQII60sI")
@@ -77,7 +92,10 @@ class Value:
 
 @dataclass
 class Node:
-    """One operator. ``inputs`` is [x] or [x, residual/second operand]; tensors are by name."""
+    """One operator. ``inputs`` is [x] or [x, residual/second operand]; tensors are by name.
+
+    RESIZE keeps its integer scale factors in ``stride`` and its mode in ``bilinear``.
+    """
 
     op: str
     name: str
@@ -94,6 +112,7 @@ class Node:
     groups: int = 0
     ceil_mode: bool = False
     count_include_pad: bool = False
+    bilinear: bool = False
 
 
 @dataclass
@@ -179,7 +198,7 @@ def _check_model(m: AioModel) -> np.ndarray:
 
 
 def to_bytes(m: AioModel) -> bytes:
-    """Serialise ``m`` as a version-1 ``.aio`` file."""
+    """Serialise ``m`` as a ``.aio`` file of version :data:`VERSION`."""
     widths = _check_model(m)
     strings = _Strings()
     name_idx = strings.add(m.name)
@@ -205,8 +224,10 @@ def to_bytes(m: AioModel) -> bytes:
 
     node_recs = bytearray()
     for node in m.nodes:
-        flags = (FLAG_CEIL_MODE if node.ceil_mode else 0) | (
-            FLAG_COUNT_INCLUDE_PAD if node.count_include_pad else 0
+        flags = (
+            (FLAG_CEIL_MODE if node.ceil_mode else 0)
+            | (FLAG_COUNT_INCLUDE_PAD if node.count_include_pad else 0)
+            | (FLAG_BILINEAR if node.bilinear else 0)
         )
         in1 = node.inputs[1] if len(node.inputs) > 1 else None
         node_recs += _NODE.pack(
@@ -316,7 +337,7 @@ def from_bytes(b: bytes) -> AioModel:
      data_crc, _res, head_crc) = _HEADER.unpack_from(b)  # fmt: skip
     if magic != MAGIC:
         raise FormatError("bad magic")
-    if version != VERSION:
+    if version not in READ_VERSIONS:
         raise FormatError(f"unsupported version {version}")
     if zlib.crc32(b[:124]) != head_crc:
         raise FormatError("header checksum mismatch")
@@ -421,6 +442,8 @@ def from_bytes(b: bytes) -> AioModel:
         if act not in _ACT_NAMES:
             raise FormatError(f'node {i} ("{nname}"): unknown activation {act}')
         where = f'node {i} ({_OP_NAMES[op].upper()} "{nname}")'
+        if version < 2 and (op > OPS["global_avgpool"] or act > ACTS["hardswish"]):
+            raise FormatError(f"{where}: op {op} / activation {act} needs format version 2")
         inputs = [_opt(in0, n_values, f"{where} input")]
         if inputs[0] is None:
             raise FormatError(f"{where}: missing input")
@@ -448,8 +471,9 @@ def from_bytes(b: bytes) -> AioModel:
                 padding=(ph, pw),
                 dilation=(dh, dw),
                 groups=grp,
-                ceil_mode=bool(flags & FLAG_CEIL_MODE),
+                ceil_mode=bool(flags & FLAG_CEIL_MODE) and op != OPS["resize"],
                 count_include_pad=bool(flags & FLAG_COUNT_INCLUDE_PAD),
+                bilinear=bool(flags & FLAG_BILINEAR) and op == OPS["resize"],
             )
         )
 

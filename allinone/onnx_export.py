@@ -19,9 +19,34 @@ __all__ = ["OPSET", "export_level", "level_graph"]
 OPSET = 17
 
 
+def _parts(model: AioModel, value: int) -> list[tuple[int, int]]:
+    """``[(value, full channel offset)]``: a concatenation's inputs, nested ones flattened."""
+    cats = {n.output: n.inputs for n in model.nodes if n.op == "concat"}
+    out: list[tuple[int, int]] = []
+    stack, offset = [value], 0
+    while stack:
+        v = stack.pop()
+        if v in cats:
+            stack += [cats[v][1], cats[v][0]]
+            continue
+        out.append((v, offset))
+        offset += model.values[v].shape[0]
+    return out
+
+
 def _width(model: AioModel, level: int, value: int) -> int:
-    v = model.values[value]
-    return v.shape[0] if v.group is None else int(model.widths[level][v.group])
+    total = 0
+    for u, _ in _parts(model, value):
+        v = model.values[u]
+        total += v.shape[0] if v.group is None else int(model.widths[level][v.group])
+    return total
+
+
+def _kept_columns(model: AioModel, level: int, value: int) -> np.ndarray:
+    """Input channels of ``value`` a level keeps, as indices into the full width."""
+    return np.concatenate(
+        [off + np.arange(_width(model, level, u)) for u, off in _parts(model, value)]
+    )
 
 
 class _Builder:
@@ -68,6 +93,10 @@ class _Builder:
             return self.op("Mul", [x, sig], hint + "_silu")
         if act == "hardswish":
             return self.op("HardSwish", [x], hint + "_hardswish")
+        if act == "sigmoid":
+            return self.op("Sigmoid", [x], hint + "_sigmoid")
+        if act == "hardsigmoid":  # PyTorch's: relu6(x + 3) / 6
+            return self.op("HardSigmoid", [x], hint + "_hardsigmoid", alpha=1.0 / 6.0, beta=0.5)
         raise ValueError(f"unknown activation {act!r}")
 
     def epilogue_weights(self, node: Node, w_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,13 +110,12 @@ class _Builder:
     def conv(self, node: Node) -> str:
         m = self.model
         x = self.names[node.inputs[0]]
-        w_in = _width(m, self.level, node.inputs[0])
         w_out = _width(m, self.level, node.output)
         weight = m.tensors[node.weight or ""].astype(np.float64)
         c_in_full = m.values[node.inputs[0]].shape[0]
         groups = node.groups
         if groups == 1:
-            weight = weight[:w_out, :w_in]
+            weight = weight[:w_out][:, _kept_columns(m, self.level, node.inputs[0])]
         elif groups == c_in_full == weight.shape[0] and m.values[node.inputs[0]].group is not None:
             weight, groups = weight[:w_out], w_out  # depthwise: in == out group
         scale, bias = self.epilogue_weights(node, w_out)
@@ -140,6 +168,19 @@ class _Builder:
             "AveragePool", [x], node.name, count_include_pad=int(node.count_include_pad), **attrs
         )
 
+    def resize(self, node: Node) -> str:
+        sh, sw = node.stride
+        scales = self.const(node.name + "_scales", np.array([1, 1, sh, sw], np.float32))
+        if node.bilinear:  # align_corners=False
+            attrs: dict[str, object] = dict(
+                mode="linear", coordinate_transformation_mode="half_pixel"
+            )
+        else:  # PyTorch's "nearest": source index floor(dst / scale)
+            attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                         nearest_mode="floor")  # fmt: skip
+        y = self.op("Resize", [self.names[node.inputs[0]], "", scales], node.name, **attrs)
+        return self.act(y, node.act, node.name)
+
     def node(self, node: Node) -> str:
         if node.op == "conv2d":
             return self.conv(node)
@@ -154,6 +195,15 @@ class _Builder:
             return self.pool(node)
         if node.op == "global_avgpool":
             return self.op("GlobalAveragePool", [self.names[node.inputs[0]]], node.name)
+        if node.op == "mul":  # (N, C, H, W) * (N, C, 1, 1): ONNX broadcasting
+            y = self.op("Mul", [self.names[i] for i in node.inputs], node.name)
+            return self.act(y, node.act, node.name)
+        if node.op == "softmax":
+            return self.op("Softmax", [self.names[node.inputs[0]]], node.name, axis=1)
+        if node.op == "resize":
+            return self.resize(node)
+        if node.op == "concat":
+            return self.op("Concat", [self.names[i] for i in node.inputs], node.name, axis=1)
         raise ValueError(f"unsupported op {node.op!r} at node {node.name!r}")
 
 

@@ -41,6 +41,10 @@ CASES: dict[str, tuple[tuple[int, int, int], dict]] = {
     "resnet18": ((3, 224, 224), {}),
     "mobilenet_v2": ((3, 224, 224), {}),
     "resnet20": ((3, 32, 32), {"num_classes": 10}),
+    # Squeeze-excite, hardswish / SiLU, 5x5 depthwise; concatenations and upsampling.
+    "mobilenet_v3_large": ((3, 224, 224), {}),
+    "efficientnet_b0": ((3, 224, 224), {}),
+    "yolo_small": ((3, 320, 320), {}),
 }
 LEVELS = (1.0, 0.75, 0.5, 0.25)
 

@@ -284,7 +284,8 @@ class _Zoo:
 
 @pytest.fixture(scope="module")
 def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """resnet20 (residual adds, Gemm) and a small net with SiLU, Hardswish, ReLU6, pools."""
+    """resnet20 (residual adds, Gemm), a small net with SiLU, Hardswish, ReLU6, pools, and the
+    squeeze-excite nets of the zoo."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     from torch import nn
@@ -325,6 +326,13 @@ def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, model, shape in (
         ("resnet20", zoo.get("resnet20", num_classes=10), (1, 3, 32, 32)),
         ("small", Small(), (1, 3, 16, 16)),
+        # Squeeze-excite gates (HardSigmoid / Sigmoid + Mul), 5x5 depthwise, SiLU as Sigmoid+Mul.
+        ("mobilenet_v3_small", zoo.get("mobilenet_v3_small", num_classes=10), (1, 3, 64, 64)),
+        ("mobilenet_v3_large", zoo.get("mobilenet_v3_large", num_classes=10), (1, 3, 64, 64)),
+        ("efficientnet_b0", zoo.get("efficientnet_b0", num_classes=10), (1, 3, 64, 64)),
+        # Concat (levelled: two K ranges), Resize nearest / bilinear, Softmax.
+        ("yolo_small", zoo.get("yolo_small", num_classes=4), (1, 3, 64, 64)),
+        ("unet_small", zoo.get("unet_small", num_classes=3), (1, 3, 32, 32)),
     ):
         out[name] = tmp / f"{name}.onnx"
         _Zoo.onnx_of(randomize(model), out[name], shape)
@@ -337,7 +345,18 @@ def _ort(path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate([sess.run(None, {"x": x[i : i + 1]})[0] for i in range(len(x))])
 
 
-@pytest.mark.parametrize("name", ["resnet20", "small"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "resnet20",
+        "small",
+        "mobilenet_v3_small",
+        "mobilenet_v3_large",
+        "efficientnet_b0",
+        "yolo_small",
+        "unet_small",
+    ],
+)
 def test_convert_level0_matches_onnxruntime(
     name: str, onnx_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -427,7 +446,7 @@ def test_convert_matmul_add_and_asymmetric_pads(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from onnx import TensorProto, helper, numpy_helper
 
-    from allinone.onnx_import import UnsupportedOpError, from_onnx
+    from allinone.exporter.onnx_import import UnsupportedOpError, from_onnx
 
     rng = np.random.default_rng(6)
     inits = [
@@ -526,3 +545,37 @@ def test_convert_keeps_an_unfolded_batchnorm(
     ref = _ort(path, x)
     y0 = Engine(out, threads=1).run_at(0, x)
     assert np.abs(y0 - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_convert_refuses_a_spatial_gate_naming_the_node(tmp_path: Path) -> None:
+    """A Mul by an (N, 1, H, W) attention map cannot be levelled as a squeeze-excite gate: the
+    error names the ONNX node."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("torch")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from allinone.exporter import trace
+    from allinone.exporter.onnx_import import UnsupportedOpError, from_onnx
+
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    wa = numpy_helper.from_array(np.ones((1, 4, 1, 1), np.float32), "wa")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], name="conv0", pads=[1, 1, 1, 1]),
+            helper.make_node("Conv", ["c", "wa"], ["a"], name="attention"),
+            helper.make_node("Sigmoid", ["a"], ["s"], name="sig"),
+            helper.make_node("Mul", ["c", "s"], ["y"], name="spatial_gate"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [w, wa],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    imported = from_onnx(model, insert_bn=False)
+    with pytest.raises(ValueError, match=r"unsupported op 'mul' of shapes .* 'spatial_gate'"):
+        trace(imported.module, __import__("torch").randn(1, 3, 8, 8))
+    # A Mul by a constant is refused by the importer itself, by name.
+    model.graph.node[3].input[1] = "w"
+    with pytest.raises(UnsupportedOpError, match="Mul by a constant at node 'spatial_gate'"):
+        from_onnx(model)

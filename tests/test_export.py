@@ -71,6 +71,66 @@ def test_depthwise_ties_input_and_output() -> None:
         assert groups.of_value[ly.inputs[0]] == groups.of_value[ly.output] is not None
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "efficientnet_b0"])
+def test_squeeze_excite_joins_the_gated_group(name: str) -> None:
+    """The excite conv's outputs are in the gated tensor's group, the squeeze conv's inputs too
+    (through the global pool); the squeeze conv's outputs are a group of their own."""
+    graph, groups = _groups(zoo.get(name, num_classes=10), (1, 3, 64, 64))
+    g = groups.of_value
+    muls = [ly for ly in graph.layers if ly.kind == "mul"]
+    assert len(muls) == (9 if name == "mobilenet_v3_small" else 16)
+    for mul in muls:
+        x, gate = mul.inputs
+        assert g[x] == g[gate] == g[mul.output] is not None
+        excite = graph.layers[graph.producer[gate]]
+        assert excite.kind == "conv2d" and excite.act in ("hardsigmoid", "sigmoid")
+        squeeze = graph.layers[graph.producer[excite.inputs[0]]]
+        pool = graph.layers[graph.producer[squeeze.inputs[0]]]
+        assert pool.kind == "global_avgpool" and g[pool.inputs[0]] == g[x]
+        assert g[squeeze.inputs[0]] == g[x]
+        assert g[squeeze.output] not in (g[x], None)
+
+
+class _CatRelu(nn.Module):
+    """A concatenation read by an activation (not a conv): read as one range, so unpruned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(3, 6, 3, padding=1)
+        self.c = nn.Conv2d(10, 5, 1)
+        self.d = nn.Conv2d(4, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.a(x)
+        return self.c(torch.relu(torch.cat([a, self.b(x)], 1))) + self.d(a)
+
+
+def test_concatenation_groups() -> None:
+    """yolo_small: every levelled concatenation is read by a dense conv, the heads' one (the
+    output) is not levelled and fixes the heads; a cat read by an activation stays unpruned."""
+    graph, groups = _groups(zoo.get("yolo_small", num_classes=4), (1, 3, 64, 64))
+    cats = [ly for ly in graph.layers if ly.kind == "concat"]
+    levelled = [ly for ly in cats if ly.output in groups.concat]
+    assert len(cats) == 17 and len(levelled) == 15
+    for ly in graph.layers:
+        for j, v in enumerate(ly.inputs):
+            if v in groups.concat:
+                assert ly.kind == "concat" or (ly.kind == "conv2d" and ly.groups == 1 and j == 0)
+    heads = [ly for ly in graph.layers if ly.name.startswith("head")]
+    assert len(heads) == 3 and all(groups.of_value[h.output] is None for h in heads)
+    sppf = next(ly for ly in graph.layers if ly.name == "sppf.cv2.0")
+    parts = groups.parts(sppf.inputs[0], graph.shapes)
+    assert [off for _, off in parts] == [0, 128, 256, 384]
+    assert len({groups.of_value[v] for v, _ in parts}) == 1  # x and its pools: one group
+
+    graph, groups = _groups(_CatRelu(), (1, 3, 8, 8))
+    by_name = {ly.name: ly for ly in graph.layers}
+    assert groups.concat == {}
+    assert groups.of_value[by_name["a"].output] is None
+    assert groups.of_value[by_name["b"].output] is None
+
+
 class _Grouped(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -91,13 +151,44 @@ def test_general_grouped_conv_is_not_pruned() -> None:
 
 # -- unsupported ----------------------------------------------------------------------------------
 class _Upsample(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, **kw: Any) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
-        self.up = nn.Upsample(scale_factor=2)
+        self.up = nn.Upsample(**kw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.up(self.conv(x))
+
+
+class _SpatialGate(nn.Module):
+    """Spatial attention: a (N, 1, H, W) gate cannot be levelled as a per-channel gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.att = nn.Conv2d(4, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y * torch.sigmoid(self.att(y))
+
+
+class _MulConst(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) * 0.5
+
+
+class _SoftmaxW(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.conv(x), dim=-1)
 
 
 class _Cat(nn.Module):
@@ -107,7 +198,7 @@ class _Cat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
-        return torch.cat([y, y], 1)
+        return torch.cat([y, y], 2)
 
 
 class _BNAfterPool(nn.Module):
@@ -124,12 +215,28 @@ class _BNAfterPool(nn.Module):
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        (_Upsample, "unsupported op 'Upsample' at node 'up'"),
-        (_Cat, "unsupported op 'cat' at node 'cat'"),
+        (
+            lambda: _Upsample(scale_factor=1.5),
+            r"unsupported resize from \(14, 14\) to \(21, 21\) "
+            "at node 'up'",
+        ),
+        (lambda: _Upsample(scale_factor=2, mode="bicubic"), "unsupported resize mode 'bicubic'"),
+        (
+            lambda: _Upsample(scale_factor=2, mode="bilinear", align_corners=True),
+            r"align_corners=True\) at node 'up'",
+        ),
+        (
+            _SpatialGate,
+            r"unsupported op 'mul' of shapes \[4, 14, 14\] and \[1, 14, 14\] at "
+            "node 'mul'",
+        ),
+        (_MulConst, "unsupported op 'mul' of a tensor and a constant at node 'mul'"),
+        (_SoftmaxW, "unsupported op 'softmax' over dim -1 at node 'softmax'"),
+        (_Cat, "unsupported op 'cat' over dim 2 at node 'cat'"),
         (_BNAfterPool, "BatchNorm2d at node 'bn' must directly follow a Conv2d"),
     ],
 )
-def test_unsupported_op_names_the_node(model: type, message: str) -> None:
+def test_unsupported_op_names_the_node(model: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         trace(model(), torch.randn(1, 3, 16, 16))
 

@@ -227,7 +227,7 @@ CASES: dict[str, tuple[Callable[[bytes], bytes], str | None, str]] = {
         "out of range",
         r'node 0 \(CONV2D "c1"\): tensor index 42 out of range',
     ),
-    "unknown op": (patch("<I", lambda lay: lay["nodes"], 9), "unknown op 9", "unknown op 9"),
+    "unknown op": (patch("<I", lambda lay: lay["nodes"], 12), "unknown op 12", "unknown op 12"),
     "non-nested widths": (
         model_bytes(_setter(lambda m: m, "widths", np.array([[4], [6]], np.uint32))),
         "not nested",

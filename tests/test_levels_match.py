@@ -26,6 +26,13 @@ CASES: dict[str, tuple[int, int, Any, int]] = {
     "vgg_small": (1, 28, (1.0, 0.75, 0.5, 0.25), 1),
     "mobilenet_v2": (3, 64, (1.0, 0.7, 0.45, 0.2), 8),
     "resnet18": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
+    # Squeeze-excite (hard-sigmoid / sigmoid gates), hardswish / SiLU, 5x5 depthwise.
+    "mobilenet_v3_small": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
+    "mobilenet_v3_large": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
+    "efficientnet_b0": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
+    # Concatenations (levelled: two K ranges), nearest / bilinear upsampling, softmax.
+    "yolo_small": (3, 64, (1.0, 0.75, 0.5, 0.25), 8),
+    "unet_small": (3, 32, (1.0, 0.75, 0.5, 0.25), 8),
 }
 
 

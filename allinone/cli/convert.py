@@ -1,12 +1,13 @@
 """``allinone convert model.onnx -o model.aio``: post-training levels for an ONNX CNN.
 
-The ONNX graph is rebuilt as a PyTorch module (:mod:`allinone.onnx_import`) and exported with
-the one exporter (trace → groups → L1 ranking → levels → per-level BatchNorm folding). Level 0 is
-the ONNX model itself. With ``--calib`` every level's BatchNorm statistics are re-estimated on the
-calibration inputs; for convolutions whose BatchNorm ONNX had folded away, an identity BatchNorm
-with the full model's measured output statistics is inserted first (see allinone/onnx_import.py),
-so a pruned level's channels are recentred and rescaled to the full model's distribution. Without
-``--calib`` lower levels are the plainly pruned network (no statistics change).
+The ONNX graph is rebuilt as a PyTorch module (:mod:`allinone.exporter.onnx_import`) and
+exported with the one exporter (trace → groups → L1 ranking → levels → per-level BatchNorm
+folding). Level 0 is the ONNX model itself. With ``--calib`` every level's BatchNorm statistics
+are re-estimated on the calibration inputs; for convolutions whose BatchNorm ONNX had folded away,
+an identity BatchNorm with the full model's measured output statistics is inserted first (see
+allinone/exporter/onnx_import.py), so a pruned level's channels are recentred and rescaled to the
+full model's distribution. Without ``--calib`` lower levels are the plainly pruned network (no
+statistics change).
 
 PyTorch and onnx are imported only when the command runs.
 """
@@ -83,8 +84,8 @@ def convert(
 
     from allinone.exporter import prepare, to_aio
     from allinone.exporter.fold import original_stats
+    from allinone.exporter.onnx_import import from_onnx, measure_inserted_bn
     from allinone.format import save
-    from allinone.onnx_import import from_onnx, measure_inserted_bn
 
     def say(msg: str) -> None:
         if log is not None:

@@ -59,6 +59,8 @@ def to_aio(state: ExportState, name: str, labels: list[str] | None = None) -> Ai
             node.kernel, node.stride, node.padding = layer.kernel, layer.stride, layer.padding
             node.dilation, node.ceil_mode = (1, 1), layer.ceil_mode
             node.count_include_pad = layer.count_include_pad
+        elif layer.kind == "resize":
+            node.stride, node.bilinear = layer.stride, layer.bilinear
         nodes.append(node)
     c, h, w_ = graph.shapes[0]
     return AioModel(

@@ -90,8 +90,7 @@ def layer_macs(graph: Graph, groups: Groups, widths: Sequence[int]) -> dict[str,
     ``widths``."""
 
     def width(v: int) -> int:
-        g = groups.of_value[v]
-        return graph.shapes[v][0] if g is None else int(widths[g])
+        return groups.width(v, widths, graph.shapes)
 
     out: dict[str, int] = {}
     for i, layer in enumerate(graph.layers):

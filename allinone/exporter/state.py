@@ -37,7 +37,11 @@ class ExportState:
         return int(self.widths.shape[0])
 
     def order(self, value: int) -> np.ndarray:
-        """Full channel order of ``value`` (identity when it is not prunable)."""
+        """Full channel order of ``value`` (identity when it is not prunable; for a levelled
+        concatenation, each input's order at its channel offset)."""
+        if value in self.groups.concat:
+            parts = self.groups.parts(value, self.graph.shapes)
+            return np.concatenate([self.order(v) + off for v, off in parts])
         g = self.groups.of_value[value]
         if g is None:
             return np.arange(self.graph.shapes[value][0])
@@ -45,6 +49,9 @@ class ExportState:
 
     def kept(self, value: int, level: int) -> np.ndarray:
         """Original indices of the channels of ``value`` kept at ``level``, in storage order."""
+        if value in self.groups.concat:
+            parts = self.groups.parts(value, self.graph.shapes)
+            return np.concatenate([self.kept(v, level) + off for v, off in parts])
         g = self.groups.of_value[value]
         if g is None:
             return np.arange(self.graph.shapes[value][0])

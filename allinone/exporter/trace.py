@@ -24,6 +24,8 @@ _ACT_MODULES: dict[type, str] = {
     nn.ReLU6: "relu6",
     nn.SiLU: "silu",
     nn.Hardswish: "hardswish",
+    nn.Sigmoid: "sigmoid",
+    nn.Hardsigmoid: "hardsigmoid",
 }
 _ACT_FUNCTIONS: dict[Any, str] = {
     torch.relu: "relu",
@@ -32,8 +34,12 @@ _ACT_FUNCTIONS: dict[Any, str] = {
     F.relu6: "relu6",
     F.silu: "silu",
     F.hardswish: "hardswish",
+    torch.sigmoid: "sigmoid",
+    F.sigmoid: "sigmoid",
+    F.hardsigmoid: "hardsigmoid",
 }
-_ACT_METHODS = {"relu": "relu", "relu_": "relu"}
+_ACT_METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid"}
+_MUL_FUNCTIONS = {operator.mul, operator.imul, torch.mul}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _FLATTEN_FUNCTIONS = {torch.flatten}
 _FLATTEN_METHODS = {"flatten", "view", "reshape"}
@@ -43,7 +49,8 @@ _META_METHODS = {"size", "dim"}
 
 @dataclass
 class Layer:
-    """One fused operator: ``kind`` is an ``.aio`` op name (conv2d, linear, add, act, pools)."""
+    """One fused operator: ``kind`` is an ``.aio`` op name (conv2d, linear, add, act, pools, mul,
+    softmax, resize, concat). A resize keeps its integer factors in ``stride``."""
 
     kind: str
     name: str
@@ -60,6 +67,7 @@ class Layer:
     groups: int = 0
     ceil_mode: bool = False
     count_include_pad: bool = False
+    bilinear: bool = False
 
 
 @dataclass
@@ -170,7 +178,7 @@ class _Tracer:
     # -- operators ---------------------------------------------------------------------------
     def act(self, node: fx.Node, arg: fx.Node, kind: str) -> None:
         src = self.value_of(arg, node)
-        layer = self.fusable(arg, ("conv2d", "linear", "add"))
+        layer = self.fusable(arg, ("conv2d", "linear", "add", "mul"))
         if layer is not None:
             layer.act = kind
             self.vmap[node] = src
@@ -207,6 +215,85 @@ class _Tracer:
             return
         out = self.new_value(node)
         self.vmap[node] = self.emit(Layer("add", node.name, [va, vb], out))
+
+    def mul(self, node: fx.Node) -> None:
+        """x * gate with gate (N, C, 1, 1): the squeeze-excite multiply (either operand order)."""
+        if len(node.args) != 2 or not all(isinstance(a, fx.Node) for a in node.args):
+            raise ValueError(
+                f"unsupported op 'mul' of a tensor and a constant at node '{node.name}'; only "
+                "x * gate with a per-channel gate of shape (N, C, 1, 1) is supported"
+            )
+        a, b = node.args
+        assert isinstance(a, fx.Node) and isinstance(b, fx.Node)
+        sa, sb = _chw(a), _chw(b)
+        x, gate = (b, a) if sa[1:] == (1, 1) and sb[1:] != (1, 1) else (a, b)
+        sx, sg = _chw(x), _chw(gate)
+        if sg != (sx[0], 1, 1):
+            raise ValueError(
+                f"unsupported op 'mul' of shapes {list(sa)} and {list(sb)} at node '{node.name}'; "
+                "only x * gate with a per-channel gate of shape (N, C, 1, 1) is supported"
+            )
+        vx, vg = self.value_of(x, node), self.value_of(gate, node)
+        out = self.new_value(node)
+        self.vmap[node] = self.emit(Layer("mul", node.name, [vx, vg], out))
+
+    def concat(self, node: fx.Node, tensors: Any, dim: Any) -> None:
+        """torch.cat along channels; more than two tensors become nested pairs, left first."""
+        rank = len(node.meta["tensor_meta"].shape)
+        if not isinstance(dim, int) or dim % rank != 1 or rank != 4:
+            raise ValueError(
+                f"unsupported op 'cat' over dim {dim!r} at node '{node.name}'; only the channel "
+                "dim (1) of (N, C, H, W) tensors is supported"
+            )
+        if not isinstance(tensors, (list, tuple)) or len(tensors) < 2:
+            raise ValueError(
+                f"unsupported op 'cat' of fewer than two tensors at node '{node.name}'"
+            )
+        vals = [self.value_of(t, node) for t in tensors]
+        acc = vals[0]
+        for i, v in enumerate(vals[1:], start=1):
+            ca, h, w = self.shapes[acc]
+            cb = self.shapes[v][0]
+            if i == len(vals) - 1:
+                out = self.new_value(node)
+            else:
+                self.shapes.append((ca + cb, h, w))
+                out = len(self.shapes) - 1
+            name = node.name if i == len(vals) - 1 else f"{node.name}_{i}"
+            acc = self.emit(Layer("concat", name, [acc, v], out))
+        self.vmap[node] = acc
+
+    def softmax(self, node: fx.Node, dim: Any) -> None:
+        arg = node.args[0]
+        rank = len(node.meta["tensor_meta"].shape)
+        if not isinstance(dim, int) or dim % rank != 1:
+            raise ValueError(
+                f"unsupported op 'softmax' over dim {dim!r} at node '{node.name}'; only the "
+                "channel dim (1) is supported"
+            )
+        src = self.value_of(arg, node)
+        out = self.new_value(node)
+        self.vmap[node] = self.emit(Layer("softmax", node.name, [src], out))
+
+    def resize(self, node: fx.Node, arg: Any, mode: str, align_corners: Any) -> None:
+        """Upsampling by integer factors: nearest, or bilinear with align_corners=False."""
+        src = self.value_of(arg, node)
+        c, h, w = self.shapes[src]
+        oc, oh, ow = _chw(node)
+        if mode not in ("nearest", "bilinear") or (mode == "bilinear" and align_corners):
+            raise ValueError(
+                f"unsupported resize mode {mode!r} (align_corners={align_corners}) at node "
+                f"'{node.name}'; only 'nearest' and 'bilinear' with align_corners=False"
+            )
+        if oc != c or oh % h or ow % w or oh < h or ow < w:
+            raise ValueError(
+                f"unsupported resize from {(h, w)} to {(oh, ow)} at node '{node.name}'; only "
+                "upsampling by integer factors is supported"
+            )
+        out = self.new_value(node)
+        layer = Layer("resize", node.name, [src], out, stride=(oh // h, ow // w),
+                      bilinear=mode == "bilinear")  # fmt: skip
+        self.vmap[node] = self.emit(layer)
 
     def flatten(self, node: fx.Node, arg: fx.Node) -> None:
         src = self.value_of(arg, node)
@@ -272,6 +359,10 @@ class _Tracer:
                     f"unsupported op 'AdaptiveAvgPool2d({mod.output_size})' at node '{node.name}'"
                 )
             self.global_pool(node, arg)
+        elif isinstance(mod, nn.Softmax):
+            self.softmax(node, mod.dim)
+        elif isinstance(mod, nn.Upsample):
+            self.resize(node, arg, mod.mode, mod.align_corners)
         elif isinstance(mod, nn.Flatten):
             if mod.start_dim != 1 or mod.end_dim != -1:
                 raise ValueError(f"unsupported op 'Flatten' (start_dim != 1) at node '{node.name}'")
@@ -308,6 +399,18 @@ class _Tracer:
         args = node.args
         if fn in _ADD_FUNCTIONS:
             self.add(node)
+        elif fn in _MUL_FUNCTIONS:
+            self.mul(node)
+        elif fn in (torch.cat, torch.concat):
+            dim = args[1] if len(args) > 1 else node.kwargs.get("dim", 0)
+            self.concat(node, args[0], dim)
+        elif fn in (torch.softmax, F.softmax):
+            dim = args[1] if len(args) > 1 else node.kwargs.get("dim")
+            self.softmax(node, dim)
+        elif fn is F.interpolate:
+            mode = args[3] if len(args) > 3 else node.kwargs.get("mode", "nearest")
+            align = args[4] if len(args) > 4 else node.kwargs.get("align_corners")
+            self.resize(node, args[0], mode, align)
         elif fn in _ACT_FUNCTIONS:
             self.act(node, args[0], _ACT_FUNCTIONS[fn])
         elif fn in _FLATTEN_FUNCTIONS:
@@ -360,6 +463,11 @@ class _Tracer:
             self.flatten(node, node.args[0])
         elif name in ("add", "add_"):
             self.add(node)
+        elif name in ("mul", "mul_"):
+            self.mul(node)
+        elif name == "softmax":
+            dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+            self.softmax(node, dim)
         elif name == "mean":
             self.mean(node)
         else:
@@ -411,7 +519,9 @@ def trace(model: nn.Module, example_input: torch.Tensor) -> Graph:
     was_training = model.training
     model.eval()
     try:
-        gm = fx.symbolic_trace(model)
+        # A GraphModule (the ONNX importer's) is used as it is: re-tracing would rename its
+        # nodes after their ops, and errors would no longer name the ONNX file's nodes.
+        gm = model if isinstance(model, fx.GraphModule) else fx.symbolic_trace(model)
         with torch.no_grad():
             return _Tracer(model, gm).run(example_input)
     finally:

@@ -23,11 +23,22 @@ enum class OpCode : uint32_t {
   MaxPool = 5,
   AvgPool = 6,
   GlobalAvgPool = 7,
+  // Format version 2:
+  Mul = 8,      // x times a per-channel gate (squeeze-excite)
+  Softmax = 9,  // over channels, at each pixel
+  Resize = 10,  // nearest or bilinear upsampling by integer factors
+  Concat = 11,  // two values along channels
 };
+// The highest op code of each format version (version 1 has ops 1-7 and activations 0-4).
+constexpr uint32_t kMaxOpV1 = 7, kMaxOpV2 = 11;
+constexpr uint32_t kMaxActV1 = 4, kMaxActV2 = 6;
+// Largest RESIZE factor per axis.
+constexpr uint32_t kMaxResizeScale = 64;
 const char* op_name(OpCode op);  // "CONV2D", ... (as in messages of the spec)
 
 constexpr uint32_t kFlagCeilMode = 1;
 constexpr uint32_t kFlagCountIncludePad = 2;
+constexpr uint32_t kFlagBilinear = 1;  // RESIZE: bilinear (half-pixel centres) instead of nearest
 
 struct TensorDesc {
   std::string name;
@@ -53,6 +64,7 @@ struct NodeDesc {
 };
 
 struct ModelFile {
+  uint32_t version = 1;  // format version of the file (1 or 2)
   std::string name;
   uint32_t input_c = 0, input_h = 0, input_w = 0;
   uint32_t output_value = 0;
@@ -65,13 +77,26 @@ struct ModelFile {
   std::vector<NodeDesc> nodes;
   const uint8_t* data = nullptr;  // data section (borrowed, see above)
   size_t data_size = 0;
+  // Levelled concatenations (filled by validation): a CONCAT output with a pruned input has, at
+  // level k, channels(in0, k) + channels(in1, k) channels: A's first ones, then B's. Per value,
+  // its index into concat_widths ([concat][level]), or kNone.
+  std::vector<uint32_t> concat_index;
+  std::vector<uint32_t> concat_widths;
+  std::vector<uint32_t> concat_inputs;  // [concat][2]: its in0 and in1
 
   size_t num_levels() const { return keep_ratio.size(); }
   size_t num_groups() const { return group_width.size(); }
   // Channels of value v at level k.
   uint32_t channels(size_t v, size_t level) const {
     const ValueDesc& d = values[v];
-    return d.group == kNone ? d.c : widths[level * group_width.size() + d.group];
+    if (d.group != kNone) return widths[level * group_width.size() + d.group];
+    if (v < concat_index.size() && concat_index[v] != kNone)
+      return concat_widths[size_t(concat_index[v]) * num_levels() + level];
+    return d.c;
+  }
+  // True for a CONCAT output whose width changes with the level (see concat_index).
+  bool levelled_concat(size_t v) const {
+    return v < concat_index.size() && concat_index[v] != kNone;
   }
   const float* tensor_data(uint32_t t) const {
     return reinterpret_cast<const float*>(data + tensors[t].offset);

@@ -8,7 +8,7 @@
 #include "format/crc32.h"
 #include "format/model_file.h"
 #include "format/validate.h"
-#include "runtime/engine.h"
+#include "base/error.h"
 
 namespace aio {
 namespace {
@@ -128,6 +128,10 @@ const char* op_name(OpCode op) {
     case OpCode::MaxPool: return "MAXPOOL";
     case OpCode::AvgPool: return "AVGPOOL";
     case OpCode::GlobalAvgPool: return "GLOBAL_AVGPOOL";
+    case OpCode::Mul: return "MUL";
+    case OpCode::Softmax: return "SOFTMAX";
+    case OpCode::Resize: return "RESIZE";
+    case OpCode::Concat: return "CONCAT";
   }
   return "UNKNOWN";
 }
@@ -140,7 +144,8 @@ ModelFile parse_model(const uint8_t* b, size_t size) {
   }
   if (std::memcmp(b, "AIOMODEL", 8) != 0) fail("bad magic");
   const uint32_t version = load_le<uint32_t>(b + 8);
-  if (version != 1) fail("unsupported version " + std::to_string(version));
+  // Version 2 added ops and activations only (docs/format.md): version 1 files read unchanged.
+  if (version != 1 && version != 2) fail("unsupported version " + std::to_string(version));
   if (crc32(b, 124) != load_le<uint32_t>(b + 124)) fail("header checksum mismatch");
   const uint32_t header_size = load_le<uint32_t>(b + 12);
   const uint64_t file_size = load_le<uint64_t>(b + 16);
@@ -174,6 +179,7 @@ ModelFile parse_model(const uint8_t* b, size_t size) {
     fail("data checksum mismatch");
 
   ModelFile m;
+  m.version = version;
   m.data = b + data_offset;
   m.data_size = data_size;
   Cursor cur(b + meta_offset, meta_size);

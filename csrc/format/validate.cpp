@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/engine.h"
+#include "base/error.h"
 
 namespace aio {
 namespace {
@@ -13,6 +13,8 @@ namespace {
 constexpr uint64_t kMaxDim = 1u << 20;
 // Activation buffers are planned at full width; a bound keeps their sizes far from overflow.
 constexpr uint64_t kMaxValueElems = uint64_t(1) << 31;
+// Levelled concatenations x levels (their per-level widths are kept in the ModelFile).
+constexpr uint64_t kMaxConcatWidths = uint64_t(1) << 24;
 
 [[noreturn]] void fail(const std::string& msg) { throw Error(ErrorCode::Format, msg); }
 
@@ -170,6 +172,97 @@ class NodeChecker {
     window_output(in0().c, (n_.flags & kFlagCeilMode) != 0);
   }
 
+  // Ops of version 2 carry no window: every geometry field but the ones named must be 0.
+  void no_geometry(bool scales = false) const {
+    const uint32_t g[] = {n_.kh, n_.kw, n_.ph, n_.pw, n_.dh, n_.dw, n_.groups};
+    for (uint32_t x : g)
+      if (x != 0) bad("kernel, padding, dilation and groups must be 0");
+    if (!scales && (n_.sh != 0 || n_.sw != 0)) bad("stride must be 0");
+  }
+
+  void mul() const {
+    no_tensors();
+    flags_allowed(0);
+    no_geometry();
+    if (n_.in1 == kNone) bad("needs two inputs (x and the gate)");
+    const ValueDesc& x = in0();
+    const ValueDesc& gate = m_.values[n_.in1];
+    if (gate.h != 1 || gate.w != 1)
+      bad("gate must have shape (C, 1, 1), has " + shape_str(gate));
+    if (gate.c != x.c)
+      bad("gate has " + std::to_string(gate.c) + " channels, input has " + std::to_string(x.c));
+    if (gate.group != x.group)
+      bad("gate is in group " + group_str(gate.group) + ", input in group " + group_str(x.group) +
+          " (a gate must be levelled with the tensor it gates)");
+    same_group_and_shape(x, "input", out(), "output");
+  }
+
+  void softmax() const {
+    no_in1();
+    no_tensors();
+    flags_allowed(0);
+    no_geometry();
+    if (n_.act != 0) bad("takes no activation");
+    same_group_and_shape(in0(), "input", out(), "output");
+  }
+
+  void resize() const {
+    no_in1();
+    no_tensors();
+    flags_allowed(kFlagBilinear);
+    no_geometry(true);
+    if (n_.sh < 1 || n_.sw < 1 || n_.sh > kMaxResizeScale || n_.sw > kMaxResizeScale)
+      bad("scale " + std::to_string(n_.sh) + " x " + std::to_string(n_.sw) +
+          " must be an integer in [1, " + std::to_string(kMaxResizeScale) + "] per axis");
+    const ValueDesc& x = in0();
+    same_group(x, out());
+    out_shape(x.c, uint64_t(x.h) * n_.sh, uint64_t(x.w) * n_.sw);
+  }
+
+  // Levelled outputs (a pruned input) get their per-level widths in m.concat_widths.
+  void concat(ModelFile& m) const {
+    no_tensors();
+    flags_allowed(0);
+    no_geometry();
+    if (n_.act != 0) bad("takes no activation");
+    if (n_.in1 == kNone) bad("needs two inputs");
+    const ValueDesc& a = in0();
+    const ValueDesc& b = m_.values[n_.in1];
+    if (a.h != b.h || a.w != b.w)
+      bad("input 0 has shape " + shape_str(a) + ", input 1 has " + shape_str(b) +
+          " (a concatenation needs equal height and width)");
+    if (out().group != kNone)
+      bad("output must have group NONE (its channels follow its inputs' levels)");
+    out_shape(uint64_t(a.c) + b.c, a.h, a.w);
+    const bool levelled = a.group != kNone || b.group != kNone || m_.levelled_concat(n_.in0) ||
+                          m_.levelled_concat(n_.in1);
+    if (!levelled) return;
+    const size_t L = m_.num_levels();
+    const uint64_t index = m.concat_widths.size() / L;
+    if ((index + 1) * L > kMaxConcatWidths)
+      bad("too many levelled concatenations times levels (limit " +
+          std::to_string(kMaxConcatWidths) + ")");
+    for (size_t k = 0; k < L; ++k)
+      m.concat_widths.push_back(m_.channels(n_.in0, k) + m_.channels(n_.in1, k));
+    m.concat_index[n_.out] = static_cast<uint32_t>(index);
+    m.concat_inputs.push_back(n_.in0);
+    m.concat_inputs.push_back(n_.in1);
+  }
+
+  // A levelled concatenation is read in place, as its inputs' channel prefixes: only a dense
+  // convolution (its weight columns in two ranges) and another concatenation can read it.
+  void concat_readers() const {
+    auto check = [&](uint32_t v, bool conv_input) {
+      if (v == kNone || !m_.levelled_concat(v)) return;
+      if (n_.op == OpCode::Concat || (conv_input && n_.groups == 1)) return;
+      bad("value " + std::to_string(v) +
+          " is a levelled concatenation; only CONV2D (groups 1, as its input) and CONCAT can "
+          "read one");
+    };
+    check(n_.in0, n_.op == OpCode::Conv2d);
+    check(n_.in1, false);
+  }
+
   void global_pool() const {
     no_in1();
     no_tensors();
@@ -244,7 +337,7 @@ uint64_t conv_out_size(uint64_t in, uint64_t k, uint64_t s, uint64_t p, uint64_t
   return out;
 }
 
-void validate_model(const ModelFile& m) {
+void validate_model(ModelFile& m) {
   if (m.input_c < 1 || m.input_h < 1 || m.input_w < 1 || m.input_c > kMaxDim ||
       m.input_h > kMaxDim || m.input_w > kMaxDim)
     fail("input shape must have every dimension in [1, 2^20]");
@@ -253,16 +346,26 @@ void validate_model(const ModelFile& m) {
   if (m.nodes.empty()) fail("model has no nodes");
 
   const size_t nv = m.values.size();
+  m.concat_index.assign(nv, kNone);
+  m.concat_widths.clear();
+  m.concat_inputs.clear();
   std::vector<char> produced(nv, 0);
   produced[0] = 1;  // the input
   for (size_t i = 0; i < m.nodes.size(); ++i) {
     const NodeDesc& n = m.nodes[i];
     const uint32_t op = static_cast<uint32_t>(n.op);
-    if (op < 1 || op > 7)
+    const uint32_t max_op = m.version >= 2 ? kMaxOpV2 : kMaxOpV1;
+    if (op < 1 || op > kMaxOpV2)
       fail("node " + std::to_string(i) + " (\"" + n.name + "\"): unknown op " + std::to_string(op));
     const std::string where =
         "node " + std::to_string(i) + " (" + op_name(n.op) + " \"" + n.name + "\")";
-    if (n.act > 4) fail(where + ": unknown activation " + std::to_string(n.act));
+    if (op > max_op)
+      fail(where + ": op " + std::to_string(op) + " needs format version 2, the file is version " +
+           std::to_string(m.version));
+    if (n.act > kMaxActV2) fail(where + ": unknown activation " + std::to_string(n.act));
+    if (n.act > (m.version >= 2 ? kMaxActV2 : kMaxActV1))
+      fail(where + ": activation " + std::to_string(n.act) +
+           " needs format version 2, the file is version " + std::to_string(m.version));
     auto check_input = [&](uint32_t v, const char* what) {
       if (v >= nv)
         fail(where + ": " + what + " value " + std::to_string(v) + " out of range (" +
@@ -292,9 +395,17 @@ void validate_model(const ModelFile& m) {
       case OpCode::MaxPool: c.pool(false); break;
       case OpCode::AvgPool: c.pool(true); break;
       case OpCode::GlobalAvgPool: c.global_pool(); break;
+      case OpCode::Mul: c.mul(); break;
+      case OpCode::Softmax: c.softmax(); break;
+      case OpCode::Resize: c.resize(); break;
+      case OpCode::Concat: c.concat(m); break;
     }
+    c.concat_readers();
     produced[n.out] = 1;
   }
+  if (m.levelled_concat(m.output_value))
+    fail("output value " + std::to_string(m.output_value) +
+         " is a levelled concatenation; a model's output needs one channel range");
   for (size_t v = 1; v < nv; ++v)
     if (!produced[v]) fail("value " + std::to_string(v) + " is not produced by any node");
 }

@@ -6,5 +6,6 @@
 namespace aio {
 // Throws aio::Error(ErrorCode::Format) naming the first broken rule (e.g. the node index, op and
 // name). Requires the records' own bounds (tensor extents, string indices) already checked.
-void validate_model(const ModelFile& m);
+// Fills m.concat_index and m.concat_widths (the levels of concatenations).
+void validate_model(ModelFile& m);
 }  // namespace aio

@@ -134,6 +134,7 @@ void fill_table_avx2(KernelTable& t) {
   t.pack_b = aio_f32_packb_16__avx2;
   t.gemv = aio_f32_gemv_ukernel_12__avx2;
   fill_table_depthwise_avx2(t);
+  fill_table_elementwise_avx2(t);
   fill_table_peak_avx2(t);
 }
 

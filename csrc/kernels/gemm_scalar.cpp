@@ -67,6 +67,7 @@ void fill_table_scalar(KernelTable& t) {
   t.depthwise = depthwise_conv_scalar;
   t.max_pool = max_pool_portable;
   t.add_act = add_act_portable;
+  t.scale_channels = scale_channels_portable;
   fill_table_peak_scalar(t);
   fill_table_winograd_scalar(t);
 }

@@ -14,7 +14,18 @@
 
 namespace aio {
 
-enum class Act : uint32_t { None = 0, Relu = 1, Relu6 = 2, Silu = 3, Hardswish = 4 };
+// Epilogue activations, numbered as the file's `act` codes (docs/format.md). Sigmoid and
+// HardSigmoid (relu6(x + 3) / 6, PyTorch's) are the squeeze-excite gates (format version 2).
+enum class Act : uint32_t {
+  None = 0,
+  Relu = 1,
+  Relu6 = 2,
+  Silu = 3,
+  Hardswish = 4,
+  Sigmoid = 5,
+  HardSigmoid = 6,
+};
+constexpr uint32_t kMaxAct = 6;
 
 // Applied to every output element: y = act(scale[row] * acc + bias[row] + residual).
 struct Epilogue {
@@ -200,6 +211,11 @@ void global_avg_pool(const float* x, size_t hw, float* y, size_t c0, size_t c1);
 
 // y[i] = act(a[i] + b[i]) (b may be nullptr) for i in [i0, i1). In place allowed (y == a).
 void add_act(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
+
+// y[c][p] = act(x[c][p] * gate[c]) for channels [c0, c1) of hw pixels each: a squeeze-excite
+// gate (one factor per channel) with the activation that follows it fused. In place allowed.
+void scale_channels(const float* x, const float* gate, float* y, size_t hw, size_t c0, size_t c1,
+                    Act act);
 
 // FP32 multiply-add throughput of the calling thread, in GFLOP/s, with the chosen ISA's widest
 // vectors (independent FMA chains in registers, no memory traffic): the core's compute peak that

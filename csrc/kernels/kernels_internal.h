@@ -134,6 +134,10 @@ using MaxPoolFn = void (*)(const float* x, const ConvGeom& g, float* y, size_t c
 // Same contract as aio::add_act.
 using AddActFn = void (*)(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
 
+// Same contract as aio::scale_channels.
+using ScaleChannelsFn = void (*)(const float* x, const float* gate, float* y, size_t hw,
+                                 size_t c0, size_t c1, Act act);
+
 struct KernelTable {
   const char* isa = "scalar";
   const char* gemm_name = "";
@@ -150,6 +154,7 @@ struct KernelTable {
   double (*fma_peak)(double seconds) = nullptr;  // see aio::fma_peak_gflops
   WinogradFns winograd[kWinogradTiles];  // F(2x2, 3x3), F(4x4, 3x3): see winograd_index
   CoutLanesTileFn cout_lanes_tile = nullptr;  // only where it pays (AVX-512); else portable
+  ScaleChannelsFn scale_channels = nullptr;
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries, except
@@ -171,6 +176,7 @@ void fill_table_pool_avx512(KernelTable& t);       // called by fill_table_avx51
 void fill_table_peak_avx2(KernelTable& t);         // called by fill_table_avx2
 void fill_table_peak_avx512(KernelTable& t);       // called by fill_table_avx512
 void fill_table_elementwise_avx512(KernelTable& t);  // called by fill_table_avx512
+void fill_table_elementwise_avx2(KernelTable& t);    // called by fill_table_avx2
 void fill_table_conv_pack_avx512(KernelTable& t);    // called by fill_table_avx512
 void fill_table_winograd_avx512(KernelTable& t);     // called by fill_table_avx512
 void fill_table_cout_lanes_avx512(KernelTable& t);   // called by fill_table_avx512
@@ -196,6 +202,10 @@ PaddedPlane depthwise_padded_geom(const ConvGeom& g, size_t lanes);
 // Portable add + activation (every ISA without its own).
 void add_act_portable(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
 
+// Portable per-channel gate (every ISA without its own).
+void scale_channels_portable(const float* x, const float* gate, float* y, size_t hw, size_t c0,
+                             size_t c1, Act act);
+
 // Portable max pooling; the vector version falls back to it for strides above 2.
 void max_pool_portable(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1,
                        size_t oy0, size_t oy1);
@@ -220,6 +230,12 @@ static inline float apply_act(float v, Act act) {
       float t = v + 3.f;
       t = t > 0.f ? (t < 6.f ? t : 6.f) : 0.f;
       return v * t / 6.f;
+    }
+    case Act::Sigmoid:
+      return 1.f / (1.f + std::exp(-v));
+    case Act::HardSigmoid: {
+      const float t = v + 3.f;
+      return (t > 0.f ? (t < 6.f ? t : 6.f) : 0.f) / 6.f;
     }
   }
   return v;

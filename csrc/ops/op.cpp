@@ -82,16 +82,41 @@ Tiling plan_tiles(size_t rows, size_t cols, size_t workers, uint64_t flops, bool
   return t;
 }
 
+std::vector<ConcatPart> concat_parts(const ModelFile& m, uint32_t v) {
+  std::vector<ConcatPart> parts;
+  std::vector<uint32_t> stack{v};  // depth-first, in1 pushed first so in0 comes out first
+  uint32_t offset = 0;
+  while (!stack.empty()) {
+    const uint32_t u = stack.back();
+    stack.pop_back();
+    if (m.levelled_concat(u)) {
+      const size_t ci = m.concat_index[u];
+      stack.push_back(m.concat_inputs[2 * ci + 1]);
+      stack.push_back(m.concat_inputs[2 * ci]);
+      continue;
+    }
+    parts.push_back({u, offset, m.values[u].c});
+    offset += m.values[u].c;
+  }
+  return parts;
+}
+
 std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& opts) {
   const NodeDesc& n = m.nodes[index];
   switch (n.op) {
-    case OpCode::Conv2d: return make_conv2d(m, n, opts);
+    case OpCode::Conv2d:
+      if (m.levelled_concat(n.in0)) return make_concat_conv(m, n);
+      return make_conv2d(m, n, opts);
     case OpCode::Linear: return make_linear(m, n);
     case OpCode::Add: return make_add(m, n);
     case OpCode::Act: return make_act(m, n);
     case OpCode::MaxPool:
     case OpCode::AvgPool: return make_pool(m, n);
     case OpCode::GlobalAvgPool: return make_global_avgpool(m, n);
+    case OpCode::Mul: return make_mul(m, n);
+    case OpCode::Softmax: return make_softmax(m, n);
+    case OpCode::Resize: return make_resize(m, n);
+    case OpCode::Concat: return make_concat(m, n);
   }
   throw Error(ErrorCode::Unsupported, "node " + std::to_string(index) + ": unsupported op");
 }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "format/model_file.h"
 #include "kernels/kernels.h"
@@ -90,6 +91,14 @@ inline ConvGeom window_geom(const ModelFile& m, const NodeDesc& n) {
   g.dw = n.dw;
   return g;
 }
+
+// One channel range of a levelled concatenation (ModelFile::concat_index): a value that holds its
+// own buffer, at channel `offset` of the full-width concatenation, `channels` wide at full width.
+struct ConcatPart {
+  uint32_t value, offset, channels;
+};
+// The ranges of levelled concatenation v, nested concatenations flattened, in channel order.
+std::vector<ConcatPart> concat_parts(const ModelFile& m, uint32_t v);
 
 // Per-level scale or bias copied out of the file ([n_levels][rows]); empty when absent.
 struct LevelVectors {

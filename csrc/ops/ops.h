@@ -13,4 +13,10 @@ std::unique_ptr<Op> make_act(const ModelFile& m, const NodeDesc& n);     // act.
 std::unique_ptr<Op> make_pool(const ModelFile& m, const NodeDesc& n);    // pool.cpp
 std::unique_ptr<Op> make_global_avgpool(const ModelFile& m,
                                         const NodeDesc& n);  // global_avgpool.cpp
+std::unique_ptr<Op> make_mul(const ModelFile& m, const NodeDesc& n);      // mul.cpp
+std::unique_ptr<Op> make_softmax(const ModelFile& m, const NodeDesc& n);  // softmax.cpp
+std::unique_ptr<Op> make_resize(const ModelFile& m, const NodeDesc& n);   // resize.cpp
+std::unique_ptr<Op> make_concat(const ModelFile& m, const NodeDesc& n);   // concat.cpp
+// A CONV2D whose input is a levelled concatenation.
+std::unique_ptr<Op> make_concat_conv(const ModelFile& m, const NodeDesc& n);  // concat_conv.cpp
 }  // namespace aio

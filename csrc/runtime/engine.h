@@ -9,23 +9,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
 namespace aio {
-
-// Every failure the runtime reports. The code lets the C API map errors to status values.
-enum class ErrorCode : int { Io = 1, Format = 2, InvalidArgument = 3, Unsupported = 4, Internal = 5 };
-
-class Error : public std::runtime_error {
- public:
-  Error(ErrorCode code, const std::string& what) : std::runtime_error(what), code_(code) {}
-  ErrorCode code() const { return code_; }
-
- private:
-  ErrorCode code_;
-};
 
 struct Shape {
   uint32_t c = 0, h = 0, w = 0;

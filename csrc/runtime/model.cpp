@@ -23,6 +23,12 @@ std::string op_kind(const ModelFile& f, const NodeDesc& n) {
     case OpCode::MaxPool: return "maxpool";
     case OpCode::AvgPool: return "avgpool";
     case OpCode::GlobalAvgPool: return "global_avgpool";
+    case OpCode::Mul: return "mul";
+    case OpCode::Softmax: return "softmax";
+    case OpCode::Concat: return "concat";
+    case OpCode::Resize:
+      return std::string(n.flags & kFlagBilinear ? "bilinear" : "nearest") + "x" +
+             std::to_string(n.sh);
   }
   return "op";
 }

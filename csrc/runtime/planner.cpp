@@ -1,5 +1,6 @@
 // Greedy slot reuse over value lifetimes. Node i's output is placed before its inputs are freed,
-// so no op ever reads and writes the same memory. A slot grows to its largest tenant.
+// so no op ever reads and writes the same memory. A slot grows to its largest tenant. The inputs
+// of a levelled concatenation live as long as its readers (they read the inputs in place).
 #include "runtime/planner.h"
 
 #include <algorithm>
@@ -15,6 +16,14 @@ BufferPlan plan_buffers(const ModelFile& m) {
     last_use[n.in0] = std::max(last_use[n.in0], i);
     if (n.in1 != kNone) last_use[n.in1] = std::max(last_use[n.in1], i);
   }
+  // A levelled concatenation is never copied: its readers read its inputs in place, so those
+  // live as long as it does (in reverse, so an outer concatenation extends an inner one first).
+  for (size_t i = nn; i-- > 0;) {
+    const NodeDesc& n = m.nodes[i];
+    if (n.op != OpCode::Concat || !m.levelled_concat(n.out)) continue;
+    last_use[n.in0] = std::max(last_use[n.in0], last_use[n.out]);
+    last_use[n.in1] = std::max(last_use[n.in1], last_use[n.out]);
+  }
 
   struct Slot {
     size_t size = 0;  // floats, rounded to 16 (64 bytes)
@@ -28,7 +37,7 @@ BufferPlan plan_buffers(const ModelFile& m) {
 
   for (size_t i = 0; i < nn; ++i) {
     const uint32_t v = m.nodes[i].out;
-    if (v != m.output_value) {
+    if (v != m.output_value && !m.levelled_concat(v)) {  // (a levelled one has no buffer)
       const ValueDesc& d = m.values[v];
       const size_t need = (size_t(d.c) * d.h * d.w + 15) / 16 * 16;
       // Best fit among free slots; else grow the largest free one; else a new slot.
@@ -48,7 +57,8 @@ BufferPlan plan_buffers(const ModelFile& m) {
       slots[best].free = false;
       slot_of[v] = best;
     }
-    for (uint32_t dead : dies_after[i]) slots[slot_of[dead]].free = true;
+    for (uint32_t dead : dies_after[i])
+      if (slot_of[dead] != SIZE_MAX) slots[slot_of[dead]].free = true;
   }
 
   BufferPlan plan;

@@ -41,6 +41,25 @@ const std::map<std::string, std::string> kExpect = {
     {"adv_dilation_huge", ""},  // a 1x1 kernel: any dilation is valid,
     {"adv_meta_size_huge", "metadata section lies outside the file"},
     {"adv_data_offset_past_end", "data section"},
+    // Format version 2's fields (base: valid_se_resize_softmax).
+    {"valid_se_resize_softmax", ""},
+    {"adv_gate_wrong_width", "(MUL \"mul\"): gate has 2 channels, input has 4"},
+    {"adv_gate_not_per_channel", "gate must have shape (C, 1, 1), has (4, 3, 3)"},
+    {"adv_gate_missing", "(MUL \"mul\"): needs two inputs (x and the gate)"},
+    {"adv_gate_other_group", "gate is in group NONE, input in group 0"},
+    {"adv_resize_scale_zero", "(RESIZE \"up\"): scale 0 x 2 must be an integer in [1, 64]"},
+    {"adv_resize_scale_max", "scale 2 x 4294967295 must be an integer in [1, 64]"},
+    {"adv_resize_scale_2p16", "scale 65536 x 2 must be an integer in [1, 64]"},
+    {"adv_resize_shape_mismatch", "output value 6 has shape (4, 6, 7), expected (4, 6, 6)"},
+    {"adv_resize_unknown_flags", "(RESIZE \"up\"): unknown flags 2"},
+    {"adv_resize_kernel_set", "kernel, padding, dilation and groups must be 0"},
+    {"adv_softmax_act", "(SOFTMAX \"sm\"): takes no activation"},
+    {"adv_mul_act_unknown", "(MUL \"mul\"): unknown activation 7"},
+    {"adv_v2_op_in_v1_file", "activation 5 needs format version 2, the file is version 1"},
+    {"valid_concat", ""},
+    {"adv_concat_grouped_output", "(CONCAT \"cat\"): output must have group NONE"},
+    {"adv_concat_levelled_output", "output value 3 is a levelled concatenation"},
+    {"adv_concat_in_v1_file", "(CONCAT \"cat\"): op 11 needs format version 2"},
 };
 
 std::vector<uint8_t> read_file(const fs::path& p) {

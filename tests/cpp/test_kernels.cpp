@@ -111,7 +111,7 @@ void test_gemm_shapes(const char* isa) {
     for (size_t N : Ns)
       for (size_t K : Ks) {
         ++idx;
-        const aio::Act act = aio_test::kActs[idx % 5];
+        const aio::Act act = aio_test::act_at(idx);
         // Full range, then a sub-range that starts inside a panel and inside a strip.
         run_case(mdl, {M, N, K, 0, M, 0, N, act, idx % 3 != 0, idx % 3 != 1, idx % 2 == 0}, isa);
         const size_t m0 = M / 3, m1 = M - M / 4, n0 = N / 4, n1 = N - N / 5;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -35,12 +36,17 @@ inline double act_ref(double v, aio::Act act) {
     case aio::Act::Relu6: return std::fmin(std::fmax(v, 0.0), 6.0);
     case aio::Act::Silu: return v / (1.0 + std::exp(-v));
     case aio::Act::Hardswish: return v * std::fmin(std::fmax(v + 3.0, 0.0), 6.0) / 6.0;
+    case aio::Act::Sigmoid: return 1.0 / (1.0 + std::exp(-v));
+    case aio::Act::HardSigmoid: return std::fmin(std::fmax(v + 3.0, 0.0), 6.0) / 6.0;
   }
   return v;
 }
 
-constexpr aio::Act kActs[] = {aio::Act::None, aio::Act::Relu, aio::Act::Relu6, aio::Act::Silu,
-                              aio::Act::Hardswish};
+constexpr aio::Act kActs[] = {aio::Act::None,      aio::Act::Relu,    aio::Act::Relu6,
+                              aio::Act::Silu,      aio::Act::Hardswish, aio::Act::Sigmoid,
+                              aio::Act::HardSigmoid};
+// Each activation in turn, by a running index.
+inline aio::Act act_at(size_t i) { return kActs[i % std::size(kActs)]; }
 
 // Runs body() once per ISA available here, with the dispatch table switched to it.
 template <class F>

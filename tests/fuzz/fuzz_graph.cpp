@@ -1,8 +1,9 @@
 // libFuzzer target (c): structure-aware. The fuzz input is not a file but the choices of a
 // generator that writes a *valid* .aio (random input shape, 1-4 levels, a chain of up to 8 nodes of
 // every op with random kernel/stride/padding/dilation/ceil_mode/groups/residuals/activations and
-// random level widths), so every input reaches Engine::load_memory and the kernels: targets (a)
-// and (b) mostly stop in the reader, since nearly any byte change breaks a shape rule.
+// random level widths; version 2's gates, softmax and resizes included), so every input reaches
+// Engine::load_memory and the kernels: targets (a) and (b) mostly stop in the reader, since nearly
+// any byte change breaks a shape rule.
 //
 // Oracles: no sanitizer report; parse_model accepts what the generator wrote (else the generator
 // or the reader is wrong: abort); a batch of 2 equal images gives each image's single-run output
@@ -97,7 +98,7 @@ class Builder {
     std::memcpy(f.data(), "AIOMODEL", 8);
     auto put32 = [&](size_t o, uint32_t v) { std::memcpy(&f[o], &v, 4); };
     auto put64 = [&](size_t o, uint64_t v) { std::memcpy(&f[o], &v, 8); };
-    put32(8, 1), put32(12, 128), put64(16, f.size()), put64(24, 128), put64(32, meta.size());
+    put32(8, 2), put32(12, 128), put64(16, f.size()), put64(24, 128), put64(32, meta.size());
     put64(40, data_off), put64(48, data.size());
     std::memcpy(&f[128], meta.data(), meta.size());
     if (!data.empty()) std::memcpy(&f[data_off], data.data(), data.size());
@@ -113,6 +114,10 @@ class Builder {
   std::vector<T> tensors;
   std::vector<V> values;
   std::vector<uint32_t> nodes;  // 20 u32 per node
+  std::vector<uint32_t> concats;  // CONCAT outputs: read only by the 1x1 conv emitted with them
+  bool is_concat(uint32_t v) const {
+    return std::find(concats.begin(), concats.end(), v) != concats.end();
+  }
 };
 
 uint64_t out_size(uint64_t in, uint64_t k, uint64_t s, uint64_t p, uint64_t d, bool ceil) {
@@ -141,10 +146,10 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
     const V x = b.values[cur];
     uint32_t r[20] = {0};
     r[1] = b.str("n" + std::to_string(i));
-    r[2] = cur, r[3] = aio::kNone, r[5] = fdp.ConsumeIntegralInRange<uint32_t>(0, 4);
+    r[2] = cur, r[3] = aio::kNone, r[5] = fdp.ConsumeIntegralInRange<uint32_t>(0, aio::kMaxActV2);
     r[6] = r[7] = r[8] = aio::kNone;
     V y{};
-    const int op = fdp.ConsumeIntegralInRange<int>(1, 7);
+    const int op = fdp.ConsumeIntegralInRange<int>(1, int(aio::kMaxOpV2));
     if (op == 1) {  // CONV2D
       const uint32_t kh = fdp.ConsumeIntegralInRange<uint32_t>(1, 5), kw = fdp.ConsumeIntegralInRange<uint32_t>(1, 5);
       const uint32_t sh = fdp.ConsumeIntegralInRange<uint32_t>(1, 3), sw = fdp.ConsumeIntegralInRange<uint32_t>(1, 3);
@@ -174,7 +179,7 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
       if (fdp.ConsumeBool())  // residual: any earlier value of the same group and shape
         for (uint32_t v = 0; v < b.values.size(); ++v) {
           const V& c = b.values[v];
-          if (c.group == y.group && c.c == y.c && c.h == y.h && c.w == y.w) {
+          if (c.group == y.group && c.c == y.c && c.h == y.h && c.w == y.w && !b.is_concat(v)) {
             r[3] = v;
             break;
           }
@@ -194,7 +199,7 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
         for (uint32_t v = 0; v < b.values.size(); ++v) {
           const V& c = b.values[v];
           if (v != cur && c.group == x.group && c.c == x.c && c.h == x.h && c.w == x.w &&
-              fdp.ConsumeBool()) {
+              !b.is_concat(v) && fdp.ConsumeBool()) {
             r[3] = v;
             break;
           }
@@ -210,9 +215,64 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
       y = {x.group, x.c, uint32_t(oh), uint32_t(ow)};
       r[0] = op, r[9] = kh, r[10] = kw, r[11] = sh, r[12] = sw, r[13] = ph, r[14] = pw;
       r[15] = r[16] = 1, r[18] = flags;
-    } else {  // GLOBAL_AVGPOOL
+    } else if (op == 7) {  // GLOBAL_AVGPOOL
       y = {x.group, x.c, 1, 1};
       r[0] = 7;
+    } else if (op == 8) {  // MUL by a gate: a global pool of x (the squeeze-excite shape), or
+                           // any earlier (C, 1, 1) value of x's group
+      uint32_t gate = aio::kNone;
+      for (uint32_t v = 0; v < b.values.size(); ++v) {
+        const V& c = b.values[v];
+        if (c.group == x.group && c.c == x.c && c.h == 1 && c.w == 1 && !b.is_concat(v) &&
+            fdp.ConsumeBool()) {
+          gate = v;
+          break;
+        }
+      }
+      if (gate == aio::kNone) {
+        uint32_t p[20] = {0};
+        p[0] = 7, p[1] = b.str("g" + std::to_string(i)), p[2] = cur, p[3] = aio::kNone;
+        p[6] = p[7] = p[8] = aio::kNone;
+        b.values.push_back({x.group, x.c, 1, 1});
+        gate = p[4] = uint32_t(b.values.size() - 1);
+        p[5] = fdp.ConsumeIntegralInRange<uint32_t>(0, aio::kMaxActV2);
+        b.nodes.insert(b.nodes.end(), p, p + 20);
+      }
+      y = x;
+      r[0] = 8, r[3] = gate;
+    } else if (op == 9) {  // SOFTMAX over channels
+      y = x;
+      r[0] = 9, r[5] = 0;
+    } else if (op == 11) {  // CONCAT with an earlier value of the same size, read by a 1x1 conv
+                            // (a levelled one may only be read by a dense conv or a concat)
+      uint32_t other = cur;
+      for (uint32_t v = 0; v < b.values.size(); ++v) {
+        const V& c = b.values[v];
+        if (c.h == x.h && c.w == x.w && !b.is_concat(v) && fdp.ConsumeBool()) {
+          other = v;
+          break;
+        }
+      }
+      if (b.is_concat(cur) || x.c + b.values[other].c > 64) continue;
+      uint32_t p[20] = {0};
+      p[0] = 11, p[1] = b.str("cat" + std::to_string(i)), p[2] = cur, p[3] = other;
+      p[6] = p[7] = p[8] = aio::kNone;
+      if (fdp.ConsumeBool()) std::swap(p[2], p[3]);
+      b.values.push_back({aio::kNone, x.c + b.values[other].c, x.h, x.w});
+      p[4] = uint32_t(b.values.size() - 1);
+      b.concats.push_back(p[4]);
+      b.nodes.insert(b.nodes.end(), p, p + 20);
+      const uint32_t co = fdp.ConsumeIntegralInRange<uint32_t>(1, 16);
+      y = {fdp.ConsumeBool() ? new_group(co) : aio::kNone, co, x.h, x.w};
+      r[0] = 1, r[2] = p[4], r[9] = r[10] = r[11] = r[12] = r[15] = r[16] = r[17] = 1;
+      r[6] = b.tensor({y.c, b.values[p[4]].c, 1, 1}, fdp);
+      if (fdp.ConsumeBool()) r[7] = b.tensor({levels, y.c}, fdp);
+      if (fdp.ConsumeBool()) r[8] = b.tensor({levels, y.c}, fdp);
+    } else {  // RESIZE by integer factors, nearest or bilinear (maps kept small)
+      const uint32_t sh = fdp.ConsumeIntegralInRange<uint32_t>(1, 3), sw = fdp.ConsumeIntegralInRange<uint32_t>(1, 3);
+      if (x.h * sh > 48 || x.w * sw > 48) continue;
+      y = {x.group, x.c, x.h * sh, x.w * sw};
+      r[0] = 10, r[11] = sh, r[12] = sw, r[18] = fdp.ConsumeIntegralInRange<uint32_t>(0, 1);
     }
     b.values.push_back(y);
     r[4] = uint32_t(b.values.size() - 1);
@@ -222,7 +282,10 @@ std::vector<uint8_t> generate(FuzzedDataProvider& fdp) {
   if (b.nodes.empty()) return {};
   // Output: the last node's value (a random earlier one sometimes: an output read by later ops).
   uint32_t out = b.nodes[b.nodes.size() - 20 + 4];
-  if (fdp.ConsumeBool()) out = b.nodes[20 * fdp.ConsumeIntegralInRange<size_t>(0, b.nodes.size() / 20 - 1) + 4];
+  if (fdp.ConsumeBool()) {
+    const uint32_t pick = b.nodes[20 * fdp.ConsumeIntegralInRange<size_t>(0, b.nodes.size() / 20 - 1) + 4];
+    if (!b.is_concat(pick)) out = pick;
+  }
   return b.bytes(levels, out, in_c, in_h, in_w);
 }
 

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/error.h"
 #include "format/model_file.h"
 #include "fuzz_common.h"
-#include "runtime/engine.h"
 
 namespace {
 

@@ -288,6 +288,96 @@ def output_mid() -> F.AioModel:
     )
 
 
+def se_resize_softmax() -> F.AioModel:
+    """Version 2's ops: conv -> squeeze-excite (pool, squeeze conv, excite conv + hard-sigmoid,
+    MUL) -> nearest x2 -> bilinear x(1, 2) -> 1x1 head -> SOFTMAX, 2 levels (node 4 is the MUL,
+    5 and 6 the RESIZEs, 8 the SOFTMAX)."""
+    rng = np.random.default_rng(5)
+    t: dict[str, np.ndarray] = {}
+    for name, o, i in (("c", 4, 2), ("sq", 2, 4), ("ex", 4, 2), ("h", 3, 4)):
+        t[name + ".w"] = _t(rng, o, i, 1, 1)
+        _sb(rng, 2, o, name, t)
+
+    def conv(name: str, src: int, dst: int, act: str) -> F.Node:
+        return F.Node("conv2d", name, [src], dst, act, f"{name}.w", f"{name}.s", f"{name}.b",
+                      (1, 1), (1, 1), (0, 0), (1, 1), 1)  # fmt: skip
+
+    return F.AioModel(
+        name="se",
+        input_shape=(2, 3, 3),
+        groups=[4, 2],
+        keep_ratios=[1.0, 0.5],
+        widths=np.array([[4, 2], [2, 1]], np.uint32),
+        values=[
+            F.Value(None, (2, 3, 3)),
+            F.Value(0, (4, 3, 3)),
+            F.Value(0, (4, 1, 1)),
+            F.Value(1, (2, 1, 1)),
+            F.Value(0, (4, 1, 1)),
+            F.Value(0, (4, 3, 3)),
+            F.Value(0, (4, 6, 6)),
+            F.Value(0, (4, 6, 12)),
+            F.Value(None, (3, 6, 12)),
+            F.Value(None, (3, 6, 12)),
+        ],  # fmt: skip
+        nodes=[
+            conv("c", 0, 1, "sigmoid"),
+            F.Node("global_avgpool", "gap", [1], 2),
+            conv("sq", 2, 3, "relu"),
+            conv("ex", 3, 4, "hardsigmoid"),
+            F.Node("mul", "mul", [1, 4], 5, "hardswish"),
+            F.Node("resize", "up", [5], 6, stride=(2, 2)),
+            F.Node("resize", "up2", [6], 7, stride=(1, 2), bilinear=True),
+            conv("h", 7, 8, "none"),
+            F.Node("softmax", "sm", [8], 9),
+        ],
+        output=9,
+        tensors=t,
+    )
+
+
+def concat() -> F.AioModel:
+    """Two 1x1 branches (groups 0, 1) concatenated (levelled: read in place) -> 3x3 conv ->
+    concatenated with an unpruned 1x1 branch (copied) as the output. Node 2 is the levelled
+    CONCAT (value 3), node 5 the plain one."""
+    rng = np.random.default_rng(6)
+    t: dict[str, np.ndarray] = {}
+    for name, o, i, k in (("a", 3, 2, 1), ("b", 2, 2, 1), ("c", 2, 5, 3), ("d", 1, 2, 1)):
+        t[name + ".w"] = _t(rng, o, i, k, k)
+        _sb(rng, 2, o, name, t)
+
+    def conv(name: str, src: int, dst: int, k: int) -> F.Node:
+        return F.Node("conv2d", name, [src], dst, "relu", f"{name}.w", f"{name}.s", f"{name}.b",
+                      (k, k), (1, 1), (k // 2, k // 2), (1, 1), 1)  # fmt: skip
+
+    return F.AioModel(
+        name="concat",
+        input_shape=(2, 3, 3),
+        groups=[3, 2],
+        keep_ratios=[1.0, 0.5],
+        widths=np.array([[3, 2], [1, 1]], np.uint32),
+        values=[
+            F.Value(None, (2, 3, 3)),
+            F.Value(0, (3, 3, 3)),
+            F.Value(1, (2, 3, 3)),
+            F.Value(None, (5, 3, 3)),
+            F.Value(None, (2, 3, 3)),
+            F.Value(None, (1, 3, 3)),
+            F.Value(None, (3, 3, 3)),
+        ],  # fmt: skip
+        nodes=[
+            conv("a", 0, 1, 1),
+            conv("b", 0, 2, 1),
+            F.Node("concat", "cat", [1, 2], 3),
+            conv("c", 3, 4, 3),
+            conv("d", 0, 5, 1),
+            F.Node("concat", "out", [4, 5], 6),
+        ],  # fmt: skip
+        output=6,
+        tensors=t,
+    )
+
+
 VALID: dict[str, Callable[[], F.AioModel]] = {
     "valid_conv_linear": conv_linear,
     "valid_residual": residual_block,
@@ -295,6 +385,8 @@ VALID: dict[str, Callable[[], F.AioModel]] = {
     "valid_grouped_dilated": grouped_dilated,
     "valid_minimal": minimal,
     "valid_output_mid": output_mid,
+    "valid_se_resize_softmax": se_resize_softmax,
+    "valid_concat": concat,
 }
 
 
@@ -402,6 +494,26 @@ ADVERSARIAL: dict[str, tuple[str, Mutate]] = {
         "valid_conv_linear",
         lambda b, o: b.__setitem__(slice(o["data"], o["data"] + 4), b"\x00\x00\xc0\x7f"),
     ),
+    # Version 2's fields (base: valid_se_resize_softmax; node 4 MUL, 5-6 RESIZE, 8 SOFTMAX).
+    "adv_gate_wrong_width": ("valid_se_resize_softmax", _node(4, 3, 3)),
+    "adv_gate_not_per_channel": ("valid_se_resize_softmax", _node(4, 3, 1)),
+    "adv_gate_missing": ("valid_se_resize_softmax", _node(4, 3, U32)),
+    "adv_gate_other_group": ("valid_se_resize_softmax", _value(4, U32, 4, 1, 1)),
+    "adv_resize_scale_zero": ("valid_se_resize_softmax", _node(5, 11, 0)),
+    "adv_resize_scale_max": ("valid_se_resize_softmax", _node(5, 12, U32)),
+    "adv_resize_scale_2p16": ("valid_se_resize_softmax", _node(6, 11, 1 << 16)),
+    "adv_resize_shape_mismatch": ("valid_se_resize_softmax", _value(6, 0, 4, 6, 7)),
+    "adv_resize_unknown_flags": ("valid_se_resize_softmax", _node(5, 18, 2)),
+    "adv_resize_kernel_set": ("valid_se_resize_softmax", _node(6, 9, 3)),
+    "adv_softmax_act": ("valid_se_resize_softmax", _node(8, 5, 1)),
+    "adv_mul_act_unknown": ("valid_se_resize_softmax", _node(4, 5, 7)),
+    "adv_v2_op_in_v1_file": (
+        "valid_se_resize_softmax",
+        lambda b, o: struct.pack_into("<I", b, 8, 1),
+    ),
+    "adv_concat_grouped_output": ("valid_concat", _value(3, 0, 3, 3, 3)),
+    "adv_concat_levelled_output": ("valid_concat", put("<I", "counts", 4 * 12, 3)),
+    "adv_concat_in_v1_file": ("valid_concat", lambda b, o: struct.pack_into("<I", b, 8, 1)),
     "adv_inf_scale": (
         "valid_pools",
         lambda b, o: b.__setitem__(slice(o["data"] + 256, o["data"] + 260), b"\x00\x00\x80\x7f"),
@@ -446,13 +558,26 @@ REGRESSION_SEEDS = [
 ]
 
 
+# Version 2's seeds, on their own (larger) base.
+REGRESSION_SEEDS_V2 = [name for name, (base, _) in ADVERSARIAL.items()
+                       if base == "valid_se_resize_softmax"]  # fmt: skip
+REGRESSION_SEEDS_CONCAT = [name for name, (base, _) in ADVERSARIAL.items()
+                           if base == "valid_concat"]  # fmt: skip
+
+
 def regressions() -> dict[str, bytes]:
-    base = F.to_bytes(output_mid())
-    out = {"valid_output_mid": base}
-    for name in REGRESSION_SEEDS:
-        b = bytearray(base)
-        ADVERSARIAL[name][1](b, layout(b))
-        out[name] = refix(b)
+    out = {}
+    for base_name, make, names in (
+        ("valid_output_mid", output_mid, REGRESSION_SEEDS),
+        ("valid_se_resize_softmax", se_resize_softmax, REGRESSION_SEEDS_V2),
+        ("valid_concat", concat, REGRESSION_SEEDS_CONCAT),
+    ):
+        base = F.to_bytes(make())
+        out[base_name] = base
+        for name in names:
+            b = bytearray(base)
+            ADVERSARIAL[name][1](b, layout(b))
+            out[name] = refix(b)
     return out
 
 

@@ -5,10 +5,11 @@ exporter (:func:`allinone.exporter.export` pieces), so groups, ranking and level
 same way as for a PyTorch model. Needs ``onnx`` and ``torch`` (imported by whoever imports this).
 
 Supported operators: Conv, BatchNormalization (after a Conv), Relu, Clip(0, 6), HardSwish,
-Sigmoid followed by Mul with the Sigmoid's own input (SiLU), Add, MaxPool, AveragePool,
-GlobalAveragePool, Flatten (axis 1), Reshape to (N, -1), Gemm and MatMul + Add (a Linear),
-Identity and Dropout (pass-through). Anything else raises :class:`UnsupportedOpError` naming the
-op type and the node.
+Sigmoid followed by Mul with the Sigmoid's own input (SiLU), Sigmoid and HardSigmoid (1/6, 0.5)
+otherwise, Mul by a per-channel gate (squeeze-excite), Concat and Softmax over channels, Resize
+by integer scales (nearest or bilinear), Add, MaxPool, AveragePool, GlobalAveragePool, Flatten
+(axis 1), Reshape to (N, -1), Gemm and MatMul + Add (a Linear), Identity and Dropout.
+Anything else raises :class:`UnsupportedOpError` naming the op type and the node.
 
 **Folded BatchNorm.** ONNX files exported in eval mode usually have BatchNorm folded into the
 convolution weights, so there are no per-channel statistics left to re-estimate per level. With
@@ -114,6 +115,11 @@ class _Builder:
         self.names.add(name)
         return name
 
+    def call(self, fn: Any, args: tuple[Any, ...], node: onnx.NodeProto, index: int) -> fx.Node:
+        """``fn(*args)`` as an fx node named after the ONNX node, so that the exporter's errors
+        (a graph it cannot level) name the node of the ONNX file."""
+        return self.graph.create_node("call_function", fn, args, name=self.module_name(node, index))
+
     def add_module(self, name: str, mod: nn.Module, x: fx.Node) -> fx.Node:
         self.root.add_module(name, mod)
         return self.graph.call_module(name, (x,))
@@ -214,17 +220,91 @@ class _Builder:
             )
 
     def sigmoid(self, node: onnx.NodeProto, index: int) -> None:
-        """Sigmoid(x) whose only use is Mul(x, Sigmoid(x)): a SiLU."""
+        """Sigmoid(x) whose only use is Mul(x, Sigmoid(x)) is a SiLU; any other, a Sigmoid (a
+        squeeze-excite gate when a Mul by it follows)."""
         x_name, s_name = node.input[0], node.output[0]
         mul = self.only_consumer(s_name, "Mul")
-        if mul is None or sorted(mul.input) != sorted([x_name, s_name]):
-            raise UnsupportedOpError(
-                f"Sigmoid at {_where(node, index)} is supported only as x * Sigmoid(x) (SiLU)"
-            )
         x = self.value(x_name, node, index)
+        if mul is None or sorted(mul.input) != sorted([x_name, s_name]):
+            self.env[s_name] = self.add_module(self.module_name(node, index), nn.Sigmoid(), x)
+            return
         y = self.add_module(self.module_name(node, index), nn.SiLU(), x)
         self.env[mul.output[0]] = y
         self.skip.add(mul.output[0])
+
+    def hardsigmoid(self, node: onnx.NodeProto, index: int) -> None:
+        a = _attrs(node)
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        if abs(alpha - 1.0 / 6.0) > 1e-6 or abs(beta - 0.5) > 1e-6:
+            raise UnsupportedOpError(
+                f"HardSigmoid(alpha={alpha}, beta={beta}) at {_where(node, index)}: only PyTorch's "
+                "(alpha 1/6, beta 0.5) is supported"
+            )
+        self.unary_module(node, index, nn.Hardsigmoid())
+
+    def mul(self, node: onnx.NodeProto, index: int) -> None:
+        """x * gate (the tracer checks that one operand is a per-channel (N, C, 1, 1) gate)."""
+        for name in node.input:
+            if name in self.consts:
+                raise UnsupportedOpError(
+                    f"Mul by a constant at {_where(node, index)}: only x * gate of two computed "
+                    "tensors (a squeeze-excite gate) is supported"
+                )
+        a = self.value(node.input[0], node, index)
+        b = self.value(node.input[1], node, index)
+        self.env[node.output[0]] = self.call(operator.mul, (a, b), node, index)
+
+    def concat(self, node: onnx.NodeProto, index: int) -> None:
+        axis = int(_attrs(node)["axis"])
+        xs = [self.value(name, node, index) for name in node.input]
+        # The tracer accepts only the channel axis of (N, C, H, W) tensors.
+        self.env[node.output[0]] = self.call(torch.cat, (xs, axis), node, index)
+
+    def softmax(self, node: onnx.NodeProto, index: int) -> None:
+        axis = int(_attrs(node).get("axis", -1))
+        x = self.value(node.input[0], node, index)
+        # The tracer accepts only the channel axis (1, or -1 of an (N, C) tensor).
+        self.env[node.output[0]] = self.add_module(
+            self.module_name(node, index), nn.Softmax(dim=axis), x
+        )
+
+    def resize(self, node: onnx.NodeProto, index: int) -> None:
+        """Resize / Upsample by constant integer scales: nearest (asymmetric, floor), as
+        PyTorch's "nearest", or linear with half-pixel centres, as bilinear without
+        align_corners."""
+        a = _attrs(node)
+        dec = {k: v.decode() if isinstance(v, bytes) else v for k, v in a.items()}
+        mode = dec.get("mode", "nearest")
+        ctm = dec.get("coordinate_transformation_mode", "half_pixel")
+        scales_name = node.input[2] if node.op_type == "Resize" else node.input[1]
+        if node.op_type == "Resize" and len(node.input) > 3 and node.input[3]:
+            raise UnsupportedOpError(
+                f"Resize to explicit sizes at {_where(node, index)}: only constant scales are "
+                "supported"
+            )
+        scales = [float(v) for v in self.const(scales_name, node, index).reshape(-1)]
+        if (
+            len(scales) != 4
+            or scales[:2] != [1.0, 1.0]
+            or any(v < 1 or v != int(v) for v in scales[2:])
+        ):
+            raise UnsupportedOpError(
+                f"Resize scales {scales} at {_where(node, index)}: only integer upsampling of "
+                "H and W is supported"
+            )
+        nearest_mode = dec.get("nearest_mode", "round_prefer_floor")
+        if mode == "nearest" and ctm == "asymmetric" and nearest_mode == "floor":
+            torch_mode = "nearest"
+        elif mode == "linear" and ctm in ("half_pixel", "pytorch_half_pixel"):
+            torch_mode = "bilinear"
+        else:
+            raise UnsupportedOpError(
+                f"Resize mode {mode!r} with coordinate_transformation_mode {ctm!r} at "
+                f"{_where(node, index)}: only nearest (asymmetric, floor) and linear "
+                "(half_pixel) are supported"
+            )
+        up = nn.Upsample(scale_factor=(scales[2], scales[3]), mode=torch_mode)
+        self.unary_module(node, index, up)
 
     def add(self, node: onnx.NodeProto, index: int) -> None:
         a_name, b_name = node.input[0], node.input[1]
@@ -236,7 +316,7 @@ class _Builder:
             return
         a = self.value(a_name, node, index)
         b = self.value(b_name, node, index)
-        self.env[node.output[0]] = self.graph.call_function(operator.add, (a, b))
+        self.env[node.output[0]] = self.call(operator.add, (a, b), node, index)
 
     def linear_bias(self, mm: str, bias: str, node: onnx.NodeProto, index: int) -> None:
         lin = self.pending_linear.pop(mm)
@@ -340,6 +420,11 @@ class _Builder:
             "HardSwish": lambda n, i: self.unary_module(n, i, nn.Hardswish()),
             "Clip": self.clip,
             "Sigmoid": self.sigmoid,
+            "HardSigmoid": self.hardsigmoid,
+            "Mul": self.mul,
+            "Softmax": self.softmax,
+            "Resize": self.resize,
+            "Concat": self.concat,
             "Add": self.add,
             "MaxPool": lambda n, i: self.pool(n, i, True),
             "AveragePool": lambda n, i: self.pool(n, i, False),
