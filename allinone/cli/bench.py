@@ -1,5 +1,6 @@
-"""`allinone bench model.aio --trace T.csv`: a frequency trace run four ways (fixed level 0, fixed
-last level, adaptive, oracle) under emulation, with latency statistics per way."""
+"""`allinone bench model.aio --trace T.csv`: a frequency trace run five ways (fixed level 0, fixed
+last level, adaptive, the median and the p99 oracle) under emulation, with latency statistics per
+way and a verdict line (adaptive against fixed level 0 and the p99 oracle)."""
 
 from __future__ import annotations
 
@@ -60,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Loads, calibrates (or loads the table), runs the four ways, prints/saves the results."""
+    """Loads, calibrates (or loads the table), runs the five ways, prints/saves the results and
+    the verdict line."""
     from allinone import Engine
-    from allinone.dvfs.bench import EngineRunner, format_table, plot, run_ways
+    from allinone.dvfs.bench import EngineRunner, format_table, plot, run_ways, verdict_line
     from allinone.dvfs.table import LatencyTable, calibrate
     from allinone.dvfs.traces import load_trace, trace_path
 
@@ -113,6 +115,8 @@ def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     result["batch"] = args.batch
     print(f"trace {path.name} (f_max {f_max:.0f} MHz), model {model}, batch {args.batch}")
     print(format_table(result))
+    if "adaptive" in result:
+        print(verdict_line(result))
     if args.json_out:
         out = {k: v for k, v in result.items() if k != "series"}
         Path(args.json_out).write_text(json.dumps(out, indent=2))
