@@ -7,8 +7,8 @@ the acceptance criteria of docs/dvfs.md (issue 19), all against the p99 oracle o
   2. adaptive misses <= fixed_last's misses + 1 % (fixed_last: the smallest level always, the
      floor of misses no level avoids);
   3. adaptive latency CV <= oracle_p99's CV + 0.02;
-  4. --simulate with fine levels (>= 12, ~10 % apart): adaptive CV <= 5 % where fixed level 0
-     swings (its CV > 5 %) -- the promise on quiet hardware; with a real engine the host's jitter
+  4. --simulate without a heavy tail, fine levels (>= 12, ~10 % apart): adaptive CV <= 5 % where
+     fixed level 0 swings (its CV > 5 %) -- the promise on quiet hardware; with a real engine the host's jitter
      floor (measured in the same run and printed) decides what CV any way can reach;
   5. with an engine, the emulator's slowdown within 15 % of its model
      t(f) = t(f_max)·(α·f_max/f + 1 − α).
@@ -210,7 +210,9 @@ def run_subject(
             ("CV <= oracle_p99 + 0.02", c["cv_over_oracle"]["ok"],
              f"{a['cv']:.3f} vs {r[v['reference']]['cv']:.3f}"),
         ]  # fmt: skip
-        if engine is None and r["levels"] >= 12 and f0["cv"] > 0.05:
+        # The promise on quiet hardware: the latency model without a heavy tail (with one, the
+        # jitter of a single level at one clock is above 5 % already).
+        if engine is None and not args.tail_p and r["levels"] >= 12 and f0["cv"] > 0.05:
             checks.append(("CV <= 5% (fine levels)", a["cv"] <= 0.05, f"{a['cv']:.3f}"))
         for name, ok, val in checks:
             print(f"  {'PASS' if ok else 'FAIL'}  {name}: {val}")
