@@ -1,8 +1,11 @@
 """AdaptiveEngine: an Engine whose pruning level follows the clock so latency stays on target.
 
 A background monitor thread polls a frequency source every ``poll_interval_s`` and lets the native
-governor re-pick the level (least-pruned level predicted to meet the target, with hysteresis and
-a noise guard); each ``run`` feeds its measured latency back to the governor.
+governor re-pick the level (the least-pruned level whose predicted tail latency meets the target);
+each ``run`` feeds its measured latency back to the governor. ``run`` is ``next_level``, the
+engine's ``run_at`` and ``record``, as in the C++ ``aio::dvfs::AdaptiveEngine``: one governor,
+the same choices on the same clocks and latencies (tests/test_governor.py replays one sequence
+through both).
 
     table = calibrate(engine, f_ref_mhz=source.max_mhz)
     with AdaptiveEngine(engine, table, source, on_level_change=print) as ae:
@@ -27,6 +30,37 @@ from allinone.dvfs.table import LatencyTable
 LevelCallback = Callable[[int, int, float], None]  # (old level, new level, clock MHz)
 
 
+def governor_config(
+    table: LatencyTable,
+    *,
+    target_ms: float | None = None,
+    alpha: float | None = None,
+    up_margin: float | None = None,
+    guard_quantile: float | None = None,
+    guard_window: int | None = None,
+    guard_deadband: float | None = None,
+    miss_z: float | None = None,
+) -> Any:
+    """The ``GovernorConfig`` for ``table``: its alpha and spread prior, the native defaults
+    (csrc/dvfs/governor.h) for every tuning argument left None. The AdaptiveEngine and the
+    benchmark (:mod:`allinone.dvfs.bench`) both build their governor with this, and hand it the
+    table's p99s as tails."""
+    cfg = native.GovernorConfig()
+    cfg.target_ms = target_ms or 0.0
+    cfg.alpha = table.alpha if alpha is None else alpha
+    cfg.initial_spread = table.spread_prior()
+    for name, value in (
+        ("up_margin", up_margin),
+        ("guard_quantile", guard_quantile),
+        ("guard_window", guard_window),
+        ("guard_deadband", guard_deadband),
+        ("miss_z", miss_z),
+    ):
+        if value is not None:
+            setattr(cfg, name, value)
+    return cfg
+
+
 class AdaptiveEngine:
     """Wraps an engine (``run_at``, ``set_level``, ``num_levels``) with a governor.
 
@@ -41,8 +75,8 @@ class AdaptiveEngine:
         on_level_change: called as (old, new, mhz) on the monitor thread after each switch.
         emulate: when True, each run busy-waits as if executed at the source's clock (for
             replayed traces on machines without DVFS); results are then EMULATED.
-        up_margin, ewma_weight, miss_z, guard_quantile: governor tuning (see
-            csrc/dvfs/governor.h; guard_quantile 0 leaves only the miss_z·σ guard).
+        up_margin, guard_quantile, guard_window, guard_deadband, miss_z: governor tuning
+            (:func:`governor_config`; csrc/dvfs/governor.h explains each).
     """
 
     def __init__(
@@ -56,10 +90,11 @@ class AdaptiveEngine:
         poll_interval_s: float = 0.01,
         on_level_change: LevelCallback | None = None,
         emulate: bool = False,
-        up_margin: float = 0.01,
-        ewma_weight: float = 0.1,
-        miss_z: float = 1.5,
-        guard_quantile: float = 0.99,
+        up_margin: float | None = None,
+        guard_quantile: float | None = None,
+        guard_window: int | None = None,
+        guard_deadband: float | None = None,
+        miss_z: float | None = None,
     ) -> None:
         if len(table.level_ms) != engine.num_levels:
             raise ValueError(
@@ -67,12 +102,16 @@ class AdaptiveEngine:
             )
         if poll_interval_s <= 0:
             raise ValueError("poll_interval_s must be positive")
-        cfg = native.GovernorConfig()
-        cfg.target_ms = target_ms or 0.0
-        cfg.alpha = table.alpha if alpha is None else alpha
-        cfg.up_margin, cfg.ewma_weight, cfg.miss_z = up_margin, ewma_weight, miss_z
-        cfg.guard_quantile = guard_quantile
-        cfg.initial_spread = table.spread_prior()
+        cfg = governor_config(
+            table,
+            target_ms=target_ms,
+            alpha=alpha,
+            up_margin=up_margin,
+            guard_quantile=guard_quantile,
+            guard_window=guard_window,
+            guard_deadband=guard_deadband,
+            miss_z=miss_z,
+        )
         self.engine = engine
         self.source = source
         self.governor = table.governor(cfg)  # a swept frequency x level table where present
@@ -81,6 +120,7 @@ class AdaptiveEngine:
         self.emulator = native.Emulator(cfg.alpha, table.f_ref_mhz) if emulate else None
         self.stats = RunStats(self.governor.target_ms)
         self._mhz = self._sample()
+        self._run_mhz = self._mhz
         self._apply(self.governor.update(self._mhz), 0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -158,20 +198,31 @@ class AdaptiveEngine:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Runs x at the governor's level; without a monitor thread, samples the clock first."""
+    def next_level(self) -> int:
+        """The level the next run uses: without a monitor thread, samples the clock and lets the
+        governor re-pick first; with one, the monitor's last choice."""
         if self.error is not None:
             raise RuntimeError(f"frequency monitor stopped: {self.error}") from self.error
         if self._thread is None:
             self.poll()
-        level, mhz = int(self.governor.level), self._mhz
+        self._run_mhz = self._mhz
+        return int(self.governor.level)
+
+    def record(self, level: int, ms: float) -> None:
+        """Feeds back one measured per-inference latency of ``level``, run at the clock
+        :meth:`next_level` saw."""
+        if self._run_mhz > 0:
+            self.governor.observe(level, self._run_mhz, ms)
+        self.stats.record(level, ms)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Runs x at the governor's level (:meth:`next_level`, ``run_at``, :meth:`record`)."""
+        level = self.next_level()
         t0 = time.perf_counter()
         out = self.engine.run_at(level, x)
         if self.emulator is not None:
             # The clock at this moment, not the monitor's possibly stale sample: the emulated
             # hardware runs at the true clock whatever the governor believes.
             self.emulator.pad(time.perf_counter() - t0, self._sample())
-        ms = (time.perf_counter() - t0) * 1e3
-        self.governor.observe(level, mhz, ms)
-        self.stats.record(level, ms)
+        self.record(level, (time.perf_counter() - t0) * 1e3)
         return out

@@ -23,6 +23,8 @@ __all__ = [
     "ACTS",
     "AioModel",
     "FormatError",
+    "ACCURACY_TENSOR",
+    "level_accuracy",
     "Node",
     "Value",
     "from_bytes",
@@ -64,6 +66,10 @@ ACTS: dict[str, int] = {
 }
 _OP_NAMES = {v: k for k, v in OPS.items()}
 _ACT_NAMES = {v: k for k, v in ACTS.items()}
+
+# Optional float32 tensor [n_levels] that no node references: each level's test accuracy
+# (fraction), written by `allinone train` and shown by `allinone info`. The runtime ignores it.
+ACCURACY_TENSOR = "meta.level_accuracy"
 
 FLAG_CEIL_MODE = 1
 FLAG_COUNT_INCLUDE_PAD = 2
@@ -520,3 +526,11 @@ def save(m: AioModel, path: PathLike) -> None:
 def load(path: PathLike) -> AioModel:
     """Read and check a ``.aio`` file."""
     return from_bytes(Path(path).read_bytes())
+
+
+def level_accuracy(m: AioModel) -> list[float] | None:
+    """Each level's stored test accuracy (fraction), or None when the file has none."""
+    acc = m.tensors.get(ACCURACY_TENSOR)
+    if acc is None or acc.ndim != 1 or len(acc) != m.num_levels:
+        return None
+    return [float(a) for a in acc]

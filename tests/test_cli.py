@@ -99,6 +99,13 @@ def test_demo_runs_without_torch(tmp_path: Path) -> None:
     r = run_without_torch([*argv, "--plot", str(tmp_path / "d.png")], tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "EMULATED" in r.stdout
+    # The one verdict line: adaptive's misses, CV and FLOPs against level 0 and the p99 oracle.
+    verdict = [ln for ln in r.stdout.splitlines() if ln.startswith("verdict: adaptive misses")]
+    assert len(verdict) == 1
+    assert "| level 0 always misses" in verdict[0] and "| p99 oracle misses" in verdict[0]
+    assert verdict[0].count("FLOPs") == 3 and verdict[0].endswith(("PASS", "FAIL"))
+    # The plot is drawn, or the output says how to get it.
+    assert "wrote " + str(tmp_path / "d.png") in r.stdout or "pip install" in r.stdout
     result = json.loads(out.read_text())
     for way in ("fixed_first", "fixed_last", "adaptive", "oracle"):
         assert set(result[way]) >= {"p50_ms", "p99_ms", "mean_ms", "cv", "miss_rate"}

@@ -553,14 +553,16 @@ def test_adaptive_engine_takes_a_sweep_table() -> None:
     rows = [[1.0 - 0.05 * k for k in range(n)], [3.0 - 0.15 * k for k in range(n)]]
     sweep = {
         "kind": "allinone-sweep", "version": 1, "emulated": True, "table_freqs_mhz": freqs,
-        "table_ms": rows, "p99_ms": rows, "alpha": [0.9] * n, "clock": "test",
+        "table_ms": rows, "p99_ms": [[1.03 * t for t in r] for r in rows], "alpha": [0.9] * n,
+        "clock": "test",
     }  # fmt: skip
     table = LatencyTable.from_sweep(sweep)
     assert table.f_ref_mhz == 2000.0 and table.freqs_mhz == [1000.0, 2000.0]
     ae = AdaptiveEngine(engine, table, FixedSource(1000.0), target_ms=2.0)
     # At 1000 MHz the table says level k takes 3 - 0.15k ms: the first under 2 ms is k = 7
-    # (the alpha model from the 2000 MHz row would say 1.9x, so k = 0 at 1.9 ms). With the noise
-    # guard's prior (x 1.03) level 7's 1.95 ms no longer fits, and the engine runs level 8.
+    # (the alpha model from the 2000 MHz row would say 1.9x, so k = 0 at 1.9 ms). The governor
+    # chooses by each level's tail (the sweep's p99, 1.03x its median): level 7's 1.95 ms tail is
+    # 2.01 ms and no longer fits, and the engine runs level 8.
     assert ae.governor.base_ms(0, 1000.0) == pytest.approx(3.0)
     assert ae.governor.best_level(1000.0, 2.0, False) == 7
     assert ae.level == 8

@@ -279,7 +279,24 @@ def test_cli_trains_and_prints_the_level_table(tmp_path, capsys):
     assert rc == 0 and out.is_file()
     text = capsys.readouterr().out
     assert "MFLOPs" in text and "acc %" in text
-    assert load(out).labels[9] == "Ankle boot"
+    m = load(out)
+    assert m.labels[9] == "Ankle boot"
+    # Every level's test accuracy is stored in the file, the printed table's, and `info` shows it.
+    from allinone.format import level_accuracy
+
+    acc = level_accuracy(m)
+    assert acc is not None and len(acc) == 2 and all(0.0 <= a <= 1.0 for a in acc)
+    for a in acc:
+        assert f"{100 * a:>7.2f}" in text
+    from allinone.cli import info
+
+    assert [lv["accuracy"] for lv in info.describe(str(out))["levels"]] == pytest.approx(acc)
+    ap = argparse.ArgumentParser()
+    info.register(ap.add_subparsers())
+    args = ap.parse_args(["info", str(out)])
+    assert args.func(args) == 0
+    shown = capsys.readouterr().out
+    assert "acc %" in shown and f"{100 * acc[1]:.2f}" in shown
 
 
 def test_cli_latency_budget_levels(tmp_path, capsys):

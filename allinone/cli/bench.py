@@ -1,5 +1,6 @@
-"""`allinone bench model.aio --trace T.csv`: a frequency trace run four ways (fixed level 0, fixed
-last level, adaptive, oracle) under emulation, with latency statistics per way.
+"""`allinone bench model.aio --trace T.csv`: a frequency trace run five ways (fixed level 0, fixed
+last level, adaptive, the median and the p99 oracle) under emulation, with latency statistics per
+way and a verdict line (adaptive against fixed level 0 and the p99 oracle).
 `allinone bench model.aio --live`: adaptive and fixed level 0 against the real clock
 (allinone/dvfs/live.py)."""
 
@@ -186,11 +187,12 @@ def _load_table(path: str, engine: Any, batch: int) -> Any:
 
 
 def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Loads, calibrates (or loads the table), runs the four ways, prints/saves the results."""
+    """Loads, calibrates (or loads the table), runs the five ways, prints/saves the results and
+    the verdict line."""
     from allinone import Engine
     from allinone.device.context import run_context
     from allinone.device.energy import LevelMeter
-    from allinone.dvfs.bench import EngineRunner, format_table, plot, run_ways
+    from allinone.dvfs.bench import EngineRunner, format_table, plot, run_ways, verdict_line
     from allinone.dvfs.table import LatencyTable, calibrate
     from allinone.dvfs.traces import load_trace, trace_path
 
@@ -248,6 +250,8 @@ def bench_model(model: str, args: argparse.Namespace) -> dict[str, Any]:
     result["per_level"] = _print_levels(runner)
     result["energy_source"] = runner.source.describe() if runner.source else "none"
     result["context"] = run_context(model=model, engine=engine, emulated=result["emulated"])
+    if "adaptive" in result:
+        print(verdict_line(result))
     if args.json_out:
         out = {k: v for k, v in result.items() if k != "series"}
         Path(args.json_out).write_text(json.dumps(out, indent=2))

@@ -1,5 +1,5 @@
-"""`allinone demo`: the shipped demo model on a shipped trace — the four-way table and a plot.
-Needs only numpy (matplotlib for the plot); no PyTorch."""
+"""`allinone demo`: the shipped demo model on a shipped trace — the five-way table, the verdict
+line and a plot. Needs only numpy (matplotlib for the plot); no PyTorch."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
         help="the shipped model on a shipped DVFS trace (EMULATED): table and plot",
-        description="Runs allinone/data/demo.aio over a shipped frequency trace four ways and "
-        "writes a plot. Equivalent to `allinone bench <demo.aio> --trace sd855_prime_thermal`.",
+        description="Runs allinone/data/demo.aio over a shipped frequency trace five ways, prints "
+        "the table and a verdict line and writes a plot. Equivalent to `allinone bench "
+        "<demo.aio> --trace sd855_prime_thermal --threads 1`.",
     )
     add_trace_options(p, trace_required=False)
     p.set_defaults(func=run)
@@ -33,10 +34,24 @@ def run(args: argparse.Namespace) -> int:
     args.trace = args.trace or DEMO_TRACE
     if args.plot is None:
         args.plot = "allinone_demo.png"
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        print("matplotlib not installed: skipping the plot (pip install 'allinone[plot]')")
-        args.plot = ""
+    if args.threads is None:
+        args.threads = 1  # an edge app's one core; the demo model's latencies are for 1 thread
+    no_plot = ""
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            no_plot = (
+                f"no plot: matplotlib is not installed (pip install 'allinone[plot]', then "
+                f"`allinone demo` draws {args.plot})"
+            )
+            args.plot = ""
+    print(
+        "allinone demo: one model, 12+ nested pruning levels, a phone's CPU clock replayed "
+        "(EMULATED):\nthe adaptive engine switches levels so latency stays on target while "
+        "the clock moves."
+    )
     bench_model(args.model, args)
+    if no_plot:
+        print(no_plot)
     return 0

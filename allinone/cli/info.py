@@ -30,10 +30,12 @@ def _widths_summary(widths: tuple[int, ...], full: tuple[int, ...]) -> str:
 def describe(path: str) -> dict[str, Any]:
     """Everything ``info`` shows, as plain data."""
     from allinone import _core
+    from allinone.format import level_accuracy, load
     from allinone.runtime import Engine
 
     engine = Engine(path, threads=1)
     levels = engine.levels
+    accuracy = level_accuracy(load(path))
     base = levels[0].flops or 1
     full = levels[0].widths
     return {
@@ -56,6 +58,7 @@ def describe(path: str) -> dict[str, Any]:
                 "mflops": lv.flops / 1e6,
                 "params": lv.params,
                 "relative_flops": lv.flops / base,
+                "accuracy": None if accuracy is None else accuracy[k],
             }
             for k, lv in enumerate(levels)
         ],
@@ -76,10 +79,14 @@ def run(args: argparse.Namespace) -> int:
     if info["labels"]:
         print(f"labels  {len(info['labels'])}")
     print()
-    print(f"{'level':>5} {'keep':>6} {'MFLOPs':>10} {'params':>12} {'rel':>6}  widths")
+    # Test accuracy per level, when the file stores it (models made by `allinone train`).
+    has_acc = any(lv["accuracy"] is not None for lv in info["levels"])
+    acc_head = f" {'acc %':>6}" if has_acc else ""
+    print(f"{'level':>5} {'keep':>6} {'MFLOPs':>10} {'params':>12} {'rel':>6}{acc_head}  widths")
     for lv in info["levels"]:
+        acc = f" {100 * lv['accuracy']:>6.2f}" if has_acc else ""
         print(
             f"{lv['level']:>5} {lv['keep_ratio']:>6.3f} {lv['mflops']:>10.2f} "
-            f"{lv['params']:>12,} {lv['relative_flops']:>6.3f}  {lv['widths_summary']}"
+            f"{lv['params']:>12,} {lv['relative_flops']:>6.3f}{acc}  {lv['widths_summary']}"
         )
     return 0

@@ -158,7 +158,13 @@ def _train(
         return 0
     x_test, y_test = load_fashion_mnist("test", args.data_dir, args.limit_test)
     acc = trainer.evaluate(batches(x_test, y_test, 256))
-    export_nested(nested, args.output, name=args.model, labels=list(CLASS_NAMES))
+    export_nested(
+        nested,
+        args.output,
+        name=args.model,
+        labels=list(CLASS_NAMES),
+        accuracy=[acc[k] for k in range(nested.n_levels)],
+    )
     how = f"{world} processes (DDP, gloo), " if distributed else ""
     print(
         f"trained {args.model} on {len(x_train)} images, {args.epochs} epoch(s), "

@@ -81,10 +81,12 @@ class LatencyTable:
         )
 
     def governor(self, cfg: Any) -> Any:
-        """The native Governor for this table: the measured rows where there are any."""
+        """The native Governor for this table: the measured rows where there are any, and each
+        level's calibrated p99 (its tail) where recorded."""
         if self.freqs_mhz:
-            return native.Governor(native.MeasuredTable(self.freqs_mhz, self.freq_level_ms), cfg)
-        return native.Governor(self.level_ms, self.f_ref_mhz, cfg)
+            measured = native.MeasuredTable(self.freqs_mhz, self.freq_level_ms)
+            return native.Governor(measured, cfg, self.p99_ms)
+        return native.Governor(self.level_ms, self.f_ref_mhz, cfg, self.p99_ms)
 
     def spread_prior(self) -> float:
         """Relative latency spread σ implied by the calibration (p90 = median·(1 + 1.28σ) for

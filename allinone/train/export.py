@@ -9,7 +9,7 @@ import torch
 
 from allinone.exporter import prepare, to_aio
 from allinone.exporter.fold import fold_bn
-from allinone.format import AioModel, save
+from allinone.format import ACCURACY_TENSOR, AioModel, save
 from allinone.train.nested import NestedModel
 
 __all__ = ["export_nested", "reference_output"]
@@ -20,6 +20,7 @@ def export_nested(
     path: str | os.PathLike[str],
     name: str | None = None,
     labels: list[str] | None = None,
+    accuracy: list[float] | None = None,
 ) -> AioModel:
     """Write ``nested`` to ``path``; file level k computes ``nested`` at level k (hard masks).
 
@@ -27,7 +28,11 @@ def export_nested(
     kept channels first, in the order the masks ranked them) and the exact per-group widths the
     model trained with. Its BatchNorm folding knows one γ/β per layer, so the ``scale``/``bias`` of
     every level are then recomputed here from that level's own BatchNorm (statistics and affine).
+    ``accuracy`` (one fraction per level, e.g. test accuracy) is stored in the file (tensor
+    ``meta.level_accuracy``) for ``allinone info``.
     """
+    if accuracy is not None and len(accuracy) != nested.n_levels:
+        raise ValueError(f"accuracy has {len(accuracy)} entries for {nested.n_levels} levels")
     nested.temperature = 0.0
     plain = nested.plain_model(0)
     state = prepare(
@@ -62,6 +67,8 @@ def export_nested(
             s, b = fold_bn(bn, state.bn_stats[k][info.bn], conv_bias, len(order))
             scale[k] = s[order].astype(np.float32)
             shift[k] = b[order].astype(np.float32)
+    if accuracy is not None:
+        aio.tensors[ACCURACY_TENSOR] = np.asarray(accuracy, dtype=np.float32)
     save(aio, path)
     aio.export_state = state  # type: ignore[attr-defined]
     return aio

@@ -20,7 +20,7 @@ from allinone.zoo.mobilenet import (
     mobilenet_v3_large,
     mobilenet_v3_small,
 )
-from allinone.zoo.resnet import BasicBlock, ResNet, resnet18, resnet20
+from allinone.zoo.resnet import BasicBlock, ResNet, resnet14, resnet18, resnet20
 from allinone.zoo.unet import UNetSmall, unet_small
 from allinone.zoo.vgg import VGGSmall, vgg_small
 from allinone.zoo.yolo import YoloSmall, split_heads, yolo_small
@@ -42,6 +42,7 @@ __all__ = [
     "mobilenet_v2",
     "mobilenet_v3_large",
     "mobilenet_v3_small",
+    "resnet14",
     "resnet18",
     "resnet20",
     "split_heads",
@@ -54,6 +55,7 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
     "mobilenet_v2": mobilenet_v2,
     "resnet20": resnet20,
+    "resnet14": resnet14,
     "vgg_small": vgg_small,
     "mobilenet_v3_small": mobilenet_v3_small,
     "mobilenet_v3_large": mobilenet_v3_large,
@@ -68,6 +70,7 @@ INPUT_SIZE: dict[str, tuple[int, int]] = {
     "resnet18": (224, 224),
     "mobilenet_v2": (224, 224),
     "resnet20": (32, 32),
+    "resnet14": (28, 28),
     "vgg_small": (32, 32),
     "mobilenet_v3_small": (224, 224),
     "mobilenet_v3_large": (224, 224),

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "dvfs/adaptive_engine.h"
 #include "dvfs/cpufreq.h"
 #include "dvfs/devfreq.h"
 #include "dvfs/emulator.h"
@@ -116,7 +117,8 @@ void bind_dvfs(pybind11::module_& m) {
       .def_readwrite("feedback_min", &GovernorConfig::feedback_min)
       .def_readwrite("feedback_max", &GovernorConfig::feedback_max)
       .def_readwrite("guard_quantile", &GovernorConfig::guard_quantile)
-      .def_readwrite("guard_window", &GovernorConfig::guard_window);
+      .def_readwrite("guard_window", &GovernorConfig::guard_window)
+      .def_readwrite("guard_deadband", &GovernorConfig::guard_deadband);
   ::py::class_<MeasuredTable>(d, "MeasuredTable")
       .def(::py::init([](std::vector<double> freqs, std::vector<std::vector<double>> ms) {
              return MeasuredTable{std::move(freqs), std::move(ms)};
@@ -125,10 +127,11 @@ void bind_dvfs(pybind11::module_& m) {
       .def_readonly("freqs_mhz", &MeasuredTable::freqs_mhz)
       .def_readonly("ms", &MeasuredTable::ms);
   ::py::class_<Governor>(d, "Governor")
-      .def(::py::init<std::vector<double>, double, GovernorConfig>(), ::py::arg("level_ms"),
-           ::py::arg("f_ref_mhz"), ::py::arg("config") = GovernorConfig{})
-      .def(::py::init<MeasuredTable, GovernorConfig>(), ::py::arg("measured"),
-           ::py::arg("config") = GovernorConfig{})
+      .def(::py::init<std::vector<double>, double, GovernorConfig, std::vector<double>>(),
+           ::py::arg("level_ms"), ::py::arg("f_ref_mhz"), ::py::arg("config") = GovernorConfig{},
+           ::py::arg("tail_ms") = std::vector<double>{})
+      .def(::py::init<MeasuredTable, GovernorConfig, std::vector<double>>(), ::py::arg("measured"),
+           ::py::arg("config") = GovernorConfig{}, ::py::arg("tail_ms") = std::vector<double>{})
       .def_property_readonly("measured", &Governor::measured)
       .def("base_ms", &Governor::base_ms, ::py::arg("level"), ::py::arg("f_mhz"))
       .def_property_readonly("num_levels", &Governor::num_levels)
@@ -139,6 +142,7 @@ void bind_dvfs(pybind11::module_& m) {
       .def("scale", &Governor::scale, ::py::arg("f_mhz"))
       .def("predict_ms", &Governor::predict_ms, ::py::arg("level"), ::py::arg("f_mhz"),
            ::py::arg("with_feedback") = true)
+      .def("predict_tail_ms", &Governor::predict_tail_ms, ::py::arg("level"), ::py::arg("f_mhz"))
       .def("best_level", &Governor::best_level, ::py::arg("f_mhz"), ::py::arg("target_ms"),
            ::py::arg("with_feedback") = true)
       .def("update", &Governor::update, ::py::arg("f_mhz"))
@@ -147,8 +151,26 @@ void bind_dvfs(pybind11::module_& m) {
       .def_property("level", &Governor::level, &Governor::set_level)
       .def_property_readonly("feedback", &Governor::feedback)
       .def_property_readonly("spread", &Governor::spread)
+      .def_property_readonly("correction", &Governor::correction)
+      .def_property_readonly("tail_ratio", &Governor::tail_ratio)
       .def("reset_feedback", &Governor::reset_feedback)
       .def_property_readonly("switches", &Governor::switches);
+  // The C++ AdaptiveEngine, bound so tests can replay one sequence of clocks and latencies
+  // through it and through allinone.adaptive.AdaptiveEngine (next_level / record); apps in
+  // Python use the latter.
+  ::py::class_<AdaptiveEngine>(d, "AdaptiveEngine")
+      .def(::py::init<Engine&, FrequencySource&, std::vector<double>, double, GovernorConfig,
+                      std::vector<double>>(),
+           ::py::arg("engine"), ::py::arg("source"), ::py::arg("level_ms"),
+           ::py::arg("f_ref_mhz"), ::py::arg("config") = GovernorConfig{},
+           ::py::arg("tail_ms") = std::vector<double>{}, ::py::keep_alive<1, 2>(),
+           ::py::keep_alive<1, 3>())
+      .def("next_level", &AdaptiveEngine::next_level)
+      .def("record", &AdaptiveEngine::record, ::py::arg("level"), ::py::arg("ms"))
+      .def_property_readonly("last_mhz", &AdaptiveEngine::last_mhz)
+      .def_property_readonly(
+          "governor", [](AdaptiveEngine& a) -> Governor& { return a.governor(); },
+          ::py::return_value_policy::reference_internal);
 }
 
 }  // namespace aio::py

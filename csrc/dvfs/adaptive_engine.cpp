@@ -15,11 +15,15 @@ double clock_mhz(const Reading& r) { return r.cpu_mhz > 0 ? r.cpu_mhz : r.gpu_mh
 }  // namespace
 
 AdaptiveEngine::AdaptiveEngine(Engine& engine, FrequencySource& source,
-                               std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg)
-    : engine_(engine), source_(source), governor_(std::move(level_ms), f_ref_mhz, cfg) {
+                               std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg,
+                               std::vector<double> tail_ms)
+    : engine_(engine),
+      source_(source),
+      governor_(std::move(level_ms), f_ref_mhz, cfg, std::move(tail_ms)) {
   if (governor_.num_levels() != engine_.num_levels())
     throw std::invalid_argument("AdaptiveEngine: latency table and engine level counts differ");
-  engine_.set_level(governor_.update(clock_mhz(source_.read())));
+  last_mhz_ = clock_mhz(source_.read());
+  engine_.set_level(governor_.update(last_mhz_));
 }
 
 AdaptiveEngine::~AdaptiveEngine() { stop(); }
@@ -35,22 +39,28 @@ void AdaptiveEngine::start(std::chrono::microseconds poll, Monitor::Callback on_
 
 void AdaptiveEngine::stop() { monitor_.reset(); }
 
-size_t AdaptiveEngine::run(const float* input, size_t n, float* output) {
-  double f;
+size_t AdaptiveEngine::next_level() {
   if (monitor_) {
     const std::string err = monitor_->error();
     if (!err.empty()) throw Unavailable("frequency monitor stopped: " + err);
-    f = monitor_->last_mhz();
+    last_mhz_ = monitor_->last_mhz();
   } else {
-    f = clock_mhz(source_.read());
-    engine_.set_level(governor_.update(f));
+    last_mhz_ = clock_mhz(source_.read());
+    engine_.set_level(governor_.update(last_mhz_));
   }
-  const size_t level = governor_.level();
+  return governor_.level();
+}
+
+void AdaptiveEngine::record(size_t level, double ms) {
+  if (last_mhz_ > 0) governor_.observe(level, last_mhz_, ms);
+  stats_.record(level, ms);
+}
+
+size_t AdaptiveEngine::run(const float* input, size_t n, float* output) {
+  const size_t level = next_level();
   const auto t0 = Clock::now();
   engine_.run_at(level, input, n, output);
-  const double ms = ms_since(t0) / static_cast<double>(std::max<size_t>(n, 1));
-  if (f > 0) governor_.observe(level, f, ms);
-  stats_.record(level, ms);
+  record(level, ms_since(t0) / static_cast<double>(std::max<size_t>(n, 1)));
   return level;
 }
 

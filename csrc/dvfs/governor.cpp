@@ -36,18 +36,19 @@ MeasuredTable sorted_table(MeasuredTable t) {
 }
 }  // namespace
 
-Governor::Governor(MeasuredTable measured, GovernorConfig cfg)
-    : Governor(Sorted{sorted_table(std::move(measured))}, cfg) {}
+Governor::Governor(MeasuredTable measured, GovernorConfig cfg, std::vector<double> tail_ms)
+    : Governor(Sorted{sorted_table(std::move(measured))}, cfg, std::move(tail_ms)) {}
 
-Governor::Governor(Sorted sorted, GovernorConfig cfg)
-    : Governor(sorted.table.ms.back(), sorted.table.freqs_mhz.back(), cfg) {
+Governor::Governor(Sorted sorted, GovernorConfig cfg, std::vector<double> tail_ms)
+    : Governor(sorted.table.ms.back(), sorted.table.freqs_mhz.back(), cfg, std::move(tail_ms)) {
   measured_ = std::move(sorted.table);
   for (const auto& row : measured_.ms)
     for (double t : row)
       if (!(t > 0)) throw std::invalid_argument("Governor: latencies must be positive");
 }
 
-Governor::Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg)
+Governor::Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg,
+                   std::vector<double> tail_ms)
     : table_(std::move(level_ms)), f_ref_(f_ref_mhz), cfg_(cfg) {
   if (table_.empty()) throw std::invalid_argument("Governor: empty latency table");
   for (double t : table_)
@@ -66,6 +67,21 @@ Governor::Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfi
     throw std::invalid_argument("Governor: guard_quantile in [0,1)");
   if (cfg_.guard_quantile > 0 && cfg_.guard_window < 4)
     throw std::invalid_argument("Governor: guard_window must be >= 4");
+  if (!(cfg_.guard_deadband >= 0)) throw std::invalid_argument("Governor: guard_deadband >= 0");
+  if (!(cfg_.feedback_min > 0 && cfg_.feedback_min <= 1 && cfg_.feedback_max >= 1))
+    throw std::invalid_argument("Governor: need 0 < feedback_min <= 1 <= feedback_max");
+  if (tail_ms.empty()) {
+    tail_.assign(table_.size(), 1.0 + cfg_.miss_z * cfg_.initial_spread);
+  } else {
+    if (tail_ms.size() != table_.size())
+      throw std::invalid_argument("Governor: tail table and latency table differ in length");
+    for (size_t k = 0; k < table_.size(); ++k) {
+      // A tail below the median is a broken table (p99 < p50), not a fast level.
+      if (!(tail_ms[k] >= table_[k]))
+        throw std::invalid_argument("Governor: each tail latency must be >= its median");
+      tail_.push_back(tail_ms[k] / table_[k]);
+    }
+  }
   devs_.reserve(cfg_.guard_window);
   scratch_.reserve(cfg_.guard_window);  // observe/choose stay allocation-free
   spread2_ = cfg_.initial_spread * cfg_.initial_spread;
@@ -104,58 +120,78 @@ double Governor::base_ms(size_t level, double f_mhz) const {
   return w * measured_.ms[lo][level] + (1.0 - w) * measured_.ms[hi][level];
 }
 
-double Governor::predict_locked(size_t level, double f_mhz, bool with_feedback) const {
-  return base_ms(level, f_mhz) * (with_feedback ? feedback_ : 1.0);
+double Governor::predict_locked(size_t level, double f_mhz, bool with_feedback,
+                                double corr) const {
+  return base_ms(level, f_mhz) * (with_feedback ? corr : 1.0);
 }
 
 double Governor::predict_ms(size_t level, double f_mhz, bool with_feedback) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return predict_locked(level, f_mhz, with_feedback);
+  return predict_locked(level, f_mhz, with_feedback, correction_locked());
 }
 
-double Governor::guard_locked() const {
-  const double sigma_guard = 1.0 + cfg_.miss_z * std::sqrt(spread2_);
+double Governor::predict_tail_ms(size_t level, double f_mhz) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return predict_locked(level, f_mhz, true, correction_locked()) * tail_[level];
+}
+
+double Governor::correction_locked() const {
   if (!(cfg_.guard_quantile > 0) || devs_.size() < std::max<size_t>(cfg_.guard_window / 4, 4))
-    return sigma_guard;
+    return 1.0;
   scratch_.assign(devs_.begin(), devs_.end());
-  // Linear interpolation between order statistics (numpy's default percentile).
-  const double pos = cfg_.guard_quantile * static_cast<double>(scratch_.size() - 1);
-  const auto lo = static_cast<size_t>(pos);
-  std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(lo),
+  const size_t n = scratch_.size();
+  const double tau = cfg_.guard_quantile;
+  // The quantile's ~95 % confidence interval in ranks: pos ± 2·sqrt(n·τ·(1 − τ)) (binomial).
+  const double pos = tau * static_cast<double>(n - 1);
+  const double half = 2.0 * std::sqrt(static_cast<double>(n) * tau * (1.0 - tau));
+  const auto lo_rank = static_cast<size_t>(std::max(0.0, std::floor(pos - half)));
+  const auto hi_rank = std::min(n - 1, static_cast<size_t>(std::ceil(pos + half)));
+  // Order only from lo_rank up: for a high quantile that is a handful of values.
+  std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(lo_rank),
                    scratch_.end());
-  double q = scratch_[lo];
-  if (lo + 1 < scratch_.size()) {
-    const double hi = *std::min_element(scratch_.begin() + static_cast<std::ptrdiff_t>(lo) + 1,
-                                        scratch_.end());
-    q += (pos - static_cast<double>(lo)) * (hi - q);
-  }
-  return 1.0 + std::max(0.0, q);
+  std::sort(scratch_.begin() + static_cast<std::ptrdiff_t>(lo_rank), scratch_.end());
+  // Linear interpolation between order statistics (numpy's default percentile).
+  const auto at = static_cast<size_t>(pos);
+  double q = scratch_[at];
+  if (at + 1 < n) q += (pos - static_cast<double>(at)) * (scratch_[at + 1] - q);
+  // Dead band: the calibration is kept unless the window says otherwise with confidence. Its
+  // half-width is the larger of guard_deadband and half the interval above, so a heavy tail (a
+  // wide interval: the estimate jumps as single outliers enter and leave) does not move the
+  // level on its own noise, while a real shift (every value moves) does.
+  const double band = std::max(cfg_.guard_deadband, 0.5 * (scratch_[hi_rank] - scratch_[lo_rank]));
+  // Below the calibration (bigger levels than the p99 oracle would run) takes twice the
+  // evidence: a miss costs more than a level's worth of FLOPs.
+  q = q > band ? q - band : (q < -2.0 * band ? q + 2.0 * band : 0.0);
+  return std::clamp(std::exp(q), cfg_.feedback_min, cfg_.feedback_max);
 }
 
 size_t Governor::best_level_locked(double f_mhz, double target_ms, bool with_feedback,
-                                   double guard) const {
+                                   double corr) const {
   // Levels are ordered least to most pruned, so the first that fits is the least pruned. A
   // calibrated table need not be strictly monotone (noise), hence a scan, not a bisection.
-  for (size_t k = 0; k < table_.size(); ++k)
-    if (predict_locked(k, f_mhz, with_feedback) * guard <= target_ms) return k;
+  for (size_t k = 0; k < table_.size(); ++k) {
+    const double t = predict_locked(k, f_mhz, with_feedback, corr);
+    if ((with_feedback ? t * tail_[k] : t) <= target_ms) return k;
+  }
   return table_.size() - 1;
 }
 
 size_t Governor::best_level(double f_mhz, double target_ms, bool with_feedback) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return best_level_locked(f_mhz, target_ms, with_feedback, with_feedback ? guard_locked() : 1.0);
+  return best_level_locked(f_mhz, target_ms, with_feedback,
+                           with_feedback ? correction_locked() : 1.0);
 }
 
 size_t Governor::update(double f_mhz) {
   std::lock_guard<std::mutex> lock(mu_);
   size_t next = level_;
-  const double guard = guard_locked();  // once per update: the quantile guard sorts its window
-  size_t fits = best_level_locked(f_mhz, target_, true, guard);
+  const double corr = correction_locked();  // once per update: it selects in its window
+  size_t fits = best_level_locked(f_mhz, target_, true, corr);
   if (fits > level_) {
     next = fits;  // the current level is predicted to miss: prune more now
   } else if (fits < level_) {
     // Only climb as far as the band allows; stay if even one step up is inside the band.
-    size_t comfortable = best_level_locked(f_mhz, target_ * (1.0 - cfg_.up_margin), true, guard);
+    size_t comfortable = best_level_locked(f_mhz, target_ * (1.0 - cfg_.up_margin), true, corr);
     if (comfortable < level_) next = comfortable;
   }
   if (next != level_) ++switches_, level_ = next;
@@ -165,14 +201,11 @@ size_t Governor::update(double f_mhz) {
 void Governor::observe(size_t level, double f_mhz, double measured_ms) {
   if (!(measured_ms > 0)) return;  // a failed or zero-time run says nothing about speed
   std::lock_guard<std::mutex> lock(mu_);
-  const double w = cfg_.ewma_weight;
-  double ratio = measured_ms / predict_locked(level, f_mhz, false);
-  // Deviation from the prediction before this sample updates it, so a step change in the true
-  // ratio shows as spread only until the feedback has caught up.
-  double dev = std::clamp(ratio / feedback_ - 1.0, -cfg_.spread_max, cfg_.spread_max);
-  spread2_ = (1.0 - w) * spread2_ + w * dev * dev;
-  spread2_ = std::min(spread2_, cfg_.spread_max * cfg_.spread_max);
+  const double raw = predict_locked(level, f_mhz, false);
   if (cfg_.guard_quantile > 0) {
+    // Against the calibrated tail, not against the current correction: the window then holds
+    // what the host does, whatever the governor believed at the time, and cannot feed on itself.
+    const double dev = std::log(measured_ms / (raw * tail_[level]));
     if (devs_.size() < cfg_.guard_window) {
       devs_.push_back(dev);
     } else {
@@ -180,8 +213,12 @@ void Governor::observe(size_t level, double f_mhz, double measured_ms) {
       dev_next_ = (dev_next_ + 1) % cfg_.guard_window;
     }
   }
+  // Telemetry: the median-level ratio and its spread.
+  const double w = cfg_.ewma_weight;
+  const double ratio = measured_ms / raw;
+  const double dev = std::clamp(ratio / feedback_ - 1.0, -cfg_.spread_max, cfg_.spread_max);
+  spread2_ = std::min((1.0 - w) * spread2_ + w * dev * dev, cfg_.spread_max * cfg_.spread_max);
   feedback_ = (1.0 - w) * feedback_ + w * ratio;
-  feedback_ = std::clamp(feedback_, cfg_.feedback_min, cfg_.feedback_max);
 }
 
 size_t Governor::level() const {
@@ -203,6 +240,11 @@ double Governor::feedback() const {
 double Governor::spread() const {
   std::lock_guard<std::mutex> lock(mu_);
   return std::sqrt(spread2_);
+}
+
+double Governor::correction() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return correction_locked();
 }
 
 void Governor::reset_feedback() {

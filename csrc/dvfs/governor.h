@@ -2,9 +2,14 @@
 // clock. Independent of where the clock comes from (sources) and of the engine (it sees only a
 // per-level latency table and measured latencies), so a device app can drive it directly.
 //
-// Prediction: t_k(f) = table_k · (α·f_ref/f + 1 − α) · feedback, where table_k is level k's
-// calibrated median at f_ref and feedback is an EWMA of measured/predicted that absorbs what the
-// clock does not show (contention, thermal, memory effects, a wrong table).
+// Base prediction (the median of level k at clock f): t_k(f) = table_k · (α·f_ref/f + 1 − α).
+// A level is chosen when its predicted TAIL fits: t_k(f) · tail_k · c <= target, where tail_k is
+// the level's calibrated p99/median (its own jitter: short levels jitter more) and c a learned
+// correction: the guard_quantile-quantile of log(measured / (t_k(f)·tail_k)) over the last
+// guard_window runs, shrunk towards 0 by a dead band. In steady conditions c stays 1 and the
+// choice is exactly the calibrated-p99 oracle's (a function of the clock alone: no switching on
+// noise); when the host gets slower or noisier than at calibration, c grows within a few tail
+// runs, and it returns once those runs have left the window.
 #pragma once
 
 #include <cstddef>
@@ -17,36 +22,34 @@ struct GovernorConfig {
   double target_ms = 0.0;      // <= 0: default, 1.05 × level 0's latency at f_ref
   double alpha = 0.85;         // compute-bound share in the frequency model
   // Hysteresis: drop to a more-pruned level as soon as the current one is predicted to miss, but
-  // return to a less-pruned one only when it is predicted under target·(1 − up_margin). Without
-  // the band, noise in the feedback flips between two adjacent levels every few inferences. Small,
-  // because the noise guard below already keeps the choice away from the target; 0.01 and
-  // miss_z 1.5 passed every criterion of benchmarks/dvfs_stability.py at 1–2 % latency noise,
-  // 0.03 cost up to 6 % of the oracle's FLOPs.
-  double up_margin = 0.01;
-  double ewma_weight = 0.1;    // weight of each new measured/predicted ratio
-  // Noise guard: a level must fit with its latency spread, predicted·(1 + miss_z·σ) <= target, σ
-  // being an EWMA of the relative deviation of measured latencies from the prediction. Meeting the
-  // target only with the median misses about half the time at the chosen level. The chosen level
-  // usually sits part of a level step under the target already, so z = 1.5 (not the Gaussian 2.33)
-  // gave <= 1 % misses at 1–2 % noise in benchmarks/dvfs_stability.py --simulate while giving up
-  // the fewest FLOPs. 0 turns the guard off.
-  double miss_z = 1.5;
-  double spread_max = 0.5;
-  // σ assumed before any measurement (and after reset_feedback()); without a prior the first
-  // inferences run unguarded, at the level that misses most. A calibration's p90/median − 1,
-  // divided by 1.28, is a good value; 0.02 is typical of a quiet machine.
-  double initial_spread = 0.02;     // cap on σ, so a burst of outliers cannot force the last level
-  double feedback_min = 0.5, feedback_max = 4.0;  // a clamp so one outlier cannot run away
-  // Quantile guard (the default; 0 = off, leaving the miss_z·σ guard above). A level must fit
-  // with the guard_quantile-quantile q of the last guard_window relative deviations of measured
-  // from predicted latency: predicted·(1 + max(q, 0)) <= target. Real latency noise on a CPU is
-  // heavy-tailed and bursty (lost time slices, interrupts, a busy SMT sibling), so mean + z·σ
-  // both over-guards (outliers inflate σ) and under-guards (the tail is longer than Gaussian); an
-  // empirical quantile assumes no shape. Measured on this project's 2-vCPU VM (docs/dvfs.md):
-  // MobileNetV2 on the Orin schedutil trace, misses 1.5 % -> 0.3 %; the simulated 1 % noise
-  // criteria still all pass. Until guard_window/4 deviations are in, the σ guard is used.
+  // return to a less-pruned one only when it is predicted under target·(1 − up_margin). 0 by
+  // default: the learned correction moves only on evidence (dead band below), so the choice is a
+  // function of the clock and a band only delays the climb (on a clock that steps every sample,
+  // 0.01 cost up to 6 % of the oracle's FLOPs in benchmarks/dvfs_stability.py --simulate).
+  double up_margin = 0.0;
+  // Weight of each new sample in the EWMAs behind feedback() and spread(): telemetry (how far the
+  // measured median is from the table, and how much it jitters); the choice does not use them.
+  double ewma_weight = 0.1;
+  // Tail prior for levels without a calibrated p99 (Governor constructed without tail_ms):
+  // tail_k = 1 + miss_z·initial_spread, i.e. a Gaussian quantile of a relative spread σ. A
+  // calibration's p90/median − 1, divided by 1.28, is a good σ; 0.02 is typical of a quiet machine.
+  // miss_z 2.33 is the Gaussian 99th percentile. Both 0: no prior guard at all.
+  double miss_z = 2.33;
+  double spread_max = 0.5;          // cap on the telemetry σ, so a burst cannot run it away
+  double initial_spread = 0.02;
+  double feedback_min = 0.5, feedback_max = 4.0;  // clamp on the learned correction c
+  // Learned correction: c = exp(q), q the guard_quantile-quantile of the last guard_window
+  // values of log(measured / predicted tail), used once guard_window/4 are in. Quantile rather
+  // than mean: real latency noise on a CPU is heavy-tailed and bursty (lost time slices,
+  // interrupts, another process's compile), and the tail is what misses deadlines. 0 = no learning
+  // (the prior alone). A 512-run window: 128 flapped between adjacent levels in the simulated
+  // benchmark (the 99th percentile of 128 samples is the second-largest one).
   double guard_quantile = 0.99;
-  size_t guard_window = 128;
+  size_t guard_window = 512;
+  // Dead band on q: |q| <= guard_deadband counts as 0, larger values are shrunk by it. Without it
+  // the estimate's own noise (±1-2 % for 512 samples) moves a level that sits near the target in
+  // and out, which costs CV and FLOPs; with it, a calibration that still holds is trusted as is.
+  double guard_deadband = 0.015;
 };
 
 // A latency table measured on the device at several clocks (`allinone sweep`): ms[i][k] is level
@@ -62,12 +65,18 @@ struct MeasuredTable {
 class Governor {
  public:
   // level_ms: each level's median latency at f_ref_mhz, level 0 least pruned (must be positive).
-  // Throws std::invalid_argument on an empty table, non-positive entries or f_ref.
-  Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg = {});
+  // tail_ms (optional, same length): each level's calibrated tail (p99) at f_ref_mhz, from the
+  // same calibration; without it every level gets the prior 1 + miss_z·initial_spread.
+  // Throws std::invalid_argument on an empty table, non-positive entries, a tail table of another
+  // length or with entries below the median, or a non-positive f_ref.
+  Governor(std::vector<double> level_ms, double f_ref_mhz, GovernorConfig cfg = {},
+           std::vector<double> tail_ms = {});
   // From a measured frequency x level table: f_ref is its highest clock and table_ms() that
-  // clock's row (so the default target is 1.05 x level 0 at the top measured clock). Throws
-  // std::invalid_argument on an empty or ragged table, duplicate or non-positive clocks.
-  explicit Governor(MeasuredTable measured, GovernorConfig cfg = {});
+  // clock's row (so the default target is 1.05 x level 0 at the top measured clock); tail_ms as
+  // above, at that clock. Throws std::invalid_argument on an empty or ragged table, duplicate or
+  // non-positive clocks.
+  explicit Governor(MeasuredTable measured, GovernorConfig cfg = {},
+                    std::vector<double> tail_ms = {});
 
   size_t num_levels() const { return table_.size(); }
   double f_ref_mhz() const { return f_ref_; }
@@ -80,12 +89,16 @@ class Governor {
   double scale(double f_mhz) const;
   // The measured table, sorted by clock; empty freqs_mhz when built from one row.
   const MeasuredTable& measured() const { return measured_; }
-  // Level's latency at f before feedback: the measured table where it covers f, else the α model.
+  // Level's median latency at f before correction: the measured table where it covers f, else
+  // the α model.
   double base_ms(size_t level, double f_mhz) const;
-  // Predicted (median) latency of level at f, with the current feedback (or without: raw model).
+  // Predicted median latency of level at f, times the learned correction (or without: raw model).
   double predict_ms(size_t level, double f_mhz, bool with_feedback = true) const;
-  // Least-pruned level predicted to meet `target_ms` at f (no hysteresis, no state change);
-  // the last level when none does. with_feedback also applies the noise guard.
+  // Predicted tail (p99) latency of level at f: predict_ms · tail_k (the choice compares this).
+  double predict_tail_ms(size_t level, double f_mhz) const;
+  // Least-pruned level predicted to meet `target_ms` at f (no hysteresis, no state change); the
+  // last level when none does. with_feedback: by predicted tails (the governor's choice);
+  // without: by the raw median model (the median oracle).
   size_t best_level(double f_mhz, double target_ms, bool with_feedback = true) const;
 
   // Called on each new frequency sample: applies hysteresis, updates and returns the level.
@@ -95,31 +108,35 @@ class Governor {
 
   size_t level() const;
   void set_level(size_t level);  // e.g. to start somewhere specific; throws when out of range
-  double feedback() const;
-  double spread() const;  // σ: relative latency spread learned from observe()
-  void reset_feedback();
+  double feedback() const;    // telemetry: EWMA of measured / raw predicted median
+  double spread() const;      // telemetry: σ, relative spread of measured around feedback()
+  double correction() const;  // c: the learned factor on predictions (1 = calibration holds)
+  const std::vector<double>& tail_ratio() const { return tail_; }  // tail_k (>= 1) per level
+  void reset_feedback();  // forgets what observe() learned (window, telemetry)
   size_t switches() const;
 
  private:
   struct Sorted {  // a measured table already checked and sorted by clock
     MeasuredTable table;
   };
-  Governor(Sorted sorted, GovernorConfig cfg);
+  Governor(Sorted sorted, GovernorConfig cfg, std::vector<double> tail_ms);
 
-  // guard: the noise guard's factor on predictions (guard_locked(), or 1 without feedback).
-  size_t best_level_locked(double f_mhz, double target_ms, bool with_feedback, double guard) const;
-  double predict_locked(size_t level, double f_mhz, bool with_feedback) const;
-  double guard_locked() const;  // the factor (>= 1) on predictions from the noise guard
+  // corr: the learned correction (correction_locked(), or 1 without feedback).
+  size_t best_level_locked(double f_mhz, double target_ms, bool with_feedback, double corr) const;
+  // Base prediction: the raw model (with_feedback = false) or times correction `corr`.
+  double predict_locked(size_t level, double f_mhz, bool with_feedback, double corr = 1.0) const;
+  double correction_locked() const;
 
   std::vector<double> table_;
+  std::vector<double> tail_;  // tail_k / table_k per level (>= 1)
   double f_ref_;
   MeasuredTable measured_;  // immutable after construction: read without the lock
   GovernorConfig cfg_;
   mutable std::mutex mu_;  // update() runs on a monitor thread, observe() on inference threads
   double target_ = 0.0;
   double feedback_ = 1.0;
-  double spread2_ = 0.0;  // EWMA of squared relative deviation
-  std::vector<double> devs_;  // ring buffer of relative deviations (quantile guard)
+  double spread2_ = 0.0;  // EWMA of squared relative deviation (telemetry)
+  std::vector<double> devs_;  // ring buffer of log(measured / predicted tail)
   size_t dev_next_ = 0;
   mutable std::vector<double> scratch_;
   size_t level_ = 0;

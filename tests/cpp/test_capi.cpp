@@ -569,7 +569,7 @@ void test_adaptive() {
   o.struct_size = 8;
   EXPECT_FAIL(aio_adaptive_init(e, s, &o, &a), AIO_STATUS_INVALID_ARGUMENT, "struct_size");
   o = aio_adaptive_options_default();
-  AIO_CHECK(o.guard_quantile == 0.99 && o.guard_window == 128);
+  AIO_CHECK(o.guard_quantile == 0.99 && o.guard_window == 512);
   o.guard_quantile = 1.0;
   EXPECT_FAIL(aio_adaptive_init(e, s, &o, &a), AIO_STATUS_INVALID_ARGUMENT, "guard_quantile");
   o.guard_quantile = 0.9;

@@ -187,11 +187,20 @@ void test_governor() {
   size_t before = g.switches();
   for (int i = 0; i < 100; ++i) g.update(i % 2 ? 1540 : 1570);
   AIO_CHECK(g.switches() - before <= 1);
-  // Feedback: the table is 2× optimistic; measured latencies pull predictions up. 300 runs: the
-  // deviations of the first ~50, while the feedback converges, must leave the quantile guard's
-  // 128-run window before it stops guarding against them.
+  // Calibrated tails: level 0's median (10) fits 10.5, its p99 (11) does not; the raw model
+  // (the median oracle's) still picks it.
+  Governor t({10.0, 8.0, 6.4, 5.12}, 2000, cfg, {11.0, 8.4, 6.6, 5.3});
+  AIO_CHECK(t.update(2000) == 1);
+  AIO_CHECK(t.best_level(2000, 10.5, false) == 0);
+  AIO_CHECK_NEAR(t.predict_tail_ms(1, 2000), 8.4, 1e-12);
+  // Learned correction: the table is 2× optimistic; once guard_window/4 runs are in, the
+  // window's quantile pulls predictions up (and the telemetry feedback agrees).
   Governor w({10.0, 8.0, 6.4, 5.12}, 2000, cfg);
-  for (int i = 0; i < 300; ++i) w.observe(w.update(2000), 2000, 2.0 * w.table_ms()[w.level()]);
+  for (int i = 0; i < 300; ++i) {
+    const size_t k = w.update(2000);  // before observe(): the run is at the level chosen
+    w.observe(k, 2000, 2.0 * w.table_ms()[k]);
+  }
+  AIO_CHECK(w.correction() > 1.8);
   AIO_CHECK_NEAR(w.feedback(), 2.0, 0.01);
   AIO_CHECK(w.level() == 3);  // 5.12·2 = 10.24 fits; 6.4·2 does not
   w.set_target_ms(20.0);

@@ -216,8 +216,8 @@ typedef struct aio_adaptive_options {
   double f_ref_mhz;         /* clock the table was measured at; <= 0: the source's max */
   double alpha;             /* compute-bound share in t(f) = t(f_ref)(alpha f_ref/f + 1 - alpha) */
   double up_margin;         /* hysteresis band before returning to a less-pruned level */
-  double ewma_weight;       /* weight of each measured/predicted ratio in the feedback */
-  double miss_z;            /* noise guard: predicted (1 + miss_z sigma) must meet the target */
+  double ewma_weight;       /* weight of each sample in the feedback/spread telemetry */
+  double miss_z;            /* tail prior per level: 1 + miss_z sigma (the C API has no p99s) */
   /* 1: emulate the source's clock on this machine: after each run, busy-wait as the clock would
    * have slowed it (t(f)/t(f_max) with `alpha`, f_max = the source's max). Latencies and stats
    * then are EMULATED. For machines without DVFS (CI, VMs) replaying a trace. */
@@ -227,10 +227,10 @@ typedef struct aio_adaptive_options {
   uint32_t poll_us;
   aio_level_callback on_level_change; /* optional, with poll_us > 0 */
   void* user_data;
-  /* Added after user_data (an older, shorter struct gets the defaults): the quantile noise
-   * guard. A level must fit with the guard_quantile-quantile of the last guard_window relative
-   * deviations of measured from predicted latency. Default 0.99 over 128 runs; 0 leaves only the
-   * miss_z sigma guard. See docs/dvfs.md. */
+  /* Added after user_data (an older, shorter struct gets the defaults): the learned correction.
+   * Predictions are scaled by the guard_quantile-quantile of the last guard_window values of
+   * log(measured / predicted tail), inside a dead band. Default 0.99 over 512 runs; 0: no
+   * learning. See docs/dvfs.md. */
   double guard_quantile;
   uint32_t guard_window;
   /* Added after guard_window (an older, shorter struct gets NULL/0): a latency table measured at
