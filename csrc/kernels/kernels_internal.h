@@ -123,6 +123,20 @@ using MaxPoolFn = void (*)(const float* x, const ConvGeom& g, float* y, size_t c
 // Same contract as aio::add_act.
 using AddActFn = void (*)(const float* a, const float* b, float* y, size_t i0, size_t i1, Act act);
 
+// Same contracts as aio::avg_pool and aio::global_avg_pool.
+using AvgPoolFn = void (*)(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0,
+                           size_t c1);
+using GlobalAvgPoolFn = void (*)(const float* x, size_t hw, float* y, size_t c0, size_t c1);
+// acc[i] += x[i] for i < n: the vertical sums of average pooling, its bulk of the work.
+using AddRowFn = void (*)(float* acc, const float* x, size_t n);
+// Average pooling with the vertical sums done by add_row (the horizontal windows and the
+// divisors are the same on every ISA); the portable versions (every ISA without its own).
+void avg_pool_rows(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0,
+                   size_t c1, AddRowFn add_row);
+void avg_pool_portable(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0,
+                       size_t c1);
+void global_avg_pool_portable(const float* x, size_t hw, float* y, size_t c0, size_t c1);
+
 struct KernelTable {
   const char* isa = "scalar";
   const char* gemm_name = "";
@@ -140,6 +154,8 @@ struct KernelTable {
   WinogradInputFn winograd_input = nullptr;
   WinogradOutputFn winograd_output = nullptr;
   CoutLanesTileFn cout_lanes_tile = nullptr;  // only where it pays (AVX-512); else portable
+  AvgPoolFn avg_pool = avg_pool_portable;
+  GlobalAvgPoolFn global_avg_pool = global_avg_pool_portable;
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries, except
