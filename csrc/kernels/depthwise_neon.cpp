@@ -1,9 +1,10 @@
 // NEON depthwise 3x3 convolution, stride 1 and 2, output width in lanes (4 pixels of one row per
-// vector), two output rows per pass so each loaded tap vector feeds both rows that use it. Each
-// channel plane is first copied into a zero-bordered scratch plane (depthwise_padded_geom), so
-// every tap is a whole-vector load with no bounds test or lane mask (NEON has no masked loads);
-// the copy is one load and one store per 4 input floats, against 9 to 12 loads and 9 FMAs per 4
-// outputs. The nine weights sit in three registers and are read by element (fmla ..., v.s[i]).
+// vector), two output rows per pass so each loaded tap vector feeds both rows that use it. With
+// padding 1 and more than 4 outputs a row (every MobileNetV2 depthwise layer) the taps are read
+// straight from the input (channels_inplace: edge columns by ext and a mask, see there). Other
+// paddings copy each channel plane into a zero-bordered scratch plane (depthwise_padded_geom), so
+// every tap is a whole-vector load with no bounds test or lane mask (NEON has no masked loads).
+// The nine weights sit in three registers and are read by element (fmla ..., v.s[i]).
 // Other kernel sizes, dilations and strides take the portable path.
 #include <arm_neon.h>
 
