@@ -137,6 +137,19 @@ using AddActFn = void (*)(const float* a, const float* b, float* y, size_t i0, s
 // Same contract as aio::scale_channels.
 using ScaleChannelsFn = void (*)(const float* x, const float* gate, float* y, size_t hw,
                                  size_t c0, size_t c1, Act act);
+// Same contracts as aio::avg_pool and aio::global_avg_pool.
+using AvgPoolFn = void (*)(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0,
+                           size_t c1);
+using GlobalAvgPoolFn = void (*)(const float* x, size_t hw, float* y, size_t c0, size_t c1);
+// acc[i] += x[i] for i < n: the vertical sums of average pooling, its bulk of the work.
+using AddRowFn = void (*)(float* acc, const float* x, size_t n);
+// Average pooling with the vertical sums done by add_row (the horizontal windows and the
+// divisors are the same on every ISA); the portable versions (every ISA without its own).
+void avg_pool_rows(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0,
+                   size_t c1, AddRowFn add_row);
+void avg_pool_portable(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0,
+                       size_t c1);
+void global_avg_pool_portable(const float* x, size_t hw, float* y, size_t c0, size_t c1);
 
 struct KernelTable {
   const char* isa = "scalar";
@@ -155,6 +168,8 @@ struct KernelTable {
   WinogradFns winograd[kWinogradTiles];  // F(2x2, 3x3), F(4x4, 3x3): see winograd_index
   CoutLanesTileFn cout_lanes_tile = nullptr;  // only where it pays (AVX-512); else portable
   ScaleChannelsFn scale_channels = nullptr;
+  AvgPoolFn avg_pool = avg_pool_portable;
+  GlobalAvgPoolFn global_avg_pool = global_avg_pool_portable;
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries, except

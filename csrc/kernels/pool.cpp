@@ -1,4 +1,5 @@
-// Max/average pooling and global average pooling (portable: memory-bound, small share of time).
+// Max/average pooling and global average pooling: the portable versions and the dispatch
+// (memory-bound, a small share of time; NEON has its own in pool_neon.cpp).
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -100,7 +101,10 @@ void max_pool(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1,
   detail::table().max_pool(x, g, y, c0, c1, oy0, std::min(oy1, g.h_out));
 }
 
-void avg_pool(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0, size_t c1) {
+namespace detail {
+
+void avg_pool_rows(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0,
+                   size_t c1, AddRowFn add_row) {
   if (c0 >= c1 || g.w_out == 0) return;
   PoolScratch& s = scratch(g);
   float* row = s.row.data();
@@ -111,10 +115,7 @@ void avg_pool(const float* x, const ConvGeom& g, bool count_pad, float* y, size_
       const Span sy = window(oy, g.sh, g.ph, g.kh, g.dh, g.h_in);
       const size_t ny = taps(sy, g.dh);
       std::fill(row, row + g.w_in, 0.f);
-      for (size_t iy = sy.lo; iy < sy.hi; iy += g.dh) {
-        const float* xr = xc + iy * g.w_in;
-        for (size_t ix = 0; ix < g.w_in; ++ix) row[ix] += xr[ix];
-      }
+      for (size_t iy = sy.lo; iy < sy.hi; iy += g.dh) add_row(row, xc + iy * g.w_in, g.w_in);
       float* yr = yc + oy * g.w_out;
       for (size_t ox = 0; ox < g.w_out; ++ox) {
         const Span& sx = s.cols[ox];
@@ -127,7 +128,18 @@ void avg_pool(const float* x, const ConvGeom& g, bool count_pad, float* y, size_
   }
 }
 
-void global_avg_pool(const float* x, size_t hw, float* y, size_t c0, size_t c1) {
+namespace {
+void add_row_portable(float* acc, const float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) acc[i] += x[i];
+}
+}  // namespace
+
+void avg_pool_portable(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0,
+                       size_t c1) {
+  avg_pool_rows(x, g, count_pad, y, c0, c1, add_row_portable);
+}
+
+void global_avg_pool_portable(const float* x, size_t hw, float* y, size_t c0, size_t c1) {
   for (size_t ch = c0; ch < c1; ++ch) {
     const float* xc = x + ch * hw;
     // Eight partial sums: shorter dependency chains and smaller rounding error on big planes.
@@ -140,6 +152,16 @@ void global_avg_pool(const float* x, size_t hw, float* y, size_t c0, size_t c1) 
     for (; i < hw; ++i) sum += xc[i];
     y[ch] = hw ? sum / static_cast<float>(hw) : 0.f;
   }
+}
+
+}  // namespace detail
+
+void avg_pool(const float* x, const ConvGeom& g, bool count_pad, float* y, size_t c0, size_t c1) {
+  detail::table().avg_pool(x, g, count_pad, y, c0, c1);
+}
+
+void global_avg_pool(const float* x, size_t hw, float* y, size_t c0, size_t c1) {
+  detail::table().global_avg_pool(x, hw, y, c0, c1);
 }
 
 }  // namespace aio

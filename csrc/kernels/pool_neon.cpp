@@ -98,10 +98,47 @@ void aio_f32_maxpool_rows__neon(const float* x, const ConvGeom& g, float* y, siz
   max_pool_portable(x, g, y, c0, c1, oy0, oy1);
 }
 
+// Vertical sums of average pooling: 16 floats a step (paired loads), then 4, then singles.
+void add_row_neon(float* acc, const float* x, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (size_t j = 0; j < 16; j += 4)
+      vst1q_f32(acc + i + j, vaddq_f32(vld1q_f32(acc + i + j), vld1q_f32(x + i + j)));
+  for (; i + 4 <= n; i += 4) vst1q_f32(acc + i, vaddq_f32(vld1q_f32(acc + i), vld1q_f32(x + i)));
+  for (; i < n; ++i) acc[i] += x[i];
+}
+
+void aio_f32_avgpool_rows__neon(const float* x, const ConvGeom& g, bool count_pad, float* y,
+                                size_t c0, size_t c1) {
+  avg_pool_rows(x, g, count_pad, y, c0, c1, add_row_neon);
+}
+
+// One channel's mean: four accumulators of 4 lanes (16 floats a step, independent chains), then
+// whole vectors, a horizontal add and the scalar tail.
+void aio_f32_global_avgpool__neon(const float* x, size_t hw, float* y, size_t c0, size_t c1) {
+  for (size_t ch = c0; ch < c1; ++ch) {
+    const float* xc = x + ch * hw;
+    float32x4_t s0 = vdupq_n_f32(0.f), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= hw; i += 16) {
+      s0 = vaddq_f32(s0, vld1q_f32(xc + i));
+      s1 = vaddq_f32(s1, vld1q_f32(xc + i + 4));
+      s2 = vaddq_f32(s2, vld1q_f32(xc + i + 8));
+      s3 = vaddq_f32(s3, vld1q_f32(xc + i + 12));
+    }
+    for (; i + 4 <= hw; i += 4) s0 = vaddq_f32(s0, vld1q_f32(xc + i));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < hw; ++i) sum += xc[i];
+    y[ch] = hw ? sum / static_cast<float>(hw) : 0.f;
+  }
+}
+
 }  // namespace
 
 void fill_table_pool_neon(KernelTable& t) {
   t.max_pool = aio_f32_maxpool_rows__neon;
+  t.avg_pool = aio_f32_avgpool_rows__neon;
+  t.global_avg_pool = aio_f32_global_avgpool__neon;
 }
 
 }  // namespace detail

@@ -162,7 +162,15 @@ void test_depthwise(const char* isa) {
                           {3, 7, 7, 5, 1, 2, 1},    {2, 8, 8, 5, 1, 2, 1},
                           {2, 5, 6, 5, 1, 2, 1},    {2, 10, 8, 5, 1, 2, 1},
                           {2, 9, 8, 5, 1, 0, 1},    {3, 14, 14, 5, 2, 2, 1},
-                          {2, 13, 11, 5, 2, 2, 1}};
+                          {2, 13, 11, 5, 2, 2, 1},
+                          // Padding 1, 5 or more outputs a row (NEON reads these in place):
+                          // the narrowest rows, one input row, one output row at stride 2, odd
+                          // and even widths, a full and a one-lane last vector.
+                          {2, 4, 5, 3, 1, 1, 1},    {2, 5, 9, 3, 2, 1, 1},
+                          {2, 5, 16, 3, 1, 1, 1},   {1, 1, 20, 3, 1, 1, 1},
+                          {2, 2, 18, 3, 2, 1, 1},   {2, 6, 17, 3, 2, 1, 1},
+                          {2, 3, 19, 3, 2, 1, 1},   {3, 4, 21, 3, 1, 1, 1},
+                          {2, 5, 16, 3, 2, 1, 1},   {2, 4, 25, 3, 2, 1, 1}};
   int idx = 0;
   for (const Shape& sh : shapes) {
     const ConvGeom g = geom(sh.c, sh.h, sh.w, sh.k, sh.s, sh.p, sh.d);
@@ -225,7 +233,9 @@ void test_pools() {
   const Shape shapes[] = {{3, 8, 8, 2, 2, 0, false}, {2, 7, 9, 3, 2, 1, false},
                           {2, 7, 9, 3, 2, 1, true},  {3, 112, 112, 3, 2, 1, false},
                           {2, 6, 5, 3, 2, 0, true},  {2, 10, 11, 5, 3, 2, true},
-                          {1, 1, 1, 2, 2, 1, true},  {2, 7, 7, 7, 1, 0, false}};
+                          {1, 1, 1, 2, 2, 1, true},  {2, 7, 7, 7, 1, 0, false},
+                          // Rows of 16 + 4 + 1 and 16 + 3 floats (NEON sums rows in vectors).
+                          {2, 9, 21, 3, 1, 1, false}, {2, 6, 19, 2, 2, 0, true}};
   for (const Shape& sh : shapes) {
     const ConvGeom g = geom(sh.c, sh.h, sh.w, sh.k, sh.s, sh.p, 1, sh.ceil_mode);
     const size_t plane = g.h_out * g.w_out;
@@ -305,7 +315,7 @@ void test_max_pool_nan() {
 }
 
 void test_global_avg_pool() {
-  for (size_t hw : {1, 7, 49, 3136}) {
+  for (size_t hw : {1, 7, 16, 19, 21, 49, 3136}) {
     const auto x = aio_test::random_vec(4 * hw, 51);
     std::vector<float> y(4, 9.f);
     aio::global_avg_pool(x.data(), hw, y.data(), 1, 4);
