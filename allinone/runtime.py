@@ -272,8 +272,9 @@ class Engine:
 
         ``kind`` is the op (``conv3x3/s1``, ``add``, ...) and, for a convolution, the algorithm
         this level runs where it is not the packed GEMM (``/winograd``, ``/direct``,
-        ``/cout_lanes``). Runs the image ``repeats`` times with the engine's threads; ordinary runs
-        carry no timing.
+        ``/cout_lanes``), and ``/im2col`` at a Winograd layer's levels that run the packed GEMM
+        instead (under 16 input channels, except on AVX-512). Runs the image ``repeats`` times
+        with the engine's threads; ordinary runs carry no timing.
         """
         x = self._check_input(x)
         if x.ndim == 4:

@@ -6,6 +6,9 @@ Tolerance: max abs err <= 1e-4 * max |reference|.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -383,6 +386,62 @@ def test_first_layer_algorithm_per_level(tmp_path: Path) -> None:
             if _core.isa() == "avx512":
                 assert kind == ("conv7x7/s2/direct" if k == 1 else "conv7x7/s2/cout_lanes"), kind
             close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")
+
+
+def check_winograd_narrow_levels(path: Path) -> None:
+    """The checks of test_winograd_narrow_levels_take_im2col on the ISA this process runs."""
+    m = F.load(path)
+    # Only AVX-512's transforms (16 tiles per vector) keep Winograd at the narrow levels.
+    narrow = "winograd" if _core.isa() == "avx512" else "im2col"
+    x = rand_input(m, n=2)
+    for threads in (1, 2, 3):
+        engine = Engine(path, threads=threads)
+        for k, second in enumerate(["winograd", narrow]):
+            kinds = [kind for _, kind, _, _ in engine.profile(rand_input(m, n=1), k, 1)]
+            assert kinds == ["conv3x3/s1/winograd", f"conv3x3/s1/{second}"], (k, kinds)
+            close(engine.run_at(k, x), reference(m, k, x), f"{m.name} level {k}")
+    plain = Engine(path, threads=1, winograd=False)
+    for k in range(m.num_levels):
+        close(plain.run_at(k, x), reference(m, k, x), f"{m.name} winograd=False level {k}")
+    # Both layers keep their 16 transformed values per kernel (F(2x2): 16 channels); the second
+    # also its packed 3x3 weights (16 rows x 24 * 9) where it runs its narrow level by im2col.
+    wino = 24 * 16 * 16 * 4 + 16 * 24 * 16 * 4
+    packed = 16 * 24 * 9 * 4
+    if narrow == "im2col":
+        assert engine.weight_bytes >= wino + packed, engine.weight_bytes
+    else:
+        assert engine.weight_bytes < wino + packed, engine.weight_bytes
+
+
+@pytest.mark.parametrize("isa", ["native", "avx2", "scalar"])
+def test_winograd_narrow_levels_take_im2col(isa: str, tmp_path: Path) -> None:
+    """A 3x3 layer onto a 16x16 map whose input has 24 channels at level 0 and 8 at level 1
+    (under the 16 Winograd needs to share its input transform): Winograd at level 0, and at
+    level 1 the implicit GEMM from a second copy of the weights, which the engine reports, except
+    on AVX-512 (whose wide transforms keep Winograd there); a layer whose levels all keep 16
+    input channels runs Winograd at every level. Every level matches the reference at 1-3
+    threads and with winograd=False. Other ISAs run in a child process (AIO_FORCE_ISA is read
+    once per process)."""
+    b = Builder("wgnarrow", (16, 16, 16), [24, 16], [[24, 16], [8, 16]], seed=12)
+    v1 = b.conv(0, 0, 24, k=3, p=1, act="relu")
+    path = save(b.done(b.conv(v1, 1, 16, k=3, p=1, act="none")), tmp_path)
+    if isa == "native":
+        check_winograd_narrow_levels(path)
+        return
+    if isa == _core.isa() or (isa == "avx2" and _core.isa() != "avx512"):
+        pytest.skip(f"{isa}: the native run covers it, or this CPU lacks it")
+    env = dict(os.environ, AIO_FORCE_ISA=isa)
+    code = (
+        f"import sys; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).parent)!r});"
+        " import test_engine as t;"
+        f" from allinone import _core; assert _core.isa() == {isa!r}, _core.isa();"
+        f" t.check_winograd_narrow_levels(Path({str(path)!r}))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 def test_winograd_costs_weights_not_results(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 // 12 or 32 rows, Winograd's transformed ones, or the depthwise taps).
 //  - pointwise (1x1, stride 1, no padding, groups 1): GEMM with B = the input itself, no im2col;
 //  - 3x3 stride 1 (groups 1) on maps of at least kWinogradMinPixels: Winograd F(4x4, 3x3) or
-//    F(2x2, 3x3), whichever does less work on the map (winograd_tile);
+//    F(2x2, 3x3), whichever does less work on the map (winograd_tile), at the levels of at
+//    least kWinogradMinChannels input channels; a layer with narrower levels also keeps the
+//    packed A panels and runs those levels by the implicit GEMM (im2col_at);
 //  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
 //  - small maps (kCoutLanesMaxMapPixels or fewer pixels), more than one tap: conv_cout_lanes,
 //    output channels in lanes, where pixels in lanes leave lanes idle and im2col costs a pass
@@ -38,8 +40,20 @@ constexpr size_t kSharedBBytes = size_t(4) << 20;
 
 // Winograd pays for its transforms and its 16/9 weights only on large maps, and for its input
 // transform only with enough channels to share it (a first layer on 3 channels goes direct).
+// Channels per level: a Winograd layer's levels of fewer input channels run the implicit GEMM
+// (im2col_at) where the transforms are narrow (kWinogradNarrowMinLanes). ResNet-20 (32x32) on
+// NEON, instructions per inference under qemu (cortex-a72, 1 thread, aarch64_insns.py): L2 (8
+// channels on the 32 x 32 maps) 6.05 -> 5.34 M, L3 (also 8 on the 16 x 16 maps) 2.89 -> 2.06 M;
+// L0 and L1 (16 and more) keep Winograd.
 constexpr size_t kWinogradMinPixels = 196;
 constexpr size_t kWinogradMinChannels = 16;
+
+// Transforms of at least this many tiles per vector (winograd_lanes: AVX-512's) keep Winograd at
+// the narrow levels too. ResNet-20 (32x32) new/old, paired, interleaved, 1 thread, medians of 31
+// rounds on a busy 2-core host: AVX-512 with the narrow levels on the implicit GEMM 1.10 / 1.25 /
+// 1.09 at L1-L3 (so it keeps Winograd); AIO_FORCE_ISA=avx2 (portable transforms) 1.00 / 0.86 /
+// 0.98.
+constexpr size_t kWinogradNarrowMinLanes = 16;
 
 // Output tile side of a Winograd layer: F(4x4, 3x3) (36 multiplies per 16 outputs, 4x the layer's
 // weights) where it does clearly less work than F(2x2, 3x3) (16 per 4, 16/9 of them), in its
@@ -136,7 +150,13 @@ class Conv2d final : public Op {
         lanes_ = PackedA::pack(w, y.c, k_full, k_full, kCoutLanesStrip);
       if (path_ == ConvPath::Winograd)
         winograd_ = WinogradWeights::transform(w, y.c, x.c, winograd_tile(geom_, x.c));
-      else
+      // A Winograd layer's levels narrower than kWinogradMinChannels run the implicit GEMM from
+      // a second image of the weights (im2col_at), unless the transforms are wide enough to
+      // keep (kWinogradNarrowMinLanes); only such layers keep both images.
+      if (path_ != ConvPath::Winograd ||
+          (winograd_lanes(winograd_.tile()) < kWinogradNarrowMinLanes &&
+           std::any_of(cin_.begin(), cin_.end(),
+                       [](uint32_t c) { return c < kWinogradMinChannels; })))
         packed_ = PackedA::pack(w, y.c, k_full, k_full,
                                 path_ == ConvPath::CoutLanes ? kCoutLanesStrip : kGemmRowAlign);
     } else if (groups_ == x.c && groups_ == y.c) {
@@ -172,7 +192,7 @@ class Conv2d final : public Op {
 
   const char* algorithm(size_t level) const override {
     switch (path_) {
-      case ConvPath::Winograd: return "winograd";
+      case ConvPath::Winograd: return im2col_at(level) ? "im2col" : "winograd";
       case ConvPath::Direct: return lanes_at(level) ? "cout_lanes" : "direct";
       case ConvPath::CoutLanes: return "cout_lanes";
       default: return "";
@@ -191,7 +211,9 @@ class Conv2d final : public Op {
     switch (path_) {
       case ConvPath::Pointwise: return run_pointwise(ctx, x, y, epi);
       case ConvPath::Im2col: return run_im2col(ctx, x, y, epi);
-      case ConvPath::Winograd: return run_winograd(ctx, x, y, epi);
+      case ConvPath::Winograd:
+        if (im2col_at(k)) return run_im2col(ctx, x, y, epi);
+        return run_winograd(ctx, x, y, epi);
       case ConvPath::Direct:
         if (lanes_at(k)) return run_cout_lanes(ctx, x, y, epi, lanes_);
         return run_direct(ctx, x, y, epi);
@@ -207,6 +229,12 @@ class Conv2d final : public Op {
   // A Direct layer's levels whose width is whole strips take channels in lanes instead.
   bool lanes_at(size_t level) const {
     return lanes_.rows() > 0 && cout_[level] % kCoutLanesStrip == 0;
+  }
+
+  // A Winograd layer's levels of fewer than kWinogradMinChannels input channels, where the
+  // transforms cost more than they save, take the implicit GEMM instead.
+  bool im2col_at(size_t level) const {
+    return path_ == ConvPath::Winograd && packed_.rows() > 0 && cin_[level] < kWinogradMinChannels;
   }
 
   void run_pointwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
