@@ -190,7 +190,7 @@ def test_not_writable_names_file_and_changes_nothing() -> None:
             for p in tree.rglob("*"):
                 if p.is_file():
                     p.chmod(0o444)
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 3, proc.stderr
         msg = proc.stdout
         assert "cannot write" in msg and "permission denied" in msg and "mode 0" in msg
@@ -299,7 +299,7 @@ def _sweep_cmd(tree: Path, state: Path, runs: int) -> list[str]:
 
 def _start_sweep(tree: Path, state: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": PACKAGE_PARENT}
-    proc = subprocess.Popen(_sweep_cmd(tree, state, 1_000_000), env=env,
+    proc = subprocess.Popen(_sweep_cmd(tree, state, 1_000_000), env=env, cwd=tree,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     d = tree / "devices/system/cpu/cpufreq/policy0"
     deadline = time.monotonic() + 60
@@ -335,12 +335,12 @@ def test_sigkill_then_restore(tmp_path: Path) -> None:
     assert read(d / "scaling_governor") == "userspace"  # nobody restored it
     assert state.exists()
     env = {**os.environ, "PYTHONPATH": PACKAGE_PARENT}
-    blocked = subprocess.run(_sweep_cmd(tmp_path, state, 3), env=env, capture_output=True,
-                             text=True, timeout=60)  # fmt: skip
+    blocked = subprocess.run(_sweep_cmd(tmp_path, state, 3), env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert blocked.returncode == 1 and "--restore" in blocked.stderr
     proc2 = subprocess.run(
         [sys.executable, "-m", "allinone", "sweep", "--restore", str(state)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc2.returncode == 0, proc2.stderr
     assert state_of(d, CPU_FILES) == before
@@ -354,7 +354,7 @@ def test_sweep_cli_emulated_json_and_plot(tmp_path: Path) -> None:
         [sys.executable, "-m", "allinone", "sweep", str(DEMO), "--emulate", "--root",
          str(tmp_path), "--freqs", "1800,900", "--runs", "5", "--threads", "1", "--json",
          str(out), "--plot", str(png), "--warmup-s", "0.2", "--energy", "none"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "EMULATED" in proc.stdout
@@ -514,7 +514,7 @@ def test_live_bench_saves_a_trace_that_replays(tmp_path: Path) -> None:
     proc = subprocess.run(
         [*base, "--live", "--source", "fixed:1500", "--duration", "0.5", "--block", "5",
          "--json", str(out), "--save-trace", str(trace), "--energy", "none"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
@@ -527,7 +527,7 @@ def test_live_bench_saves_a_trace_that_replays(tmp_path: Path) -> None:
     lines = trace.read_text().splitlines()
     assert lines[0] == "t_s,cpu_mhz" and lines[1].endswith(",1500.0")
     proc = subprocess.run([*base, "--trace", str(trace), "--steps", "20"], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "EMULATED" in proc.stdout
 

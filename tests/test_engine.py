@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import PACKAGE_PARENT
 
 from allinone import Engine, _core
 from allinone import format as F
@@ -430,16 +431,16 @@ def test_winograd_narrow_levels_take_im2col(isa: str, tmp_path: Path) -> None:
         return
     if isa == _core.isa() or (isa == "avx2" and _core.isa() != "avx512"):
         pytest.skip(f"{isa}: the native run covers it, or this CPU lacks it")
-    env = dict(os.environ, AIO_FORCE_ISA=isa)
+    # The allinone this run imports, from a folder where the source tree cannot shadow it.
+    env = dict(os.environ, AIO_FORCE_ISA=isa, PYTHONPATH=PACKAGE_PARENT)
     code = (
         f"import sys; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).parent)!r});"
         " import test_engine as t;"
         f" from allinone import _core; assert _core.isa() == {isa!r}, _core.isa();"
         f" t.check_winograd_narrow_levels(Path({str(path)!r}))"
     )
-    root = Path(__file__).resolve().parent.parent
     r = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr[-3000:]
 
