@@ -80,12 +80,8 @@ void gemm_blocked(const float* apack, size_t panel_stride, size_t K, float* c, s
       // Packed strips are zero-padded, so micro-kernels load whole vectors without masks, and each
       // strip streams contiguously (no TLB walk over ldb-strided rows for every A panel).
       const BBlock bb = pack(k0, kc, nb0, nb, bpack);
-      // Rows [row, row + mr) of one panel times the strip at column j0 of the block.
-      auto tile = [&](size_t row, size_t mr, size_t j0) {
-        const size_t nc = std::min(nr, nb - j0);
-        const bool direct = j0 < bb.direct_cols;
-        const float* bs = direct ? bb.direct + j0 : bb.packed + (j0 - bb.direct_cols) * kc;
-        float* ct = c + row * ldc + nb0 + j0;
+      // The epilogue of the tile at rows [row, ...) and column j0 of the block.
+      auto tile_epi = [&](size_t row, size_t j0) {
         detail::TileEpilogue te{};
         if (last) {
           te.scale = epi.scale ? epi.scale + row : nullptr;
@@ -93,12 +89,50 @@ void gemm_blocked(const float* apack, size_t panel_stride, size_t K, float* c, s
           te.residual = epi.residual ? epi.residual + row * ldc + nb0 + j0 : nullptr;
           te.act = epi.act;
         }
-        t.gemm(mr, nc, kc, apack + (row / kMR) * panel_stride + k0 * kMR + row % kMR, bs,
-               direct ? bb.ld : nr, ct, ldc, !first, last ? &te : nullptr);
+        return te;
+      };
+      auto a_at = [&](size_t row) {
+        return apack + (row / kMR) * panel_stride + k0 * kMR + row % kMR;
+      };
+      // Rows [row, row + mr) of one panel times the strip at column j0 of the block.
+      auto tile = [&](size_t row, size_t mr, size_t j0) {
+        const size_t nc = std::min(nr, nb - j0);
+        const bool direct = j0 < bb.direct_cols;
+        const float* bs = direct ? bb.direct + j0 : bb.packed + (j0 - bb.direct_cols) * kc;
+        const detail::TileEpilogue te = tile_epi(row, j0);
+        t.gemm(mr, nc, kc, a_at(row), bs, direct ? bb.ld : nr, c + row * ldc + nb0 + j0, ldc,
+               !first, last ? &te : nullptr);
+      };
+      // Columns [j0, j1) (j0 a strip start) of rows [row, row + mr) of one panel: runs of whole
+      // strips (in place, then packed) through gemm_strips, a partial last strip through gemm.
+      auto strip_runs = [&](size_t row, size_t mr, size_t j0, size_t j1) {
+        const size_t whole_end = j0 + (j1 - j0) / nr * nr;
+        for (size_t j = j0; j < whole_end;) {
+          const bool direct = j < bb.direct_cols;
+          const size_t end = direct ? std::min(whole_end, bb.direct_cols) : whole_end;
+          const float* bs = direct ? bb.direct + j : bb.packed + (j - bb.direct_cols) * kc;
+          const detail::TileEpilogue te = tile_epi(row, j);
+          t.gemm_strips(mr, (end - j) / nr, kc, a_at(row), bs, direct ? nr : nr * kc,
+                        direct ? bb.ld : nr, c + row * ldc + nb0 + j, ldc, !first,
+                        last ? &te : nullptr);
+          j = end;
+        }
+        if (whole_end < j1) tile(row, mr, whole_end);
       };
       // Blocks end on panel boundaries so only the range's own edges make partial tiles.
       for (size_t mb0 = m0, mb1 = 0; mb0 < m1; mb0 = mb1) {
         mb1 = std::min(m1, mb0 / kMR * kMR + kMC);
+        if (t.gemm_strips) {
+          // Panel outer within column chunks of kNC: a panel's K block stays in L1 while the
+          // chunk's strips (in L2) stream past it, one call per panel and chunk.
+          for (size_t c0 = 0; c0 < nb; c0 += kNC)
+            for (size_t row = mb0; row < mb1;) {
+              const size_t mr = std::min(kMR - row % kMR, mb1 - row);
+              strip_runs(row, mr, c0, std::min(nb, c0 + kNC));
+              row += mr;
+            }
+          continue;
+        }
         if (order == TileOrder::PanelOuter) {
           for (size_t row = mb0; row < mb1;) {
             const size_t mr = std::min(kMR - row % kMR, mb1 - row);

@@ -2,7 +2,8 @@
 // 24 q-register accumulators (12 rows x two 4-lane vectors), per k one load of the packed A
 // panel (12 rows as three vectors, each read by element: fmla v.4s, v.4s, v.s[i]) and one of the
 // B strip, so 29 of the 32 registers are live and nothing spills. Whole 8-column tiles of 4, 8 or
-// 12 rows run in assembly (tile_x8_asm); other row counts and partial widths in intrinsics.
+// 12 rows run in assembly (strips_x8_asm), a run of strips per call (gemm_strips); other row
+// counts and partial widths in intrinsics.
 // Also fills the NEON entries of the dispatch table; every aarch64 CPU runs these, entries left
 // alone stay portable.
 #include <arm_neon.h>
@@ -67,88 +68,82 @@ inline void k_step(float32x4_t (*acc)[2], const float* a, const float* bk) {
 
 static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below");
 
-// A whole 8-column tile of 4, 8 or 12 rows (nearly every tile) in one assembly block:
-// accumulation and epilogue, so no accumulator is ever spilled (with the k loop alone in assembly
-// and the epilogue in C++, GCC moved all 24 accumulators through the stack, 300+ instructions
-// per tile). Per k (macro aio_kstepR): one load of the tile's rows of A (one to three vectors),
-// one 2-register load of the B row (row stride as post-increment), R x 2 FMAs by element; per
-// 4 k one loop branch and three prefetches of A (one per 64-byte line of the panel consumed,
-// kPrefetchA k ahead): 27.25 instructions per k for 12 rows, where the compiler's loop took 31.5.
-// The first k's products initialise the accumulators (no zeroing). The epilogue covers what the
-// models use: an optional add of C (a later K block), then either a plain store, or
-// y = act(scale * acc + bias [+ residual]) with scale and bias both given and act None, ReLU or
-// ReLU6 (macro aio_epirow; mode bits: 1 accumulate, 2 epilogue, 4 residual, 8 ReLU, 16 ReLU6);
-// the caller handles anything else. Accumulators live in v8-v31 (declared clobbered, so GCC
-// saves the callee-saved halves), A in v0-v2, B in v3-v4. The macros are defined by the first
-// block the assembler meets (.ifndef), once per translation unit.
-template <int R>
-inline void tile_x8_asm(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
-                        size_t ldc_bytes, const float* scale, const float* bias,
-                        const float* res, uint32_t mode);
-
-// The macros every tile's assembly starts with; the assembler defines them at the first.
+// Whole 8-column tiles of 4, 8 or 12 rows (nearly every tile) in one assembly block, for a run of
+// `strips` consecutive B strips against the same rows of A: accumulation and epilogue, so no
+// accumulator is ever spilled (with the k loop alone in assembly and the epilogue in C++, GCC
+// moved all 24 accumulators through the stack, 300+ instructions per tile), and the per-tile
+// set-up that a call per tile costs (driver, dispatch, saving d8-d15, the epilogue's mode tests:
+// about 180 instructions a tile, 9 M of MobileNetV2's 115 M) paid once per run.
+// Per k (macro aio_kstep): one load of the tile's rows of A (one to three vectors), one 2-register
+// load of the B row (row stride as post-increment), R x 2 FMAs by element. The first four k are
+// peeled (the first one's products initialise the accumulators: no zeroing), so a K that is a
+// multiple of 4 (every layer's here) leaves no remainder steps; then per 4 k one loop branch and
+// three prefetches of A (one per 64-byte line of the panel consumed, kPrefetchA k ahead): 27.25
+// instructions per k for 12 rows. Within a run A's K block (at most 12 KiB) stays in L1 while the
+// B strips stream past it. The epilogue covers what the models use: an optional add of C (a later
+// K block), then either a plain store, or y = act(scale * acc + bias [+ residual]) with scale and
+// bias both given and act None, ReLU or ReLU6 (macro aio_epirow; mode bits: 1 accumulate, 2
+// epilogue, 4 residual, 8 ReLU, 16 ReLU6); the caller handles anything else. Strip s reads B at
+// b + s * b_step, writes C (and reads the residual) 8 columns further per strip. Accumulators live
+// in v8-v31 (declared clobbered, so GCC saves the callee-saved halves once per run), A in v0-v2, B
+// in v3-v4. The macros are defined by the first block the assembler meets (.ifndef), once per
+// translation unit.
 #define AIO_NEON_GEMM_MACROS \
   ".ifndef aio_neon_gemm_macros\n" \
   ".set aio_neon_gemm_macros, 1\n" \
-  ".macro aio_kstep4 op\n" \
+  ".macro aio_kstep R, op\n" \
+  ".if \\R == 4\n" \
   "ld1 {v0.4s}, [x10], x16\n" \
-  "ld1 {v3.4s, v4.4s}, [x11], x17\n" \
-  "\\op v8.4s, v3.4s, v0.s[0]\n" \
-  "\\op v10.4s, v3.4s, v0.s[1]\n" \
-  "\\op v12.4s, v3.4s, v0.s[2]\n" \
-  "\\op v14.4s, v3.4s, v0.s[3]\n" \
-  "\\op v9.4s, v4.4s, v0.s[0]\n" \
-  "\\op v11.4s, v4.4s, v0.s[1]\n" \
-  "\\op v13.4s, v4.4s, v0.s[2]\n" \
-  "\\op v15.4s, v4.4s, v0.s[3]\n" \
-  ".endm\n" \
-  ".macro aio_kstep8 op\n" \
+  ".elseif \\R == 8\n" \
   "ld1 {v0.4s, v1.4s}, [x10], x16\n" \
+  ".else\n" \
+  "ld1 {v0.4s, v1.4s, v2.4s}, [x10], x16\n" \
+  ".endif\n" \
   "ld1 {v3.4s, v4.4s}, [x11], x17\n" \
   "\\op v8.4s, v3.4s, v0.s[0]\n" \
   "\\op v10.4s, v3.4s, v0.s[1]\n" \
   "\\op v12.4s, v3.4s, v0.s[2]\n" \
   "\\op v14.4s, v3.4s, v0.s[3]\n" \
+  ".if \\R >= 8\n" \
   "\\op v16.4s, v3.4s, v1.s[0]\n" \
   "\\op v18.4s, v3.4s, v1.s[1]\n" \
   "\\op v20.4s, v3.4s, v1.s[2]\n" \
   "\\op v22.4s, v3.4s, v1.s[3]\n" \
-  "\\op v9.4s, v4.4s, v0.s[0]\n" \
-  "\\op v11.4s, v4.4s, v0.s[1]\n" \
-  "\\op v13.4s, v4.4s, v0.s[2]\n" \
-  "\\op v15.4s, v4.4s, v0.s[3]\n" \
-  "\\op v17.4s, v4.4s, v1.s[0]\n" \
-  "\\op v19.4s, v4.4s, v1.s[1]\n" \
-  "\\op v21.4s, v4.4s, v1.s[2]\n" \
-  "\\op v23.4s, v4.4s, v1.s[3]\n" \
-  ".endm\n" \
-  ".macro aio_kstep12 op\n" \
-  "ld1 {v0.4s, v1.4s, v2.4s}, [x10], #48\n" \
-  "ld1 {v3.4s, v4.4s}, [x11], x17\n" \
-  "\\op v8.4s, v3.4s, v0.s[0]\n" \
-  "\\op v10.4s, v3.4s, v0.s[1]\n" \
-  "\\op v12.4s, v3.4s, v0.s[2]\n" \
-  "\\op v14.4s, v3.4s, v0.s[3]\n" \
-  "\\op v16.4s, v3.4s, v1.s[0]\n" \
-  "\\op v18.4s, v3.4s, v1.s[1]\n" \
-  "\\op v20.4s, v3.4s, v1.s[2]\n" \
-  "\\op v22.4s, v3.4s, v1.s[3]\n" \
+  ".endif\n" \
+  ".if \\R >= 12\n" \
   "\\op v24.4s, v3.4s, v2.s[0]\n" \
   "\\op v26.4s, v3.4s, v2.s[1]\n" \
   "\\op v28.4s, v3.4s, v2.s[2]\n" \
   "\\op v30.4s, v3.4s, v2.s[3]\n" \
+  ".endif\n" \
   "\\op v9.4s, v4.4s, v0.s[0]\n" \
   "\\op v11.4s, v4.4s, v0.s[1]\n" \
   "\\op v13.4s, v4.4s, v0.s[2]\n" \
   "\\op v15.4s, v4.4s, v0.s[3]\n" \
+  ".if \\R >= 8\n" \
   "\\op v17.4s, v4.4s, v1.s[0]\n" \
   "\\op v19.4s, v4.4s, v1.s[1]\n" \
   "\\op v21.4s, v4.4s, v1.s[2]\n" \
   "\\op v23.4s, v4.4s, v1.s[3]\n" \
+  ".endif\n" \
+  ".if \\R >= 12\n" \
   "\\op v25.4s, v4.4s, v2.s[0]\n" \
   "\\op v27.4s, v4.4s, v2.s[1]\n" \
   "\\op v29.4s, v4.4s, v2.s[2]\n" \
   "\\op v31.4s, v4.4s, v2.s[3]\n" \
+  ".endif\n" \
+  ".endm\n" \
+  ".macro aio_zero a0, a1, unused:vararg\n" \
+  "movi \\a0\\().4s, #0\n" \
+  "movi \\a1\\().4s, #0\n" \
+  ".endm\n" \
+  ".macro aio_addc a0, a1, unused:vararg\n" \
+  "ld1 {v0.4s, v1.4s}, [x9], x12\n" \
+  "fadd \\a0\\().4s, \\a0\\().4s, v0.4s\n" \
+  "fadd \\a1\\().4s, \\a1\\().4s, v1.4s\n" \
+  ".endm\n" \
+  ".macro aio_store a0, a1, unused:vararg\n" \
+  "st1 {\\a0\\().4s, \\a1\\().4s}, [x9], x12\n" \
   ".endm\n" \
   ".macro aio_epirow a0, a1, res, act\n" \
   "ld1r {v5.4s}, [x13], #4\n" \
@@ -173,223 +168,81 @@ inline void tile_x8_asm(const float* a, const float* b, size_t ldb_bytes, size_t
   ".endif\n" \
   "st1 {v6.4s, v7.4s}, [x9], x12\n" \
   ".endm\n" \
+  ".macro aio_rows R, what, p:vararg\n" \
+  "\\what v8, v9, \\p\n" \
+  "\\what v10, v11, \\p\n" \
+  "\\what v12, v13, \\p\n" \
+  "\\what v14, v15, \\p\n" \
+  ".if \\R >= 8\n" \
+  "\\what v16, v17, \\p\n" \
+  "\\what v18, v19, \\p\n" \
+  "\\what v20, v21, \\p\n" \
+  "\\what v22, v23, \\p\n" \
+  ".endif\n" \
+  ".if \\R >= 12\n" \
+  "\\what v24, v25, \\p\n" \
+  "\\what v26, v27, \\p\n" \
+  "\\what v28, v29, \\p\n" \
+  "\\what v30, v31, \\p\n" \
+  ".endif\n" \
+  ".endm\n" \
   ".endif\n"
 
-template <>
-inline void tile_x8_asm<4>(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
-                            size_t ldc_bytes, const float* scale, const float* bias,
-                            const float* res, uint32_t mode) {
+template <int R>
+inline void strips_x8_asm(const float* a, const float* b, size_t b_step_bytes, size_t ldb_bytes,
+                          size_t kc, size_t strips, float* c, size_t ldc_bytes, const float* scale,
+                          const float* bias, const float* res, uint32_t mode) {
+  static_assert(R == 4 || R == 8 || R == 12, "whole vectors of rows");
   __asm__ volatile(
       AIO_NEON_GEMM_MACROS
-      "mov x10, %[a]\n"
-      "mov x11, %[b]\n"
-      "mov x17, %[ldb]\n"
       "mov x16, #48\n"
-      "cbnz %[kc], 10f\n"
-      "movi v8.4s, #0\n"
-      "movi v9.4s, #0\n"
-      "movi v10.4s, #0\n"
-      "movi v11.4s, #0\n"
-      "movi v12.4s, #0\n"
-      "movi v13.4s, #0\n"
-      "movi v14.4s, #0\n"
-      "movi v15.4s, #0\n"
-      "b 4f\n"
-      "10:\n"
-      "aio_kstep4 fmul\n"
-      "sub x15, %[kc], #1\n"
-      "lsr x9, x15, #2\n"
-      "cbz x9, 2f\n"
-      "1:\n"
-      "prfm pldl1keep, [x10, #2304]\n"
-      "prfm pldl1keep, [x10, #2368]\n"
-      "prfm pldl1keep, [x10, #2432]\n"
-      "aio_kstep4 fmla\n"
-      "aio_kstep4 fmla\n"
-      "aio_kstep4 fmla\n"
-      "aio_kstep4 fmla\n"
-      "subs x9, x9, #1\n"
-      "b.ne 1b\n"
-      "2:\n"
-      "ands x9, x15, #3\n"
-      "b.eq 4f\n"
-      "3:\n"
-      "aio_kstep4 fmla\n"
-      "subs x9, x9, #1\n"
-      "b.ne 3b\n"
-      "4:\n"
-      "mov x9, %[c]\n"
+      "mov x17, %[ldb]\n"
       "mov x12, %[ldc]\n"
-      "tbz %w[mode], #0, 5f\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v8.4s, v8.4s, v0.4s\n"
-      "fadd v9.4s, v9.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v10.4s, v10.4s, v0.4s\n"
-      "fadd v11.4s, v11.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v12.4s, v12.4s, v0.4s\n"
-      "fadd v13.4s, v13.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v14.4s, v14.4s, v0.4s\n"
-      "fadd v15.4s, v15.4s, v1.4s\n"
-      "mov x9, %[c]\n"
-      "5:\n"
-      "tbnz %w[mode], #1, 6f\n"
-      "st1 {v8.4s, v9.4s}, [x9], x12\n"
-      "st1 {v10.4s, v11.4s}, [x9], x12\n"
-      "st1 {v12.4s, v13.4s}, [x9], x12\n"
-      "st1 {v14.4s, v15.4s}, [x9], x12\n"
-      "b 9f\n"
-      "6:\n"
-      "movi v2.4s, #0\n"
-      "fmov v1.4s, #6.0\n"
-      "mov x13, %[sc]\n"
-      "mov x14, %[bi]\n"
-      "mov x15, %[res]\n"
-      "tbnz %w[mode], #2, 60f\n"
-      "tbnz %w[mode], #3, 51f\n"
-      "tbnz %w[mode], #4, 52f\n"
-      "b 50f\n"
-      "60:\n"
-      "tbnz %w[mode], #3, 61f\n"
-      "tbnz %w[mode], #4, 62f\n"
-      "b 70f\n"
-      "50:\n"
-      "aio_epirow v8, v9, 0, 0\n"
-      "aio_epirow v10, v11, 0, 0\n"
-      "aio_epirow v12, v13, 0, 0\n"
-      "aio_epirow v14, v15, 0, 0\n"
-      "b 9f\n"
-      "51:\n"
-      "aio_epirow v8, v9, 0, 1\n"
-      "aio_epirow v10, v11, 0, 1\n"
-      "aio_epirow v12, v13, 0, 1\n"
-      "aio_epirow v14, v15, 0, 1\n"
-      "b 9f\n"
-      "52:\n"
-      "aio_epirow v8, v9, 0, 2\n"
-      "aio_epirow v10, v11, 0, 2\n"
-      "aio_epirow v12, v13, 0, 2\n"
-      "aio_epirow v14, v15, 0, 2\n"
-      "b 9f\n"
-      "70:\n"
-      "aio_epirow v8, v9, 1, 0\n"
-      "aio_epirow v10, v11, 1, 0\n"
-      "aio_epirow v12, v13, 1, 0\n"
-      "aio_epirow v14, v15, 1, 0\n"
-      "b 9f\n"
-      "61:\n"
-      "aio_epirow v8, v9, 1, 1\n"
-      "aio_epirow v10, v11, 1, 1\n"
-      "aio_epirow v12, v13, 1, 1\n"
-      "aio_epirow v14, v15, 1, 1\n"
-      "b 9f\n"
-      "62:\n"
-      "aio_epirow v8, v9, 1, 2\n"
-      "aio_epirow v10, v11, 1, 2\n"
-      "aio_epirow v12, v13, 1, 2\n"
-      "aio_epirow v14, v15, 1, 2\n"
-      "b 9f\n"
-      "9:\n"
-      :
-      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
-        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode)
-      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17",
-        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
-        "v12", "v13", "v14", "v15",
-        "cc", "memory");
-}
-
-template <>
-inline void tile_x8_asm<8>(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
-                            size_t ldc_bytes, const float* scale, const float* bias,
-                            const float* res, uint32_t mode) {
-  __asm__ volatile(
-      AIO_NEON_GEMM_MACROS
+      "0:\n"
       "mov x10, %[a]\n"
       "mov x11, %[b]\n"
-      "mov x17, %[ldb]\n"
-      "mov x16, #48\n"
       "cbnz %[kc], 10f\n"
-      "movi v8.4s, #0\n"
-      "movi v9.4s, #0\n"
-      "movi v10.4s, #0\n"
-      "movi v11.4s, #0\n"
-      "movi v12.4s, #0\n"
-      "movi v13.4s, #0\n"
-      "movi v14.4s, #0\n"
-      "movi v15.4s, #0\n"
-      "movi v16.4s, #0\n"
-      "movi v17.4s, #0\n"
-      "movi v18.4s, #0\n"
-      "movi v19.4s, #0\n"
-      "movi v20.4s, #0\n"
-      "movi v21.4s, #0\n"
-      "movi v22.4s, #0\n"
-      "movi v23.4s, #0\n"
+      "aio_rows %c[R], aio_zero\n"
       "b 4f\n"
       "10:\n"
-      "aio_kstep8 fmul\n"
-      "sub x15, %[kc], #1\n"
-      "lsr x9, x15, #2\n"
-      "cbz x9, 2f\n"
+      "aio_kstep %c[R], fmul\n"
+      "cmp %[kc], #4\n"
+      "b.lo 11f\n"
+      "aio_kstep %c[R], fmla\n"
+      "aio_kstep %c[R], fmla\n"
+      "aio_kstep %c[R], fmla\n"
+      "lsr x9, %[kc], #2\n"
+      "subs x9, x9, #1\n"
+      "b.eq 2f\n"
       "1:\n"
       "prfm pldl1keep, [x10, #2304]\n"
       "prfm pldl1keep, [x10, #2368]\n"
       "prfm pldl1keep, [x10, #2432]\n"
-      "aio_kstep8 fmla\n"
-      "aio_kstep8 fmla\n"
-      "aio_kstep8 fmla\n"
-      "aio_kstep8 fmla\n"
+      "aio_kstep %c[R], fmla\n"
+      "aio_kstep %c[R], fmla\n"
+      "aio_kstep %c[R], fmla\n"
+      "aio_kstep %c[R], fmla\n"
       "subs x9, x9, #1\n"
       "b.ne 1b\n"
       "2:\n"
-      "ands x9, x15, #3\n"
+      "ands x9, %[kc], #3\n"
+      "b.eq 4f\n"
+      "b 3f\n"
+      "11:\n"
+      "subs x9, %[kc], #1\n"
       "b.eq 4f\n"
       "3:\n"
-      "aio_kstep8 fmla\n"
+      "aio_kstep %c[R], fmla\n"
       "subs x9, x9, #1\n"
       "b.ne 3b\n"
       "4:\n"
       "mov x9, %[c]\n"
-      "mov x12, %[ldc]\n"
       "tbz %w[mode], #0, 5f\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v8.4s, v8.4s, v0.4s\n"
-      "fadd v9.4s, v9.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v10.4s, v10.4s, v0.4s\n"
-      "fadd v11.4s, v11.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v12.4s, v12.4s, v0.4s\n"
-      "fadd v13.4s, v13.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v14.4s, v14.4s, v0.4s\n"
-      "fadd v15.4s, v15.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v16.4s, v16.4s, v0.4s\n"
-      "fadd v17.4s, v17.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v18.4s, v18.4s, v0.4s\n"
-      "fadd v19.4s, v19.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v20.4s, v20.4s, v0.4s\n"
-      "fadd v21.4s, v21.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v22.4s, v22.4s, v0.4s\n"
-      "fadd v23.4s, v23.4s, v1.4s\n"
+      "aio_rows %c[R], aio_addc\n"
       "mov x9, %[c]\n"
       "5:\n"
       "tbnz %w[mode], #1, 6f\n"
-      "st1 {v8.4s, v9.4s}, [x9], x12\n"
-      "st1 {v10.4s, v11.4s}, [x9], x12\n"
-      "st1 {v12.4s, v13.4s}, [x9], x12\n"
-      "st1 {v14.4s, v15.4s}, [x9], x12\n"
-      "st1 {v16.4s, v17.4s}, [x9], x12\n"
-      "st1 {v18.4s, v19.4s}, [x9], x12\n"
-      "st1 {v20.4s, v21.4s}, [x9], x12\n"
-      "st1 {v22.4s, v23.4s}, [x9], x12\n"
+      "aio_rows %c[R], aio_store\n"
       "b 9f\n"
       "6:\n"
       "movi v2.4s, #0\n"
@@ -400,296 +253,34 @@ inline void tile_x8_asm<8>(const float* a, const float* b, size_t ldb_bytes, siz
       "tbnz %w[mode], #2, 60f\n"
       "tbnz %w[mode], #3, 51f\n"
       "tbnz %w[mode], #4, 52f\n"
-      "b 50f\n"
+      "aio_rows %c[R], aio_epirow, 0, 0\n"
+      "b 9f\n"
+      "51:\n"
+      "aio_rows %c[R], aio_epirow, 0, 1\n"
+      "b 9f\n"
+      "52:\n"
+      "aio_rows %c[R], aio_epirow, 0, 2\n"
+      "b 9f\n"
       "60:\n"
       "tbnz %w[mode], #3, 61f\n"
       "tbnz %w[mode], #4, 62f\n"
-      "b 70f\n"
-      "50:\n"
-      "aio_epirow v8, v9, 0, 0\n"
-      "aio_epirow v10, v11, 0, 0\n"
-      "aio_epirow v12, v13, 0, 0\n"
-      "aio_epirow v14, v15, 0, 0\n"
-      "aio_epirow v16, v17, 0, 0\n"
-      "aio_epirow v18, v19, 0, 0\n"
-      "aio_epirow v20, v21, 0, 0\n"
-      "aio_epirow v22, v23, 0, 0\n"
-      "b 9f\n"
-      "51:\n"
-      "aio_epirow v8, v9, 0, 1\n"
-      "aio_epirow v10, v11, 0, 1\n"
-      "aio_epirow v12, v13, 0, 1\n"
-      "aio_epirow v14, v15, 0, 1\n"
-      "aio_epirow v16, v17, 0, 1\n"
-      "aio_epirow v18, v19, 0, 1\n"
-      "aio_epirow v20, v21, 0, 1\n"
-      "aio_epirow v22, v23, 0, 1\n"
-      "b 9f\n"
-      "52:\n"
-      "aio_epirow v8, v9, 0, 2\n"
-      "aio_epirow v10, v11, 0, 2\n"
-      "aio_epirow v12, v13, 0, 2\n"
-      "aio_epirow v14, v15, 0, 2\n"
-      "aio_epirow v16, v17, 0, 2\n"
-      "aio_epirow v18, v19, 0, 2\n"
-      "aio_epirow v20, v21, 0, 2\n"
-      "aio_epirow v22, v23, 0, 2\n"
-      "b 9f\n"
-      "70:\n"
-      "aio_epirow v8, v9, 1, 0\n"
-      "aio_epirow v10, v11, 1, 0\n"
-      "aio_epirow v12, v13, 1, 0\n"
-      "aio_epirow v14, v15, 1, 0\n"
-      "aio_epirow v16, v17, 1, 0\n"
-      "aio_epirow v18, v19, 1, 0\n"
-      "aio_epirow v20, v21, 1, 0\n"
-      "aio_epirow v22, v23, 1, 0\n"
-      "b 9f\n"
+      "aio_rows %c[R], aio_epirow, 1, 0\n"
+      "b 8f\n"
       "61:\n"
-      "aio_epirow v8, v9, 1, 1\n"
-      "aio_epirow v10, v11, 1, 1\n"
-      "aio_epirow v12, v13, 1, 1\n"
-      "aio_epirow v14, v15, 1, 1\n"
-      "aio_epirow v16, v17, 1, 1\n"
-      "aio_epirow v18, v19, 1, 1\n"
-      "aio_epirow v20, v21, 1, 1\n"
-      "aio_epirow v22, v23, 1, 1\n"
-      "b 9f\n"
+      "aio_rows %c[R], aio_epirow, 1, 1\n"
+      "b 8f\n"
       "62:\n"
-      "aio_epirow v8, v9, 1, 2\n"
-      "aio_epirow v10, v11, 1, 2\n"
-      "aio_epirow v12, v13, 1, 2\n"
-      "aio_epirow v14, v15, 1, 2\n"
-      "aio_epirow v16, v17, 1, 2\n"
-      "aio_epirow v18, v19, 1, 2\n"
-      "aio_epirow v20, v21, 1, 2\n"
-      "aio_epirow v22, v23, 1, 2\n"
-      "b 9f\n"
+      "aio_rows %c[R], aio_epirow, 1, 2\n"
+      "8:\n"
+      "add %[res], %[res], #32\n"
       "9:\n"
-      :
-      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
-        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode)
-      : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17",
-        "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
-        "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23",
-        "cc", "memory");
-}
-
-template <>
-inline void tile_x8_asm<12>(const float* a, const float* b, size_t ldb_bytes, size_t kc, float* c,
-                            size_t ldc_bytes, const float* scale, const float* bias,
-                            const float* res, uint32_t mode) {
-  __asm__ volatile(
-      AIO_NEON_GEMM_MACROS
-      "mov x10, %[a]\n"
-      "mov x11, %[b]\n"
-      "mov x17, %[ldb]\n"
-      "cbnz %[kc], 10f\n"
-      "movi v8.4s, #0\n"
-      "movi v9.4s, #0\n"
-      "movi v10.4s, #0\n"
-      "movi v11.4s, #0\n"
-      "movi v12.4s, #0\n"
-      "movi v13.4s, #0\n"
-      "movi v14.4s, #0\n"
-      "movi v15.4s, #0\n"
-      "movi v16.4s, #0\n"
-      "movi v17.4s, #0\n"
-      "movi v18.4s, #0\n"
-      "movi v19.4s, #0\n"
-      "movi v20.4s, #0\n"
-      "movi v21.4s, #0\n"
-      "movi v22.4s, #0\n"
-      "movi v23.4s, #0\n"
-      "movi v24.4s, #0\n"
-      "movi v25.4s, #0\n"
-      "movi v26.4s, #0\n"
-      "movi v27.4s, #0\n"
-      "movi v28.4s, #0\n"
-      "movi v29.4s, #0\n"
-      "movi v30.4s, #0\n"
-      "movi v31.4s, #0\n"
-      "b 4f\n"
-      "10:\n"
-      "aio_kstep12 fmul\n"
-      "sub x15, %[kc], #1\n"
-      "lsr x9, x15, #2\n"
-      "cbz x9, 2f\n"
-      "1:\n"
-      "prfm pldl1keep, [x10, #2304]\n"
-      "prfm pldl1keep, [x10, #2368]\n"
-      "prfm pldl1keep, [x10, #2432]\n"
-      "aio_kstep12 fmla\n"
-      "aio_kstep12 fmla\n"
-      "aio_kstep12 fmla\n"
-      "aio_kstep12 fmla\n"
-      "subs x9, x9, #1\n"
-      "b.ne 1b\n"
-      "2:\n"
-      "ands x9, x15, #3\n"
-      "b.eq 4f\n"
-      "3:\n"
-      "aio_kstep12 fmla\n"
-      "subs x9, x9, #1\n"
-      "b.ne 3b\n"
-      "4:\n"
-      "mov x9, %[c]\n"
-      "mov x12, %[ldc]\n"
-      "tbz %w[mode], #0, 5f\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v8.4s, v8.4s, v0.4s\n"
-      "fadd v9.4s, v9.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v10.4s, v10.4s, v0.4s\n"
-      "fadd v11.4s, v11.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v12.4s, v12.4s, v0.4s\n"
-      "fadd v13.4s, v13.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v14.4s, v14.4s, v0.4s\n"
-      "fadd v15.4s, v15.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v16.4s, v16.4s, v0.4s\n"
-      "fadd v17.4s, v17.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v18.4s, v18.4s, v0.4s\n"
-      "fadd v19.4s, v19.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v20.4s, v20.4s, v0.4s\n"
-      "fadd v21.4s, v21.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v22.4s, v22.4s, v0.4s\n"
-      "fadd v23.4s, v23.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v24.4s, v24.4s, v0.4s\n"
-      "fadd v25.4s, v25.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v26.4s, v26.4s, v0.4s\n"
-      "fadd v27.4s, v27.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v28.4s, v28.4s, v0.4s\n"
-      "fadd v29.4s, v29.4s, v1.4s\n"
-      "ld1 {v0.4s, v1.4s}, [x9], x12\n"
-      "fadd v30.4s, v30.4s, v0.4s\n"
-      "fadd v31.4s, v31.4s, v1.4s\n"
-      "mov x9, %[c]\n"
-      "5:\n"
-      "tbnz %w[mode], #1, 6f\n"
-      "st1 {v8.4s, v9.4s}, [x9], x12\n"
-      "st1 {v10.4s, v11.4s}, [x9], x12\n"
-      "st1 {v12.4s, v13.4s}, [x9], x12\n"
-      "st1 {v14.4s, v15.4s}, [x9], x12\n"
-      "st1 {v16.4s, v17.4s}, [x9], x12\n"
-      "st1 {v18.4s, v19.4s}, [x9], x12\n"
-      "st1 {v20.4s, v21.4s}, [x9], x12\n"
-      "st1 {v22.4s, v23.4s}, [x9], x12\n"
-      "st1 {v24.4s, v25.4s}, [x9], x12\n"
-      "st1 {v26.4s, v27.4s}, [x9], x12\n"
-      "st1 {v28.4s, v29.4s}, [x9], x12\n"
-      "st1 {v30.4s, v31.4s}, [x9], x12\n"
-      "b 9f\n"
-      "6:\n"
-      "movi v2.4s, #0\n"
-      "fmov v1.4s, #6.0\n"
-      "mov x13, %[sc]\n"
-      "mov x14, %[bi]\n"
-      "mov x15, %[res]\n"
-      "tbnz %w[mode], #2, 60f\n"
-      "tbnz %w[mode], #3, 51f\n"
-      "tbnz %w[mode], #4, 52f\n"
-      "b 50f\n"
-      "60:\n"
-      "tbnz %w[mode], #3, 61f\n"
-      "tbnz %w[mode], #4, 62f\n"
-      "b 70f\n"
-      "50:\n"
-      "aio_epirow v8, v9, 0, 0\n"
-      "aio_epirow v10, v11, 0, 0\n"
-      "aio_epirow v12, v13, 0, 0\n"
-      "aio_epirow v14, v15, 0, 0\n"
-      "aio_epirow v16, v17, 0, 0\n"
-      "aio_epirow v18, v19, 0, 0\n"
-      "aio_epirow v20, v21, 0, 0\n"
-      "aio_epirow v22, v23, 0, 0\n"
-      "aio_epirow v24, v25, 0, 0\n"
-      "aio_epirow v26, v27, 0, 0\n"
-      "aio_epirow v28, v29, 0, 0\n"
-      "aio_epirow v30, v31, 0, 0\n"
-      "b 9f\n"
-      "51:\n"
-      "aio_epirow v8, v9, 0, 1\n"
-      "aio_epirow v10, v11, 0, 1\n"
-      "aio_epirow v12, v13, 0, 1\n"
-      "aio_epirow v14, v15, 0, 1\n"
-      "aio_epirow v16, v17, 0, 1\n"
-      "aio_epirow v18, v19, 0, 1\n"
-      "aio_epirow v20, v21, 0, 1\n"
-      "aio_epirow v22, v23, 0, 1\n"
-      "aio_epirow v24, v25, 0, 1\n"
-      "aio_epirow v26, v27, 0, 1\n"
-      "aio_epirow v28, v29, 0, 1\n"
-      "aio_epirow v30, v31, 0, 1\n"
-      "b 9f\n"
-      "52:\n"
-      "aio_epirow v8, v9, 0, 2\n"
-      "aio_epirow v10, v11, 0, 2\n"
-      "aio_epirow v12, v13, 0, 2\n"
-      "aio_epirow v14, v15, 0, 2\n"
-      "aio_epirow v16, v17, 0, 2\n"
-      "aio_epirow v18, v19, 0, 2\n"
-      "aio_epirow v20, v21, 0, 2\n"
-      "aio_epirow v22, v23, 0, 2\n"
-      "aio_epirow v24, v25, 0, 2\n"
-      "aio_epirow v26, v27, 0, 2\n"
-      "aio_epirow v28, v29, 0, 2\n"
-      "aio_epirow v30, v31, 0, 2\n"
-      "b 9f\n"
-      "70:\n"
-      "aio_epirow v8, v9, 1, 0\n"
-      "aio_epirow v10, v11, 1, 0\n"
-      "aio_epirow v12, v13, 1, 0\n"
-      "aio_epirow v14, v15, 1, 0\n"
-      "aio_epirow v16, v17, 1, 0\n"
-      "aio_epirow v18, v19, 1, 0\n"
-      "aio_epirow v20, v21, 1, 0\n"
-      "aio_epirow v22, v23, 1, 0\n"
-      "aio_epirow v24, v25, 1, 0\n"
-      "aio_epirow v26, v27, 1, 0\n"
-      "aio_epirow v28, v29, 1, 0\n"
-      "aio_epirow v30, v31, 1, 0\n"
-      "b 9f\n"
-      "61:\n"
-      "aio_epirow v8, v9, 1, 1\n"
-      "aio_epirow v10, v11, 1, 1\n"
-      "aio_epirow v12, v13, 1, 1\n"
-      "aio_epirow v14, v15, 1, 1\n"
-      "aio_epirow v16, v17, 1, 1\n"
-      "aio_epirow v18, v19, 1, 1\n"
-      "aio_epirow v20, v21, 1, 1\n"
-      "aio_epirow v22, v23, 1, 1\n"
-      "aio_epirow v24, v25, 1, 1\n"
-      "aio_epirow v26, v27, 1, 1\n"
-      "aio_epirow v28, v29, 1, 1\n"
-      "aio_epirow v30, v31, 1, 1\n"
-      "b 9f\n"
-      "62:\n"
-      "aio_epirow v8, v9, 1, 2\n"
-      "aio_epirow v10, v11, 1, 2\n"
-      "aio_epirow v12, v13, 1, 2\n"
-      "aio_epirow v14, v15, 1, 2\n"
-      "aio_epirow v16, v17, 1, 2\n"
-      "aio_epirow v18, v19, 1, 2\n"
-      "aio_epirow v20, v21, 1, 2\n"
-      "aio_epirow v22, v23, 1, 2\n"
-      "aio_epirow v24, v25, 1, 2\n"
-      "aio_epirow v26, v27, 1, 2\n"
-      "aio_epirow v28, v29, 1, 2\n"
-      "aio_epirow v30, v31, 1, 2\n"
-      "b 9f\n"
-      "9:\n"
-      :
-      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [c] "r"(c),
-        [ldc] "r"(ldc_bytes), [sc] "r"(scale), [bi] "r"(bias), [res] "r"(res), [mode] "r"(mode)
+      "add %[b], %[b], %[bstep]\n"
+      "add %[c], %[c], #32\n"
+      "subs %[strips], %[strips], #1\n"
+      "b.ne 0b\n"
+      : [b] "+r"(b), [c] "+r"(c), [res] "+r"(res), [strips] "+r"(strips)
+      : [a] "r"(a), [kc] "r"(kc), [ldb] "r"(ldb_bytes), [ldc] "r"(ldc_bytes), [sc] "r"(scale),
+        [bi] "r"(bias), [mode] "r"(mode), [bstep] "r"(b_step_bytes), [R] "i"(R)
       : "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17",
         "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
         "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23",
@@ -841,31 +432,40 @@ void epilogue_in_place(float* c, size_t ldc, const TileEpilogue* epi) {
   }
 }
 
+// A run of whole 8-column strips for R = 4, 8 or 12 rows in assembly (see strips_x8_asm); strip
+// s reads B at b + s * b_step and writes C at c + 8 s.
+template <int R>
+__attribute__((always_inline)) inline void strips_asm(size_t strips, size_t kc, const float* a, const float* b, size_t b_step,
+                size_t ldb, float* c, size_t ldc, bool accumulate, const TileEpilogue* epi) {
+  uint32_t mode = accumulate ? 1u : 0u;
+  bool fits = true;
+  if (epi) {
+    const Act act = epi->act;
+    fits = epi->scale && epi->bias && (act == Act::None || act == Act::Relu || act == Act::Relu6);
+    mode |= 2u | (epi->residual ? 4u : 0u) | (act == Act::Relu ? 8u : 0u) |
+            (act == Act::Relu6 ? 16u : 0u);
+  }
+  // Any other epilogue (SiLU, hardswish, a missing scale or bias): the sums through the
+  // assembly, then the epilogue in C++ over the R x 8 floats of each strip just written.
+  strips_x8_asm<R>(a, b, b_step * sizeof(float), ldb * sizeof(float), kc, strips, c,
+                   ldc * sizeof(float), fits && epi ? epi->scale : nullptr,
+                   fits && epi ? epi->bias : nullptr, fits && epi ? epi->residual : nullptr,
+                   fits ? mode : mode & 1u);
+  if (fits) return;
+  for (size_t s = 0; s < strips; ++s) {
+    TileEpilogue e = *epi;
+    if (e.residual) e.residual += s * kNR;
+    epilogue_in_place<R>(c + s * kNR, ldc, &e);
+  }
+}
+
 // R rows (1..12, a compile-time count so the accumulators live in registers); V = 1 when the
 // tile's stored width is <= 4, skipping the second accumulator column.
 template <int R, int V, class Rows>
 void tile(size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc, bool accumulate,
           const TileEpilogue* epi) {
   if constexpr (R % 4 == 0 && V == 2 && std::is_same_v<Rows, StridedRows>) {
-    if (nc == 4 * V) {
-      uint32_t mode = accumulate ? 1u : 0u;
-      bool fits = true;
-      if (epi) {
-        const Act act = epi->act;
-        fits = epi->scale && epi->bias &&
-               (act == Act::None || act == Act::Relu || act == Act::Relu6);
-        mode |= 2u | (epi->residual ? 4u : 0u) | (act == Act::Relu ? 8u : 0u) |
-                (act == Act::Relu6 ? 16u : 0u);
-      }
-      // Any other epilogue (SiLU, hardswish, a missing scale or bias): the sums through the
-      // assembly tile, then the epilogue in C++ over the R x 8 floats just written. (One call
-      // site, so GCC inlines the assembly into the tile.)
-      tile_x8_asm<R>(a, b.b, b.ldb * sizeof(float), kc, c, ldc * sizeof(float),
-                     fits && epi ? epi->scale : nullptr, fits && epi ? epi->bias : nullptr,
-                     fits && epi ? epi->residual : nullptr, fits ? mode : mode & 1u);
-      if (!fits) epilogue_in_place<R>(c, ldc, epi);
-      return;
-    }
+    if (nc == 4 * V) return strips_asm<R>(1, kc, a, b.b, 0, b.ldb, c, ldc, accumulate, epi);
   }
   float32x4_t acc[R][2];
   const auto sums = [&] {
@@ -985,6 +585,32 @@ void aio_f32_gemm_ukernel_12x8__neon(size_t mr, size_t nc, size_t kc, const floa
   dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
 }
 
+// Whole strips for any row count: 4, 8 and 12 rows in one assembly run, others tile by tile.
+void aio_f32_gemm_strips_12x8__neon(size_t mr, size_t strips, size_t kc, const float* a,
+                                    const float* b, size_t b_step, size_t ldb, float* c,
+                                    size_t ldc, bool accumulate, const TileEpilogue* epi) {
+  switch (mr) {
+    case 12:
+      return strips_asm<12>(strips, kc, a, b, b_step, ldb, c, ldc, accumulate, epi);
+    case 8:
+      return strips_asm<8>(strips, kc, a, b, b_step, ldb, c, ldc, accumulate, epi);
+    case 4:
+      return strips_asm<4>(strips, kc, a, b, b_step, ldb, c, ldc, accumulate, epi);
+    default:
+      break;
+  }
+  const TileFn<StridedRows> fn = kTiles<2, StridedRows>[mr];
+  for (size_t s = 0; s < strips; ++s) {
+    TileEpilogue e;
+    if (epi) {
+      e = *epi;
+      if (e.residual) e.residual += s * kNR;
+    }
+    fn(kNR, kc, a, StridedRows{b + s * b_step, ldb}, c + s * kNR, ldc, accumulate,
+       epi ? &e : nullptr);
+  }
+}
+
 // Row-outer so B is read once, sequentially along each row; the strips it fans out to are in
 // L2 anyway (see the AVX-512 version).
 void aio_f32_packb_8__neon(const float* b, size_t ldb, size_t kc, size_t nb, float* dst) {
@@ -1012,6 +638,7 @@ void fill_table_neon(KernelTable& t) {
   t.gemm_name = "aio_f32_gemm_ukernel_12x8__neon";
   t.gemm_nr = kNR;
   t.gemm = aio_f32_gemm_ukernel_12x8__neon;
+  t.gemm_strips = aio_f32_gemm_strips_12x8__neon;
   t.pack_b = aio_f32_packb_8__neon;
   t.gemv = aio_f32_gemv_ukernel_12__neon;
   fill_table_depthwise_neon(t);

@@ -62,6 +62,14 @@ using GemmOffsetsFn = void (*)(size_t mr, size_t nc, size_t kc, const float* a, 
 using GemvFn = void (*)(size_t mr, size_t K, const float* a, const float* b, size_t ldb, float* c,
                         size_t ldc, const TileEpilogue* epi);
 
+// A run of `strips` whole strips (nc = nr each) against the same rows of one A panel: strip s
+// of B at b + s * b_step (row stride ldb), its C tile at c + s * nr (epi->residual likewise).
+// Otherwise as GemmUkernelFn. The per-tile set-up of a call per tile (the driver's pointer work,
+// dispatch, saving registers, the epilogue's mode tests) is paid once per run.
+using GemmStripsFn = void (*)(size_t mr, size_t strips, size_t kc, const float* a, const float* b,
+                              size_t b_step, size_t ldb, float* c, size_t ldc, bool accumulate,
+                              const TileEpilogue* epi);
+
 // Packs B[kc][nb] (leading dimension ldb) into strips of nr columns, each [k][nr], zero-padded
 // past nb, strip after strip (strip j at dst + j * nr * kc).
 using PackBFn = void (*)(const float* b, size_t ldb, size_t kc, size_t nb, float* dst);
@@ -170,6 +178,7 @@ struct KernelTable {
   ScaleChannelsFn scale_channels = nullptr;
   AvgPoolFn avg_pool = avg_pool_portable;
   GlobalAvgPoolFn global_avg_pool = global_avg_pool_portable;
+  GemmStripsFn gemm_strips = nullptr;  // only where it pays (NEON); else tile by tile
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries, except
