@@ -189,9 +189,12 @@ static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below"
   ".endif\n"
 
 template <int R>
-inline void strips_x8_asm(const float* a, const float* b, size_t b_step_bytes, size_t ldb_bytes,
-                          size_t kc, size_t strips, float* c, size_t ldc_bytes, const float* scale,
-                          const float* bias, const float* res, uint32_t mode) {
+__attribute__((always_inline)) inline void strips_x8_asm(const float* a, const float* b,
+                                                         size_t b_step_bytes, size_t ldb_bytes,
+                                                         size_t kc, size_t strips, float* c,
+                                                         size_t ldc_bytes, const float* scale,
+                                                         const float* bias, const float* res,
+                                                         uint32_t mode) {
   static_assert(R == 4 || R == 8 || R == 12, "whole vectors of rows");
   __asm__ volatile(
       AIO_NEON_GEMM_MACROS
@@ -432,11 +435,23 @@ void epilogue_in_place(float* c, size_t ldc, const TileEpilogue* epi) {
   }
 }
 
+template <int R>
+__attribute__((noinline)) void epilogue_strips(size_t strips, float* c, size_t ldc,
+                                               const TileEpilogue* epi) {
+  for (size_t s = 0; s < strips; ++s) {
+    TileEpilogue e = *epi;
+    if (e.residual) e.residual += s * kNR;
+    epilogue_in_place<R>(c + s * kNR, ldc, &e);
+  }
+}
+
 // A run of whole 8-column strips for R = 4, 8 or 12 rows in assembly (see strips_x8_asm); strip
 // s reads B at b + s * b_step and writes C at c + 8 s.
 template <int R>
-__attribute__((always_inline)) inline void strips_asm(size_t strips, size_t kc, const float* a, const float* b, size_t b_step,
-                size_t ldb, float* c, size_t ldc, bool accumulate, const TileEpilogue* epi) {
+__attribute__((always_inline)) inline void strips_asm(size_t strips, size_t kc, const float* a,
+                                                      const float* b, size_t b_step, size_t ldb,
+                                                      float* c, size_t ldc, bool accumulate,
+                                                      const TileEpilogue* epi) {
   uint32_t mode = accumulate ? 1u : 0u;
   bool fits = true;
   if (epi) {
@@ -451,22 +466,15 @@ __attribute__((always_inline)) inline void strips_asm(size_t strips, size_t kc, 
                    ldc * sizeof(float), fits && epi ? epi->scale : nullptr,
                    fits && epi ? epi->bias : nullptr, fits && epi ? epi->residual : nullptr,
                    fits ? mode : mode & 1u);
-  if (fits) return;
-  for (size_t s = 0; s < strips; ++s) {
-    TileEpilogue e = *epi;
-    if (e.residual) e.residual += s * kNR;
-    epilogue_in_place<R>(c + s * kNR, ldc, &e);
-  }
+  if (!fits) epilogue_strips<R>(strips, c, ldc, epi);
 }
 
 // R rows (1..12, a compile-time count so the accumulators live in registers); V = 1 when the
-// tile's stored width is <= 4, skipping the second accumulator column.
+// tile's stored width is <= 4, skipping the second accumulator column. (Whole 8-column tiles of
+// 4, 8 or 12 rows take strips_asm instead.)
 template <int R, int V, class Rows>
 void tile(size_t nc, size_t kc, const float* a, Rows b, float* c, size_t ldc, bool accumulate,
           const TileEpilogue* epi) {
-  if constexpr (R % 4 == 0 && V == 2 && std::is_same_v<Rows, StridedRows>) {
-    if (nc == 4 * V) return strips_asm<R>(1, kc, a, b.b, 0, b.ldb, c, ldc, accumulate, epi);
-  }
   float32x4_t acc[R][2];
   const auto sums = [&] {
 #pragma GCC unroll 12
@@ -579,10 +587,21 @@ void dispatch_tile(size_t mr, size_t nc, size_t kc, const float* a, Rows b, floa
     kTiles<1, Rows>[mr](nc, kc, a, b, c, ldc, accumulate, epi);
 }
 
-void aio_f32_gemm_ukernel_12x8__neon(size_t mr, size_t nc, size_t kc, const float* a,
-                                     const float* b, size_t ldb, float* c, size_t ldc,
-                                     bool accumulate, const TileEpilogue* epi) {
-  dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
+// Whole strips of other row counts, tile by tile (out of line: its registers would make every
+// call of the assembly runs save x19-x28).
+__attribute__((noinline)) void strips_tiles(size_t mr, size_t strips, size_t kc, const float* a,
+                                            const float* b, size_t b_step, size_t ldb, float* c,
+                                            size_t ldc, bool accumulate, const TileEpilogue* epi) {
+  const TileFn<StridedRows> fn = kTiles<2, StridedRows>[mr];
+  for (size_t s = 0; s < strips; ++s) {
+    TileEpilogue e;
+    if (epi) {
+      e = *epi;
+      if (e.residual) e.residual += s * kNR;
+    }
+    fn(kNR, kc, a, StridedRows{b + s * b_step, ldb}, c + s * kNR, ldc, accumulate,
+       epi ? &e : nullptr);
+  }
 }
 
 // Whole strips for any row count: 4, 8 and 12 rows in one assembly run, others tile by tile.
@@ -597,18 +616,16 @@ void aio_f32_gemm_strips_12x8__neon(size_t mr, size_t strips, size_t kc, const f
     case 4:
       return strips_asm<4>(strips, kc, a, b, b_step, ldb, c, ldc, accumulate, epi);
     default:
-      break;
+      return strips_tiles(mr, strips, kc, a, b, b_step, ldb, c, ldc, accumulate, epi);
   }
-  const TileFn<StridedRows> fn = kTiles<2, StridedRows>[mr];
-  for (size_t s = 0; s < strips; ++s) {
-    TileEpilogue e;
-    if (epi) {
-      e = *epi;
-      if (e.residual) e.residual += s * kNR;
-    }
-    fn(kNR, kc, a, StridedRows{b + s * b_step, ldb}, c + s * kNR, ldc, accumulate,
-       epi ? &e : nullptr);
-  }
+}
+
+void aio_f32_gemm_ukernel_12x8__neon(size_t mr, size_t nc, size_t kc, const float* a,
+                                     const float* b, size_t ldb, float* c, size_t ldc,
+                                     bool accumulate, const TileEpilogue* epi) {
+  if (nc == kNR && mr % 4 == 0)
+    return aio_f32_gemm_strips_12x8__neon(mr, 1, kc, a, b, 0, ldb, c, ldc, accumulate, epi);
+  dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
 }
 
 // Row-outer so B is read once, sequentially along each row; the strips it fans out to are in
