@@ -634,12 +634,20 @@ void aio_f32_gemm_strips_12x8__neon(size_t mr, size_t strips, size_t kc, const f
   }
 }
 
+// Any other tile, out of line (the Winograd products call the micro-kernel once per tile: its
+// fast path above stays a tail call).
+__attribute__((noinline)) void tile_any(size_t mr, size_t nc, size_t kc, const float* a,
+                                        const float* b, size_t ldb, float* c, size_t ldc,
+                                        bool accumulate, const TileEpilogue* epi) {
+  dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
+}
+
 void aio_f32_gemm_ukernel_12x8__neon(size_t mr, size_t nc, size_t kc, const float* a,
                                      const float* b, size_t ldb, float* c, size_t ldc,
                                      bool accumulate, const TileEpilogue* epi) {
   if (nc == kNR && mr % 4 == 0)
     return aio_f32_gemm_strips_12x8__neon(mr, 1, kc, a, b, 0, ldb, c, ldc, accumulate, epi);
-  dispatch_tile(mr, nc, kc, a, StridedRows{b, ldb}, c, ldc, accumulate, epi);
+  tile_any(mr, nc, kc, a, b, ldb, c, ldc, accumulate, epi);
 }
 
 // Row-outer so B is read once, sequentially along each row; the strips it fans out to are in
