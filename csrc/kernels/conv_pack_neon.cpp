@@ -69,18 +69,21 @@ void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t
   const long h_in = static_cast<long>(g.h_in);
   // Image columns land at [pw, pw + w_in) of a padded row, clipped to the columns read.
   const size_t lo = std::min(g.pw, cols), hi = std::min(g.pw + g.w_in, cols);
+  // The rows are short (8 to 112 floats here): vector loops, where std::fill and std::copy were
+  // three libc calls per row (ResNet-20: 0.1 M instructions of its 12 M at level 1).
+  const float32x4_t zero = vdupq_n_f32(0.f);
+  const size_t span = hi - lo;
   for (size_t c = ch0; c < ch1; ++c) {
     for (size_t r = 0; r < rows; ++r) {
       float* d = pad + ((c - ch0) * rows + r) * cols;
       const long iy = static_cast<long>(oy0 * g.sh + r) - static_cast<long>(g.ph);
-      if (iy < 0 || iy >= h_in) {
-        std::fill(d, d + cols, 0.f);
-        continue;
-      }
-      std::fill(d, d + lo, 0.f);
-      std::copy(x + c * plane + static_cast<size_t>(iy) * g.w_in,
-                x + c * plane + static_cast<size_t>(iy) * g.w_in + (hi - lo), d + lo);
-      std::fill(d + hi, d + cols, 0.f);
+      for (size_t q = 0; q < cols; q += 4) vst1q_f32(d + q, zero);  // cols: whole vectors
+      if (iy < 0 || iy >= h_in) continue;
+      const float* src = x + c * plane + static_cast<size_t>(iy) * g.w_in;
+      float* dd = d + lo;
+      size_t q = 0;
+      for (; q + 4 <= span; q += 4) vst1q_f32(dd + q, vld1q_f32(src + q));
+      for (; q < span; ++q) dd[q] = src[q];
     }
   }
   // Per output row of the block, where its pixels start in the padded row, its whole strips and
