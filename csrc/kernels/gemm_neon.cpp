@@ -85,7 +85,11 @@ static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below"
 // the load pipes beside FMAs that keep both FP pipes busy). The epilogue covers what the models use: an optional add of C (a later
 // K block), then either a plain store, or y = act(scale * acc + bias [+ residual]) with scale and
 // bias both given and act None, ReLU or ReLU6 (macro aio_epirow; mode bits: 1 accumulate, 2
-// epilogue, 4 residual, 8 ReLU, 16 ReLU6); the caller handles anything else. Strip s reads B at
+// epilogue, 4 residual, 8 ReLU, 16 ReLU6); the caller handles anything else. Without a residual
+// (macro aio_epiv) the tile's scales and biases are loaded as whole vectors (two loads per tile)
+// and used by element: 4 instructions a row for the multiply-add where the broadcast loads
+// (aio_epirow) take 5; ReLU's zero and ReLU6's six go to the first row's accumulators once that
+// row is done. Strip s reads B at
 // b + s * b_step, writes C (and reads the residual) 8 columns further per strip. Accumulators live
 // in v8-v31 (declared clobbered, so GCC saves the callee-saved halves once per run), A in v0-v2, B
 // in v3-v4. The macros are defined by the first block the assembler meets (.ifndef), once per
@@ -169,6 +173,61 @@ static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below"
   ".endif\n" \
   ".endif\n" \
   "st1 {v6.4s, v7.4s}, [x9], x12\n" \
+  ".endm\n" \
+  ".macro aio_epiv a0, a1, s, b, i, act, first\n" \
+  "dup v6.4s, \\b\\().s[\\i]\n" \
+  "dup v7.4s, \\b\\().s[\\i]\n" \
+  "fmla v6.4s, \\a0\\().4s, \\s\\().s[\\i]\n" \
+  "fmla v7.4s, \\a1\\().4s, \\s\\().s[\\i]\n" \
+  ".if \\first\n" \
+  ".if \\act\n" \
+  "movi v8.4s, #0\n" \
+  ".endif\n" \
+  ".if \\act - 1\n" \
+  ".if \\act\n" \
+  "fmov v9.4s, #6.0\n" \
+  ".endif\n" \
+  ".endif\n" \
+  ".endif\n" \
+  ".if \\act\n" \
+  "fmax v6.4s, v6.4s, v8.4s\n" \
+  "fmax v7.4s, v7.4s, v8.4s\n" \
+  ".endif\n" \
+  ".if \\act - 1\n" \
+  ".if \\act\n" \
+  "fmin v6.4s, v6.4s, v9.4s\n" \
+  "fmin v7.4s, v7.4s, v9.4s\n" \
+  ".endif\n" \
+  ".endif\n" \
+  "st1 {v6.4s, v7.4s}, [x9], x12\n" \
+  ".endm\n" \
+  ".macro aio_rowsv R, act\n" \
+  ".if \\R == 4\n" \
+  "ld1 {v0.4s}, [x13]\n" \
+  "ld1 {v3.4s}, [x14]\n" \
+  ".elseif \\R == 8\n" \
+  "ld1 {v0.4s, v1.4s}, [x13]\n" \
+  "ld1 {v3.4s, v4.4s}, [x14]\n" \
+  ".else\n" \
+  "ld1 {v0.4s, v1.4s, v2.4s}, [x13]\n" \
+  "ld1 {v3.4s, v4.4s, v5.4s}, [x14]\n" \
+  ".endif\n" \
+  "aio_epiv v8, v9, v0, v3, 0, \\act, 1\n" \
+  "aio_epiv v10, v11, v0, v3, 1, \\act, 0\n" \
+  "aio_epiv v12, v13, v0, v3, 2, \\act, 0\n" \
+  "aio_epiv v14, v15, v0, v3, 3, \\act, 0\n" \
+  ".if \\R >= 8\n" \
+  "aio_epiv v16, v17, v1, v4, 0, \\act, 0\n" \
+  "aio_epiv v18, v19, v1, v4, 1, \\act, 0\n" \
+  "aio_epiv v20, v21, v1, v4, 2, \\act, 0\n" \
+  "aio_epiv v22, v23, v1, v4, 3, \\act, 0\n" \
+  ".endif\n" \
+  ".if \\R >= 12\n" \
+  "aio_epiv v24, v25, v2, v5, 0, \\act, 0\n" \
+  "aio_epiv v26, v27, v2, v5, 1, \\act, 0\n" \
+  "aio_epiv v28, v29, v2, v5, 2, \\act, 0\n" \
+  "aio_epiv v30, v31, v2, v5, 3, \\act, 0\n" \
+  ".endif\n" \
   ".endm\n" \
   ".macro aio_rows R, what, p:vararg\n" \
   "\\what v8, v9, \\p\n" \
@@ -260,23 +319,23 @@ __attribute__((always_inline)) inline void strips_x8_asm(const float* a, const f
       "aio_rows %c[R], aio_store\n"
       "b 9f\n"
       "6:\n"
-      "movi v2.4s, #0\n"
-      "fmov v1.4s, #6.0\n"
       "mov x13, %[sc]\n"
       "mov x14, %[bi]\n"
-      "mov x15, %[res]\n"
       "tbnz %w[mode], #2, 60f\n"
       "tbnz %w[mode], #3, 51f\n"
       "tbnz %w[mode], #4, 52f\n"
-      "aio_rows %c[R], aio_epirow, 0, 0\n"
+      "aio_rowsv %c[R], 0\n"
       "b 9f\n"
       "51:\n"
-      "aio_rows %c[R], aio_epirow, 0, 1\n"
+      "aio_rowsv %c[R], 1\n"
       "b 9f\n"
       "52:\n"
-      "aio_rows %c[R], aio_epirow, 0, 2\n"
+      "aio_rowsv %c[R], 2\n"
       "b 9f\n"
       "60:\n"
+      "movi v2.4s, #0\n"
+      "fmov v1.4s, #6.0\n"
+      "mov x15, %[res]\n"
       "tbnz %w[mode], #3, 61f\n"
       "tbnz %w[mode], #4, 62f\n"
       "aio_rows %c[R], aio_epirow, 1, 0\n"
