@@ -79,7 +79,8 @@ static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below"
 // peeled (the first one's products initialise the accumulators: no zeroing), so a K that is a
 // multiple of 4 (every layer's here) leaves no remainder steps; then per 4 k one loop branch and
 // three prefetches of A (one per 64-byte line of the panel consumed, kPrefetchA k ahead): 27.25
-// instructions per k for 12 rows. Within a run A's K block (at most 12 KiB) stays in L1 while the
+// instructions per k for 12 rows (a packed B strip, rows 32 bytes apart, loads two k at once:
+// 26.75; B then takes v3-v6). Within a run A's K block (at most 12 KiB) stays in L1 while the
 // B strips stream past it, so only the first strip prefetches A (the later ones would only
 // prefetch lines already in L1: 0.75 instructions per k, 2 M of MobileNetV2's count, issued on
 // the load pipes beside FMAs that keep both FP pipes busy). The epilogue covers what the models use: an optional add of C (a later
@@ -97,7 +98,7 @@ static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below"
 #define AIO_NEON_GEMM_MACROS \
   ".ifndef aio_neon_gemm_macros\n" \
   ".set aio_neon_gemm_macros, 1\n" \
-  ".macro aio_kstep R, op\n" \
+  ".macro aio_kstepb R, op, b0, b1\n" \
   ".if \\R == 4\n" \
   "ld1 {v0.4s}, [x10], x16\n" \
   ".elseif \\R == 8\n" \
@@ -105,39 +106,47 @@ static_assert(kPrefetchA * kMR * sizeof(float) == 2304, "the prfm offsets below"
   ".else\n" \
   "ld1 {v0.4s, v1.4s, v2.4s}, [x10], x16\n" \
   ".endif\n" \
+  "\\op v8.4s, \\b0\\().4s, v0.s[0]\n" \
+  "\\op v10.4s, \\b0\\().4s, v0.s[1]\n" \
+  "\\op v12.4s, \\b0\\().4s, v0.s[2]\n" \
+  "\\op v14.4s, \\b0\\().4s, v0.s[3]\n" \
+  ".if \\R >= 8\n" \
+  "\\op v16.4s, \\b0\\().4s, v1.s[0]\n" \
+  "\\op v18.4s, \\b0\\().4s, v1.s[1]\n" \
+  "\\op v20.4s, \\b0\\().4s, v1.s[2]\n" \
+  "\\op v22.4s, \\b0\\().4s, v1.s[3]\n" \
+  ".endif\n" \
+  ".if \\R >= 12\n" \
+  "\\op v24.4s, \\b0\\().4s, v2.s[0]\n" \
+  "\\op v26.4s, \\b0\\().4s, v2.s[1]\n" \
+  "\\op v28.4s, \\b0\\().4s, v2.s[2]\n" \
+  "\\op v30.4s, \\b0\\().4s, v2.s[3]\n" \
+  ".endif\n" \
+  "\\op v9.4s, \\b1\\().4s, v0.s[0]\n" \
+  "\\op v11.4s, \\b1\\().4s, v0.s[1]\n" \
+  "\\op v13.4s, \\b1\\().4s, v0.s[2]\n" \
+  "\\op v15.4s, \\b1\\().4s, v0.s[3]\n" \
+  ".if \\R >= 8\n" \
+  "\\op v17.4s, \\b1\\().4s, v1.s[0]\n" \
+  "\\op v19.4s, \\b1\\().4s, v1.s[1]\n" \
+  "\\op v21.4s, \\b1\\().4s, v1.s[2]\n" \
+  "\\op v23.4s, \\b1\\().4s, v1.s[3]\n" \
+  ".endif\n" \
+  ".if \\R >= 12\n" \
+  "\\op v25.4s, \\b1\\().4s, v2.s[0]\n" \
+  "\\op v27.4s, \\b1\\().4s, v2.s[1]\n" \
+  "\\op v29.4s, \\b1\\().4s, v2.s[2]\n" \
+  "\\op v31.4s, \\b1\\().4s, v2.s[3]\n" \
+  ".endif\n" \
+  ".endm\n" \
+  ".macro aio_kstep R, op\n" \
   "ld1 {v3.4s, v4.4s}, [x11], x17\n" \
-  "\\op v8.4s, v3.4s, v0.s[0]\n" \
-  "\\op v10.4s, v3.4s, v0.s[1]\n" \
-  "\\op v12.4s, v3.4s, v0.s[2]\n" \
-  "\\op v14.4s, v3.4s, v0.s[3]\n" \
-  ".if \\R >= 8\n" \
-  "\\op v16.4s, v3.4s, v1.s[0]\n" \
-  "\\op v18.4s, v3.4s, v1.s[1]\n" \
-  "\\op v20.4s, v3.4s, v1.s[2]\n" \
-  "\\op v22.4s, v3.4s, v1.s[3]\n" \
-  ".endif\n" \
-  ".if \\R >= 12\n" \
-  "\\op v24.4s, v3.4s, v2.s[0]\n" \
-  "\\op v26.4s, v3.4s, v2.s[1]\n" \
-  "\\op v28.4s, v3.4s, v2.s[2]\n" \
-  "\\op v30.4s, v3.4s, v2.s[3]\n" \
-  ".endif\n" \
-  "\\op v9.4s, v4.4s, v0.s[0]\n" \
-  "\\op v11.4s, v4.4s, v0.s[1]\n" \
-  "\\op v13.4s, v4.4s, v0.s[2]\n" \
-  "\\op v15.4s, v4.4s, v0.s[3]\n" \
-  ".if \\R >= 8\n" \
-  "\\op v17.4s, v4.4s, v1.s[0]\n" \
-  "\\op v19.4s, v4.4s, v1.s[1]\n" \
-  "\\op v21.4s, v4.4s, v1.s[2]\n" \
-  "\\op v23.4s, v4.4s, v1.s[3]\n" \
-  ".endif\n" \
-  ".if \\R >= 12\n" \
-  "\\op v25.4s, v4.4s, v2.s[0]\n" \
-  "\\op v27.4s, v4.4s, v2.s[1]\n" \
-  "\\op v29.4s, v4.4s, v2.s[2]\n" \
-  "\\op v31.4s, v4.4s, v2.s[3]\n" \
-  ".endif\n" \
+  "aio_kstepb \\R, \\op, v3, v4\n" \
+  ".endm\n" \
+  ".macro aio_kstep2 R\n" \
+  "ld1 {v3.4s, v4.4s, v5.4s, v6.4s}, [x11], #64\n" \
+  "aio_kstepb \\R, fmla, v3, v4\n" \
+  "aio_kstepb \\R, fmla, v5, v6\n" \
   ".endm\n" \
   ".macro aio_zero a0, a1, unused:vararg\n" \
   "movi \\a0\\().4s, #0\n" \
@@ -279,6 +288,8 @@ __attribute__((always_inline)) inline void strips_x8_asm(const float* a, const f
       "lsr x9, %[kc], #2\n"
       "subs x9, x9, #1\n"
       "b.eq 2f\n"
+      "cmp x17, #32\n"
+      "b.eq 13f\n"
       "cbz %[first], 12f\n"
       "1:\n"
       "prfm pldl1keep, [x10, #2304]\n"
@@ -298,6 +309,24 @@ __attribute__((always_inline)) inline void strips_x8_asm(const float* a, const f
       "aio_kstep %c[R], fmla\n"
       "subs x9, x9, #1\n"
       "b.ne 12b\n"
+      "b 2f\n"
+      // A packed strip (rows 32 bytes apart): two k of B per 4-register load.
+      "13:\n"
+      "cbz %[first], 15f\n"
+      "14:\n"
+      "prfm pldl1keep, [x10, #2304]\n"
+      "prfm pldl1keep, [x10, #2368]\n"
+      "prfm pldl1keep, [x10, #2432]\n"
+      "aio_kstep2 %c[R]\n"
+      "aio_kstep2 %c[R]\n"
+      "subs x9, x9, #1\n"
+      "b.ne 14b\n"
+      "b 2f\n"
+      "15:\n"
+      "aio_kstep2 %c[R]\n"
+      "aio_kstep2 %c[R]\n"
+      "subs x9, x9, #1\n"
+      "b.ne 15b\n"
       "2:\n"
       "ands x9, %[kc], #3\n"
       "b.eq 4f\n"
