@@ -51,29 +51,6 @@ void conv_rows(const float* plane, const ConvGeom& g, size_t i, size_t j, size_t
   }
 }
 
-// n strips of 8 contiguous floats from src, strip t to dst + t * dst_step_bytes: two strips per
-// step (one 4-register load, two post-incremented stores: 2.5 instructions a strip where GCC's
-// loop took 5; on ResNet-20's 32 x 32 layers at narrow levels this copy is most of the packing).
-inline void copy_strips(const float* src, float* dst, size_t n, size_t dst_step_bytes) {
-  __asm__ volatile(
-      "tbz %[n], #0, 1f\n"
-      "ld1 {v0.4s, v1.4s}, [%[s]], #32\n"
-      "st1 {v0.4s, v1.4s}, [%[d]], %[st]\n"
-      "1:\n"
-      "lsr %[n], %[n], #1\n"
-      "cbz %[n], 3f\n"
-      "2:\n"
-      "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[s]], #64\n"
-      "st1 {v0.4s, v1.4s}, [%[d]], %[st]\n"
-      "st1 {v2.4s, v3.4s}, [%[d]], %[st]\n"
-      "subs %[n], %[n], #1\n"
-      "b.ne 2b\n"
-      "3:\n"
-      : [s] "+r"(src), [d] "+r"(dst), [n] "+r"(n)
-      : [st] "r"(dst_step_bytes)
-      : "v0", "v1", "v2", "v3", "cc", "memory");
-}
-
 // Strips that never straddle an output row (w_out and the block start multiples of 8): the input
 // rows the block reads are first copied, for its channels, into zero-bordered rows (padding rows
 // and columns become real zeros, about 1 / (kh kw) of the packing's traffic), so that each
@@ -129,7 +106,7 @@ void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t
     for (size_t q = 0; q < nruns; ++q) {
       const float* src = base + runs[q].src;
       if constexpr (S == 1) {
-        copy_strips(src, d, runs[q].full, kNR * kc * sizeof(float));
+        neon::copy_strips8(src, d, runs[q].full, kNR * kc * sizeof(float));
         src += runs[q].full * kNR;
         d += runs[q].full * kNR * kc;
       } else {

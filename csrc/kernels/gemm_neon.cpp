@@ -747,8 +747,9 @@ void aio_f32_packb_8__neon(const float* b, size_t ldb, size_t kc, size_t nb, flo
   for (size_t k = 0; k < kc; ++k) {
     const float* src = b + k * ldb;
     float* d = dst + k * kNR;
-    for (size_t s = strips - 1; s > 0; --s, src += kNR, d += kNR * kc)
-      vst1q_f32_x2(d, vld1q_f32_x2(src));
+    neon::copy_strips8(src, d, strips - 1, kNR * kc * sizeof(float));
+    src += (strips - 1) * kNR;
+    d += (strips - 1) * kNR * kc;
     vst1q_f32(d, t0 == 4 ? vld1q_f32(src) : neon::load_partial(src, t0));
     vst1q_f32(d + 4, t1 == 4 ? vld1q_f32(src + 4) : neon::load_partial(src + 4, t1));
   }

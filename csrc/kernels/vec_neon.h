@@ -77,6 +77,30 @@ static inline void store_partial(float* p, float32x4_t v, size_t n) {
   if (n > 2) vst1q_lane_f32(p + 2, v, 2);
 }
 
+// n strips of 8 contiguous floats from src, strip t to dst + t * dst_step_bytes (B packing: one
+// run of a row into its strips): two strips per step (one 4-register load, two post-incremented
+// stores: 2.5 instructions a strip where GCC's loop took 5 to 6; on ResNet-20's 32 x 32 layers
+// at narrow levels this copy is most of the packing).
+static inline void copy_strips8(const float* src, float* dst, size_t n, size_t dst_step_bytes) {
+  __asm__ volatile(
+      "tbz %[n], #0, 1f\n"
+      "ld1 {v0.4s, v1.4s}, [%[s]], #32\n"
+      "st1 {v0.4s, v1.4s}, [%[d]], %[st]\n"
+      "1:\n"
+      "lsr %[n], %[n], #1\n"
+      "cbz %[n], 3f\n"
+      "2:\n"
+      "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[s]], #64\n"
+      "st1 {v0.4s, v1.4s}, [%[d]], %[st]\n"
+      "st1 {v2.4s, v3.4s}, [%[d]], %[st]\n"
+      "subs %[n], %[n], #1\n"
+      "b.ne 2b\n"
+      "3:\n"
+      : [s] "+r"(src), [d] "+r"(dst), [n] "+r"(n)
+      : [st] "r"(dst_step_bytes)
+      : "v0", "v1", "v2", "v3", "cc", "memory");
+}
+
 }  // namespace neon
 }  // namespace detail
 }  // namespace aio
