@@ -147,6 +147,26 @@ void test_gemm_blocks(const char* isa) {
   run_case(mdl, {64, 5000, 0, 0, 64, 3, 4999, aio::Act::Relu, true, true, true}, isa);
 }
 
+void test_gemm_strip_runs(const char* isa) {
+  // Row counts of 4, 8 and 12 per panel (NEON runs them in assembly, a run of strips per call)
+  // and mixes of them; K short enough to skip the loop (2, 4, 5), hit the two-k packed loads with
+  // a remainder (150: B packed, over 128) or not (136), read B in place (8, 20), and cross a K
+  // block (260); N of one partial strip up to several runs with a partial last strip.
+  const Model mdl = make_model(40, 310, 5);
+  const size_t Ms[] = {4, 8, 16, 20, 28};
+  const size_t Ns[] = {8, 24, 57, 300};
+  const size_t Ks[] = {2, 4, 5, 8, 20, 136, 150, 260};
+  size_t idx = 0;
+  for (size_t M : Ms)
+    for (size_t N : Ns)
+      for (size_t K : Ks) {
+        ++idx;
+        const aio::Act act = aio_test::act_at(idx);
+        run_case(mdl, {M, N, K, 0, M, 0, N, act, idx % 4 != 0, idx % 4 != 1, idx % 3 == 0},
+                 isa);
+      }
+}
+
 void test_gemm_large_values(const char* isa) {
   // Silu/hardswish far out in their tails (exp overflow and saturation).
   const size_t M = 3, K = 1, N = 40;
@@ -176,6 +196,7 @@ int main() {
     test_gemm_shapes(isa);
     test_gemm_epilogues(isa);
     test_gemm_blocks(isa);
+    test_gemm_strip_runs(isa);
     test_gemm_large_values(isa);
     AIO_CHECK(aio::gemm_col_align() >= 8 && aio::gemm_col_align() % 8 == 0);
     // The peak probe runs on every ISA and reports a finite positive rate (no timing bound: the

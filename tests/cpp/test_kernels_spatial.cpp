@@ -370,7 +370,11 @@ void test_gemm_conv() {
                         // from the input rows): padded and not, stride 1 and 2, a first layer.
                         {geom(3, 10, 16, 3, 1, 1, 1), 14, 3},  {geom(4, 9, 32, 3, 2, 1, 1), 13, 4},
                         {geom(2, 8, 18, 3, 1, 0, 1), 5, 2},    {geom(3, 20, 48, 7, 2, 3, 1), 16, 3},
-                        {geom(5, 12, 33, 3, 2, 0, 1), 9, 5}};
+                        {geom(5, 12, 33, 3, 2, 0, 1), 9, 5},
+                        // Rows of an odd number of whole strips (3 and 5: NEON copies two at a
+                        // time, then one), 4 and 8 output channels (assembly tiles of 4 and 8
+                        // rows).
+                        {geom(4, 6, 24, 3, 1, 1, 1), 8, 4},    {geom(6, 4, 40, 3, 1, 1, 1), 4, 6}};
   for (const Case& cs : cases) {
     const ConvGeom& g = cs.g;
     const size_t taps = g.kh * g.kw, K = g.c_in * taps, K_full = cs.c_full * taps;
