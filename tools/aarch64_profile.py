@@ -96,7 +96,9 @@ def main() -> None:
     exe = build / "aarch64_insns_driver"
     runs = []
     for n in (args.n1, args.n2):
-        runs.append(profile(plugin, exe, [args.model, str(args.level), str(n), args.winograd], args.cpu))
+        runs.append(
+            profile(plugin, exe, [args.model, str(args.level), str(n), args.winograd], args.cpu)
+        )
     syms: dict[str, Symbols] = {}
     per_fn: dict[str, float] = defaultdict(float)
     per_block: dict[tuple[str, int], float] = defaultdict(float)
