@@ -34,8 +34,10 @@ static inline float32x4_t exp(float32x4_t x) {
   return vmulq_f32(p, vreinterpretq_f32_s32(e));
 }
 
-// The activation of 4 lanes. Acts without a vector form here (any added later) go lane by lane
-// through the scalar apply_act, so they are right on NEON the day they exist.
+// The activation of 4 lanes (every Act has a vector form; the division by 6 is the portable
+// path's, so hardswish and hard-sigmoid round as it does). Acts without a vector form here (any
+// added later) go lane by lane through the scalar apply_act, so they are right on NEON the day
+// they exist.
 static inline float32x4_t act(float32x4_t v, Act a) {
   const float32x4_t zero = vdupq_n_f32(0.f);
   switch (a) {
@@ -51,6 +53,15 @@ static inline float32x4_t act(float32x4_t v, Act a) {
       const float32x4_t t =
           vminq_f32(vmaxq_f32(vaddq_f32(v, vdupq_n_f32(3.f)), zero), vdupq_n_f32(6.f));
       return vdivq_f32(vmulq_f32(v, t), vdupq_n_f32(6.f));
+    }
+    // The squeeze-excite gates: in the GEMM epilogue of the excite conv and in depthwise and
+    // elementwise kernels. Lane by lane through apply_act they cost a libm expf call per element.
+    case Act::Sigmoid:
+      return vdivq_f32(vdupq_n_f32(1.f), vaddq_f32(vdupq_n_f32(1.f), exp(vnegq_f32(v))));
+    case Act::HardSigmoid: {
+      const float32x4_t t =
+          vminq_f32(vmaxq_f32(vaddq_f32(v, vdupq_n_f32(3.f)), zero), vdupq_n_f32(6.f));
+      return vdivq_f32(t, vdupq_n_f32(6.f));
     }
     default:
       break;
