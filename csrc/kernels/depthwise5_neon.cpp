@@ -18,31 +18,48 @@ namespace aio {
 namespace detail {
 namespace {
 
+// Everything of one vector step inlined into the row loop, so the 25 weights and the
+// accumulators stay in registers (out of line, GCC passed them through memory: a store and a
+// reload per kernel row).
+#define AIO_DW5_INLINE inline __attribute__((always_inline))
+
 constexpr int kK = 5;     // kernel side
 constexpr int kRows = 4;  // output rows per pass
 
 size_t plane_floats(const PaddedPlane& p) { return p.rows * p.cols + 8; }
 
-// The image at row ph, column pw of the zeroed plane; only the image's own floats are written,
-// so the border written by the first channel's zeroing stays zero for every channel.
+// The image at row ph, column pw of the zeroed plane; only the image's columns keep what is
+// written, so the border zeroed once per call stays zero for every channel. Rows go as whole
+// vectors: the last one reads into the next input row (there is one: the plane's last row takes
+// a partial load instead) and writes up to 3 floats past the image, which one vector of zeros
+// at column w_in puts back. That store reaches at most 4 floats past the row's image: the right
+// border, or the next padded row's left border and image, which is written after it (the last
+// row's reaches the bottom border or the plane's 8 floats of slack). A 7-float row: 5
+// instructions instead of 8.
 void fill_padded(const float* xc, const ConvGeom& g, const PaddedPlane& p, float* dst) {
+  const float32x4_t zero = vdupq_n_f32(0.f);
+  const size_t whole = g.w_in / 4 * 4, rest = g.w_in - whole;
   float* d = dst + g.ph * p.cols + g.pw;
   for (size_t iy = 0; iy < g.h_in; ++iy, d += p.cols, xc += g.w_in) {
     size_t i = 0;
-    for (; i + 8 <= g.w_in; i += 8) {
+    for (; i + 8 <= whole; i += 8) {
       const float32x4_t a = vld1q_f32(xc + i), b = vld1q_f32(xc + i + 4);
       vst1q_f32(d + i, a);
       vst1q_f32(d + i + 4, b);
     }
-    for (; i + 4 <= g.w_in; i += 4) vst1q_f32(d + i, vld1q_f32(xc + i));
-    for (; i < g.w_in; ++i) d[i] = xc[i];
+    if (i < whole) vst1q_f32(d + i, vld1q_f32(xc + i));
+    if (rest) {
+      const bool last = iy + 1 == g.h_in;
+      vst1q_f32(d + whole, last ? neon::load_partial(xc + whole, rest) : vld1q_f32(xc + whole));
+      vst1q_f32(d + g.w_in, zero);
+    }
   }
 }
 
 // The five taps of one padded row for 4 outputs starting at p (column S * ox): stride 1 five
 // shifted loads, stride 2 three de-interleaving ones (even columns 0, 2, 4 and odd 1, 3).
 template <int S>
-inline void load_taps(const float* p, float32x4_t* t) {
+AIO_DW5_INLINE void load_taps(const float* p, float32x4_t* t) {
   if constexpr (S == 1) {
     for (int j = 0; j < kK; ++j) t[j] = vld1q_f32(p + j);
   } else {
@@ -57,7 +74,7 @@ inline void load_taps(const float* p, float32x4_t* t) {
 
 // Kernel row I's five taps into acc (weights I * 5 .. I * 5 + 4).
 template <int I>
-inline float32x4_t fma_row(float32x4_t acc, const float32x4_t* t, const float32x4_t* w) {
+AIO_DW5_INLINE float32x4_t fma_row(float32x4_t acc, const float32x4_t* t, const float32x4_t* w) {
   constexpr int b = I * kK;
   acc = vfmaq_laneq_f32(acc, t[0], w[b / 4], b % 4);
   acc = vfmaq_laneq_f32(acc, t[1], w[(b + 1) / 4], (b + 1) % 4);
@@ -68,29 +85,31 @@ inline float32x4_t fma_row(float32x4_t acc, const float32x4_t* t, const float32x
 
 // Padded row Q of the pass feeds output row R with kernel row Q - S R, if that is a kernel row.
 template <int S, int Q, int R>
-inline void feed_one(float32x4_t* acc, const float32x4_t* t, const float32x4_t* w) {
+AIO_DW5_INLINE void feed_one(float32x4_t* acc, const float32x4_t* t, const float32x4_t* w) {
   constexpr int i = Q - S * R;
   if constexpr (i >= 0 && i < kK) acc[R] = fma_row<i>(acc[R], t, w);
 }
 
 template <int S, int Q, int... Rs>
-inline void feed(float32x4_t* acc, const float32x4_t* t, const float32x4_t* w,
+AIO_DW5_INLINE void feed(float32x4_t* acc, const float32x4_t* t, const float32x4_t* w,
                  std::integer_sequence<int, Rs...>) {
   (feed_one<S, Q, Rs>(acc, t, w), ...);
 }
 
-// One vector of 4 outputs in each of the pass's R rows: every padded row the pass reads,
-// loaded once.
+// Padded row Q of the pass: its taps loaded once, into every output row that uses them.
+template <int S, int R, int Q>
+AIO_DW5_INLINE void row_q(const float* const* rows, size_t col, float32x4_t* acc,
+                          const float32x4_t* w) {
+  float32x4_t t[kK];
+  load_taps<S>(rows[Q] + col, t);
+  feed<S, Q>(acc, t, w, std::make_integer_sequence<int, R>{});
+}
+
+// One vector of 4 outputs in each of the pass's R rows.
 template <int S, int R, int... Qs>
-inline void step(const float* const* rows, size_t col, float32x4_t* acc, const float32x4_t* w,
-                 std::integer_sequence<int, Qs...>) {
-  (
-      [&] {
-        float32x4_t t[kK];
-        load_taps<S>(rows[Qs] + col, t);
-        feed<S, Qs>(acc, t, w, std::make_integer_sequence<int, R>{});
-      }(),
-      ...);
+AIO_DW5_INLINE void step(const float* const* rows, size_t col, float32x4_t* acc,
+                         const float32x4_t* w, std::integer_sequence<int, Qs...>) {
+  (row_q<S, R, Qs>(rows, col, acc, w), ...);
 }
 
 struct ActNone {
@@ -98,6 +117,14 @@ struct ActNone {
 };
 struct ActRelu {
   float32x4_t operator()(float32x4_t v) const { return vmaxq_f32(v, vdupq_n_f32(0.f)); }
+};
+// MobileNetV3's and EfficientNet's activations inline (through neon::act they were an
+// out-of-line call and a switch per vector).
+struct ActHardswish {
+  float32x4_t operator()(float32x4_t v) const { return neon::hardswish(v); }
+};
+struct ActSilu {
+  float32x4_t operator()(float32x4_t v) const { return neon::silu(v); }
 };
 struct ActAny {
   Act act;
@@ -174,9 +201,11 @@ void dispatch_act(const float* x, const float* w, const ConvGeom& g, float* y, s
       return channels<S>(x, w, g, y, c0, c1, epi, ActNone{});
     case Act::Relu:
       return channels<S>(x, w, g, y, c0, c1, epi, ActRelu{});
+    case Act::Hardswish:
+      return channels<S>(x, w, g, y, c0, c1, epi, ActHardswish{});
+    case Act::Silu:
+      return channels<S>(x, w, g, y, c0, c1, epi, ActSilu{});
     default:
-      // Hardswish (MobileNetV3) and SiLU (EfficientNet): a switch per vector of 4 outputs,
-      // against 25 FMAs per output vector.
       return channels<S>(x, w, g, y, c0, c1, epi, ActAny{epi.act});
   }
 }

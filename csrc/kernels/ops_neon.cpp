@@ -49,7 +49,7 @@ void aio_f32_scale_channels__neon(const float* x, const float* gate, float* y, s
   if (act == Act::None)
     scale_rows(x, gate, y, hw, c0, c1, [](float32x4_t v) { return v; });
   else
-    scale_rows(x, gate, y, hw, c0, c1, [act](float32x4_t v) { return neon::act(v, act); });
+    neon::with_act(act, [&](auto f) { scale_rows(x, gate, y, hw, c0, c1, f); });
 }
 
 // ---- softmax over channels ----
