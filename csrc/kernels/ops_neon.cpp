@@ -133,6 +133,7 @@ void aio_f32_softmax__neon(const float* x, float* y, size_t c, size_t hw, size_t
 
 // ---- resize ----
 
+// dst and src do not overlap (consecutive output rows).
 void copy_row(const float* src, float* dst, size_t n) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -140,20 +141,29 @@ void copy_row(const float* src, float* dst, size_t n) {
     vst1q_f32(dst + i, a);
     vst1q_f32(dst + i + 4, b);
   }
-  for (; i < n; ++i) dst[i] = src[i];
+  for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vld1q_f32(src + i));
+  if (i < n && n >= 4)
+    vst1q_f32(dst + n - 4, vld1q_f32(src + n - 4));
+  else
+    for (; i < n; ++i) dst[i] = src[i];
 }
 
 // Nearest, one output row from source row a: each source float written S times (st2/st3/st4
 // interleave S copies of the same vector).
 template <size_t S>
 void nearest_row(const float* a, size_t w_in, float* yr) {
-  size_t i = 0;
-  for (; i + 4 <= w_in; i += 4) {
+  const auto vec = [&](size_t i) {
     const float32x4_t v = vld1q_f32(a + i);
     float* d = yr + i * S;
     if constexpr (S == 2) vst2q_f32(d, (float32x4x2_t{{v, v}}));
     if constexpr (S == 3) vst3q_f32(d, (float32x4x3_t{{v, v, v}}));
     if constexpr (S == 4) vst4q_f32(d, (float32x4x4_t{{v, v, v, v}}));
+  };
+  size_t i = 0;
+  for (; i + 4 <= w_in; i += 4) vec(i);
+  if (i < w_in && w_in >= 4) {
+    vec(w_in - 4);  // the rest as one vector overlapping the last (same values again)
+    return;
   }
   for (; i < w_in; ++i)
     for (size_t j = 0; j < S; ++j) yr[i * S + j] = a[i];
@@ -181,17 +191,25 @@ void bilinear_row(const float* t, const ResizePlan& p, float* yr) {
       left[j] = p.cols[S + j].i0 == 0;
       w[j] = vdupq_n_f32(p.cols[S + j].w1);
     }
-    by_taps(0);
-    for (i = 1; i + 4 <= w_in - 1; i += 4) {
-      const float32x4_t l = vld1q_f32(t + i - 1), c = vld1q_f32(t + i), r = vld1q_f32(t + i + 1);
+    const auto vec = [&](size_t i4) {
+      const float* q = t + i4;
+      const float32x4_t l = vld1q_f32(q - 1), c = vld1q_f32(q), r = vld1q_f32(q + 1);
       const float32x4_t dl = vsubq_f32(c, l), dr = vsubq_f32(r, c);
       float32x4_t out[S];
       for (size_t j = 0; j < S; ++j)
         out[j] = left[j] ? vfmaq_f32(l, w[j], dl) : vfmaq_f32(c, w[j], dr);
-      float* d = yr + i * S;
+      float* d = yr + i4 * S;
       if constexpr (S == 2) vst2q_f32(d, (float32x4x2_t{{out[0], out[1]}}));
       if constexpr (S == 3) vst3q_f32(d, (float32x4x3_t{{out[0], out[1], out[2]}}));
       if constexpr (S == 4) vst4q_f32(d, (float32x4x4_t{{out[0], out[1], out[2], out[3]}}));
+    };
+    by_taps(0);
+    for (i = 1; i + 4 <= w_in - 1; i += 4) vec(i);
+    // The columns left before the last: one more vector ending at w_in - 2, overlapping the
+    // previous one (it writes the same values again).
+    if (i < w_in - 1 && w_in >= 6) {
+      vec(w_in - 5);
+      i = w_in - 1;
     }
   }
   for (; i < w_in; ++i) by_taps(i);
@@ -220,12 +238,16 @@ void resize_channels(const ResizePlan& p, const float* x, float* y, size_t c0, s
       if (r.i1 != r.i0 && r.w1 != 0.f) {
         const float* b = xc + r.i1 * p.w_in;
         const float32x4_t w = vdupq_n_f32(r.w1);
-        size_t i = 0;
-        for (; i + 4 <= p.w_in; i += 4) {
+        const auto vec = [&](size_t i) {
           const float32x4_t va = vld1q_f32(a + i);
           vst1q_f32(blend + i, vfmaq_f32(va, w, vsubq_f32(vld1q_f32(b + i), va)));
-        }
-        for (; i < p.w_in; ++i) blend[i] = a[i] + r.w1 * (b[i] - a[i]);
+        };
+        size_t i = 0;
+        for (; i + 4 <= p.w_in; i += 4) vec(i);
+        if (i < p.w_in && p.w_in >= 4)
+          vec(p.w_in - 4);  // overlapping the last vector
+        else
+          for (; i < p.w_in; ++i) blend[i] = a[i] + r.w1 * (b[i] - a[i]);
         t = blend;
       }
       bilinear_row<S>(t, p, yr);
