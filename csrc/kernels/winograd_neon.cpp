@@ -16,7 +16,12 @@ namespace aio {
 namespace detail {
 namespace {
 
-float32x4_t act4(float32x4_t v, Act a) {
+// SiLU (the YOLO-style net's 3x3 layers) and the gates: vector exp (vec_neon.h), not a libm
+// call per lane. Out of line: inlined into act4 it made act4 too big to inline, a call per output
+// vector for ReLU too (ResNet-20 L0 on NEON +0.63 M instructions, 15.0 -> 15.6 M).
+__attribute__((noinline)) float32x4_t act4_exp(float32x4_t v, Act a) { return neon::act(v, a); }
+
+inline float32x4_t act4(float32x4_t v, Act a) {
   switch (a) {
     case Act::None:
       return v;
@@ -30,9 +35,7 @@ float32x4_t act4(float32x4_t v, Act a) {
       return vmulq_f32(vmulq_f32(v, t), vdupq_n_f32(1.f / 6.f));
     }
     default:
-      // SiLU (the YOLO-style net's 3x3 layers) and the gates: vector exp (vec_neon.h), not a
-      // libm call per lane.
-      return neon::act(v, a);
+      return act4_exp(v, a);
   }
 }
 
