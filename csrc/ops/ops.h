@@ -5,8 +5,9 @@
 #include "ops/op.h"
 
 namespace aio {
-std::unique_ptr<Op> make_conv2d(const ModelFile& m, const NodeDesc& n,
-                                const OpOptions& opts);  // conv2d.cpp
+// gate: the MUL (x * gate) whose output a pointwise conv reads (fusion.h), or nullptr.
+std::unique_ptr<Op> make_conv2d(const ModelFile& m, const NodeDesc& n, const OpOptions& opts,
+                                const NodeDesc* gate = nullptr);  // conv2d.cpp
 std::unique_ptr<Op> make_linear(const ModelFile& m, const NodeDesc& n);  // linear.cpp
 std::unique_ptr<Op> make_add(const ModelFile& m, const NodeDesc& n);     // add.cpp
 std::unique_ptr<Op> make_act(const ModelFile& m, const NodeDesc& n);     // act.cpp

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "format/model_file.h"
+#include "ops/fusion.h"
 
 namespace aio {
 
@@ -15,6 +16,7 @@ struct BufferPlan {
   size_t arena_floats = 0;
 };
 
-BufferPlan plan_buffers(const ModelFile& m);
+// A node fused into another (fusions) writes no buffer; its inputs live until that node has run.
+BufferPlan plan_buffers(const ModelFile& m, const Fusions& fusions = {});
 
 }  // namespace aio
