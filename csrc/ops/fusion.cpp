@@ -48,6 +48,30 @@ Fusions plan_fusions(const ModelFile& m) {
     f.gated_by[j] = static_cast<uint32_t>(i);
     f.fused_into[i] = j;
   }
+  // Output concatenations, outermost first (nodes in reverse), so a nested one is a view before
+  // its own inputs are looked at.
+  f.view_of.assign(nv, kNone);
+  f.view_offset.assign(nv, 0);
+  for (size_t i = nn; i-- > 0;) {
+    const NodeDesc& n = m.nodes[i];
+    if (n.op != OpCode::Concat || m.levelled_concat(n.out)) continue;
+    if (n.out != m.output_value && !f.view(n.out)) continue;
+    const size_t base = n.out == m.output_value ? 0 : f.view_offset[n.out];
+    const ValueDesc& a = m.values[n.in0];
+    const size_t a_floats = size_t(a.c) * a.h * a.w;
+    const uint32_t parts[2] = {n.in0, n.in1};
+    const size_t offsets[2] = {base, base + a_floats};
+    for (size_t p = 0; p < 2; ++p) {
+      const uint32_t v = parts[p];
+      // The caller's input is not ours to place; a value read twice (here, or elsewhere) must
+      // keep its own buffer.
+      if (v == 0 || v == m.output_value || n.in0 == n.in1 || reads[v] != 1 ||
+          m.levelled_concat(v))
+        continue;
+      f.view_of[v] = m.output_value;
+      f.view_offset[v] = offsets[p];
+    }
+  }
   return f;
 }
 

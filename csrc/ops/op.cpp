@@ -131,7 +131,7 @@ std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& o
     case OpCode::Mul: return make_mul(m, n);
     case OpCode::Softmax: return make_softmax(m, n);
     case OpCode::Resize: return make_resize(m, n);
-    case OpCode::Concat: return make_concat(m, n);
+    case OpCode::Concat: return make_concat(m, n, fusions);
   }
   throw Error(ErrorCode::Unsupported, "node " + std::to_string(index) + ": unsupported op");
 }

@@ -17,7 +17,9 @@ std::unique_ptr<Op> make_global_avgpool(const ModelFile& m,
 std::unique_ptr<Op> make_mul(const ModelFile& m, const NodeDesc& n);      // mul.cpp
 std::unique_ptr<Op> make_softmax(const ModelFile& m, const NodeDesc& n);  // softmax.cpp
 std::unique_ptr<Op> make_resize(const ModelFile& m, const NodeDesc& n);   // resize.cpp
-std::unique_ptr<Op> make_concat(const ModelFile& m, const NodeDesc& n);   // concat.cpp
+// f: which inputs are views of the output, written in place (fusion.h).
+std::unique_ptr<Op> make_concat(const ModelFile& m, const NodeDesc& n,
+                                const Fusions& f);  // concat.cpp
 // A CONV2D whose input is a levelled concatenation.
 std::unique_ptr<Op> make_concat_conv(const ModelFile& m, const NodeDesc& n);  // concat_conv.cpp
 }  // namespace aio

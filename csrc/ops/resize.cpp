@@ -1,8 +1,13 @@
 // RESIZE: upsampling by integer factors (sh, sw), nearest (PyTorch's "nearest": source index
 // floor(dst / s)) or bilinear with half-pixel centres (align_corners=False: source coordinate
 // (dst + 0.5) / s - 0.5, clamped at 0), over the first c(level) channels. The column weights and
-// indices are the same for every row and channel, so they are computed once at load.
+// indices are the same for every row and channel, so they are computed once at load. Nearest
+// writes each source row's output row once and copies it to the sh - 1 rows that repeat it; at
+// a scale of 2 or 4 across, the row loop has a compile-time step the compiler vectorises. YOLO's
+// 255 x 20 x 20 -> 40 x 40 head upsampling (1 thread) took 0.24 ms by a gather per output pixel,
+// against ORT's 0.03.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "ops/ops.h"
@@ -14,6 +19,18 @@ struct Tap {
   uint32_t i0, i1;  // source indices (i1 = i0 for nearest)
   float w1;         // weight of i1 (1 - w1 for i0)
 };
+
+// One output row of a nearest upsampling by S across (S > 0) or by the column taps (S == 0).
+template <size_t S>
+void nearest_row(const float* a, float* y, size_t w_in, const std::vector<Tap>& cols) {
+  if constexpr (S == 0) {
+    (void)w_in;
+    for (size_t ox = 0; ox < cols.size(); ++ox) y[ox] = a[cols[ox].i0];
+  } else {
+    for (size_t ix = 0; ix < w_in; ++ix)
+      for (size_t r = 0; r < S; ++r) y[ix * S + r] = a[ix];
+  }
+}
 
 std::vector<Tap> taps(size_t in, size_t scale, bool bilinear) {
   std::vector<Tap> t(in * scale);
@@ -38,6 +55,8 @@ class Resize final : public Op {
     h_in_ = x.h;
     w_in_ = x.w;
     bilinear_ = (n.flags & kFlagBilinear) != 0;
+    sh_ = n.sh;
+    sw_ = n.sw;
     rows_ = taps(x.h, n.sh, bilinear_);
     cols_ = taps(x.w, n.sw, bilinear_);
     for (size_t k = 0; k < m.num_levels(); ++k) channels_.push_back(m.channels(n.out, k));
@@ -54,6 +73,20 @@ class Resize final : public Op {
       for (size_t c = task * per; c < c1; ++c) {
         const float* xc = x + c * h_in_ * w_in_;
         float* yc = y + c * ho * wo;
+        if (!bilinear_) {
+          for (size_t iy = 0; iy < h_in_; ++iy) {
+            float* yr = yc + iy * sh_ * wo;
+            const float* a = xc + iy * w_in_;
+            if (sw_ == 2)
+              nearest_row<2>(a, yr, w_in_, cols_);
+            else if (sw_ == 4)
+              nearest_row<4>(a, yr, w_in_, cols_);
+            else
+              nearest_row<0>(a, yr, w_in_, cols_);
+            for (size_t r = 1; r < sh_; ++r) std::memcpy(yr + r * wo, yr, wo * sizeof(float));
+          }
+          continue;
+        }
         for (size_t oy = 0; oy < ho; ++oy) {
           const Tap& r = rows_[oy];
           const float* a = xc + r.i0 * w_in_;
@@ -76,7 +109,7 @@ class Resize final : public Op {
 
  private:
   uint32_t in_, out_;
-  size_t h_in_ = 0, w_in_ = 0;
+  size_t h_in_ = 0, w_in_ = 0, sh_ = 1, sw_ = 1;
   bool bilinear_ = false;
   std::vector<Tap> rows_, cols_;
   std::vector<uint32_t> channels_;

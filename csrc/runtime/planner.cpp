@@ -45,8 +45,8 @@ BufferPlan plan_buffers(const ModelFile& m, const Fusions& fusions) {
 
   for (size_t i = 0; i < nn; ++i) {
     const uint32_t v = m.nodes[i].out;
-    // (a levelled concatenation and a fused node's output have no buffer)
-    if (v != m.output_value && !m.levelled_concat(v) && !fusions.fused(i)) {
+    // (a levelled concatenation, a fused node's output and a view have no buffer of their own)
+    if (v != m.output_value && !m.levelled_concat(v) && !fusions.fused(i) && !fusions.view(v)) {
       const ValueDesc& d = m.values[v];
       const size_t need = (size_t(d.c) * d.h * d.w + 15) / 16 * 16;
       // Best fit among free slots; else grow the largest free one; else a new slot.
@@ -77,8 +77,11 @@ BufferPlan plan_buffers(const ModelFile& m, const Fusions& fusions) {
     plan.arena_floats += slots[s].size;
   }
   plan.offset.assign(nv, BufferPlan::kExternal);
-  for (size_t v = 1; v < nv; ++v)
+  for (size_t v = 1; v < nv; ++v) {
     if (slot_of[v] != SIZE_MAX) plan.offset[v] = slot_offset[slot_of[v]];
+    if (fusions.view(v))
+      plan.views.push_back({static_cast<uint32_t>(v), fusions.view_of[v], fusions.view_offset[v]});
+  }
   return plan;
 }
 
