@@ -119,17 +119,48 @@ inline __m512 vector_sum(const float* const* rows, ptrdiff_t col0, size_t kh, si
 // time: rows[q] is input row q of the (R - 1) * S + K the R output rows read. Each tap vector is
 // loaded once and feeds every output row that uses it (3x3 stride 1, two rows: 12 loads for 18
 // FMAs instead of 18), and the 2R accumulator chains overlap.
+// Stride 2, a vector of 16 outputs inside the row, all K (3 or 5) taps of one input row: the
+// even and odd columns from two loads and two permutes, and each further tap the one two columns
+// before it moved up a lane, its last lane a broadcast of the one new column (valignd). Loading
+// and de-interleaving every tap apart (load_taps) took 2K loads and K permutes per row; this takes
+// 2 loads, K - 2 broadcasts, 2 permutes and K - 2 lane shifts. The row's vector must reach
+// col0 + K - 1 + 32 (the interior vectors of RowPlan do).
+template <int K>
+inline void stride2_taps(const float* row, ptrdiff_t col0, __m512* t) {
+  static_assert(K == 3 || K == 5, "taps 3 and 5");
+  const float* src = at_col(row, col0);
+  const __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
+  auto shift_in = [](__m512 lo, float next) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(
+        _mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(lo), 1));
+  };
+  t[0] = _mm512_permutex2var_ps(a, even_lanes(), b);
+  t[1] = _mm512_permutex2var_ps(a, avx512::odd_lanes(), b);
+  t[2] = shift_in(t[0], src[32]);
+  if constexpr (K == 5) {
+    t[3] = shift_in(t[1], src[33]);
+    t[4] = shift_in(t[2], src[34]);
+  }
+}
+
 template <int K, int S, int R, bool Masked>
 inline void vector_sums(const float* const* rows, ptrdiff_t col0, const uint32_t* masks,
                         const __m512* wv, __m512i gidx, __m512* out) {
   constexpr int Q = (R - 1) * S + K;
+  constexpr bool kShifted = S == 2 && !Masked && (K == 3 || K == 5);
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 #pragma GCC unroll 9
   for (int q = 0; q < Q; ++q) {
+    __m512 taps[kShifted ? K : 1];
+    if constexpr (kShifted) stride2_taps<K>(rows[q], col0, taps);
 #pragma GCC unroll 7
     for (int j = 0; j < K; ++j) {
-      const __m512 v = load_taps<S, Masked>(rows[q], col0 + j, Masked ? masks[j] : 0u, gidx);
+      __m512 v;
+      if constexpr (kShifted)
+        v = taps[j];
+      else
+        v = load_taps<S, Masked>(rows[q], col0 + j, Masked ? masks[j] : 0u, gidx);
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
         const int i = q - r * S;
