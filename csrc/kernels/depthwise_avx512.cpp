@@ -123,37 +123,59 @@ inline __m512 vector_sum(const float* const* rows, ptrdiff_t col0, size_t kh, si
 // even and odd columns from two loads and two permutes, and each further tap the one two columns
 // before it moved up a lane, its last lane a broadcast of the one new column (valignd). Loading
 // and de-interleaving every tap apart (load_taps) took 2K loads and K permutes per row; this takes
-// 2 loads, K - 2 broadcasts, 2 permutes and K - 2 lane shifts. The row's vector must reach
-// col0 + K - 1 + 32 (the interior vectors of RowPlan do).
-template <int K>
-inline void stride2_taps(const float* row, ptrdiff_t col0, __m512* t) {
+// 2 loads, K - 2 broadcasts, 2 permutes and K - 2 lane shifts. Unmasked, the row's vector must
+// reach col0 + K - 1 + 32 (the interior vectors of RowPlan do). Masked (edge vectors), `in` has
+// bit c set where column col0 + c is inside the row and read by some tap (see edge_columns), and
+// the columns outside it are zeros: a lane a shift brings in is one of those bits, or it shifts
+// a lane that was already zero for the same column.
+template <int K, bool Masked>
+inline void stride2_taps(const float* row, ptrdiff_t col0, uint64_t in, __m512* t) {
   static_assert(K == 3 || K == 5, "taps 3 and 5");
   const float* src = at_col(row, col0);
-  const __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
-  auto shift_in = [](__m512 lo, float next) {
+  __m512 a, b;
+  if constexpr (Masked) {
+    a = _mm512_maskz_loadu_ps(static_cast<__mmask16>(in), src);
+    b = _mm512_maskz_loadu_ps(static_cast<__mmask16>(in >> 16), src + 16);
+  } else {
+    a = _mm512_loadu_ps(src);
+    b = _mm512_loadu_ps(src + 16);
+  }
+  auto next = [&](int c) { return !Masked || ((in >> c) & 1u) ? src[c] : 0.f; };
+  auto shift_in = [](__m512 lo, float last) {
     return _mm512_castsi512_ps(_mm512_alignr_epi32(
-        _mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(lo), 1));
+        _mm512_castps_si512(_mm512_set1_ps(last)), _mm512_castps_si512(lo), 1));
   };
   t[0] = _mm512_permutex2var_ps(a, even_lanes(), b);
   t[1] = _mm512_permutex2var_ps(a, avx512::odd_lanes(), b);
-  t[2] = shift_in(t[0], src[32]);
+  t[2] = shift_in(t[0], next(32));
   if constexpr (K == 5) {
-    t[3] = shift_in(t[1], src[33]);
-    t[4] = shift_in(t[2], src[34]);
+    t[3] = shift_in(t[1], next(33));
+    t[4] = shift_in(t[2], next(34));
   }
+}
+
+// The columns from col0 on that the K taps of a stride-2 edge vector read inside the row: tap j's
+// mask (tap_mask, relative to col0 + j) moved to col0, all taps together.
+template <int K>
+inline uint64_t edge_columns(const uint32_t* masks) {
+  uint64_t in = 0;
+  for (int j = 0; j < K; ++j) in |= uint64_t{masks[j]} << j;
+  return in;
 }
 
 template <int K, int S, int R, bool Masked>
 inline void vector_sums(const float* const* rows, ptrdiff_t col0, const uint32_t* masks,
                         const __m512* wv, __m512i gidx, __m512* out) {
   constexpr int Q = (R - 1) * S + K;
-  constexpr bool kShifted = S == 2 && !Masked && (K == 3 || K == 5);
+  constexpr bool kShifted = S == 2 && (K == 3 || K == 5);
+  uint64_t in = 0;
+  if constexpr (kShifted && Masked) in = edge_columns<K>(masks);
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 #pragma GCC unroll 9
   for (int q = 0; q < Q; ++q) {
     __m512 taps[kShifted ? K : 1];
-    if constexpr (kShifted) stride2_taps<K>(rows[q], col0, taps);
+    if constexpr (kShifted) stride2_taps<K, Masked>(rows[q], col0, in, taps);
 #pragma GCC unroll 7
     for (int j = 0; j < K; ++j) {
       __m512 v;
