@@ -286,6 +286,35 @@ void channel_pair(const float* xc, const RowPlan& plan, const float* wc, const C
   const uint32_t* masks = plan.masks;
   const float* rows0[kMaxKernel];
   const float* rows1[kMaxKernel];
+  // Stride 2, 3x3 or 5x5, every column a tap reads inside the image within the 16 floats from
+  // -pw (MobileNetV3's and EfficientNet's 14 -> 7 layers): each tap row is loaded once per output
+  // row, and tap j's lanes picked from the pair by one permute (lane l: column 2l + j of the
+  // row's 16; a lane whose column lies past them reads outside the image, so it is zeroed).
+  // Per-tap loads took 2 loads and a permute per tap.
+  constexpr bool kPicked = S == 2 && (K == 3 || K == 5);
+  const ptrdiff_t last_col = std::min<ptrdiff_t>(
+      static_cast<ptrdiff_t>(g.w_in) - 1,
+      static_cast<ptrdiff_t>(2 * (w - 1) + kw - 1) - static_cast<ptrdiff_t>(g.pw));
+  const bool picked = kPicked && last_col + static_cast<ptrdiff_t>(g.pw) <= 15;
+  __m512i pick_idx[kPicked ? K : 1];
+  __mmask16 pick_mask[kPicked ? K : 1] = {};
+  __mmask16 row_lanes = 0;
+  if constexpr (kPicked) {
+    for (int j = 0; j < K; ++j) {
+      alignas(64) int32_t idx[16] = {};
+      for (int l = 0; l < 8; ++l) {
+        const int c = 2 * l + j;
+        if (c >= 16) continue;
+        idx[l] = c;
+        idx[8 + l] = 16 + c;
+        pick_mask[j] = static_cast<__mmask16>(pick_mask[j] | (1u << l) | (1u << (8 + l)));
+      }
+      pick_idx[j] = _mm512_load_si512(idx);
+    }
+    row_lanes = static_cast<__mmask16>(
+        lane_range(static_cast<ptrdiff_t>(g.pw),
+                   std::min<ptrdiff_t>(16, static_cast<ptrdiff_t>(g.w_in + g.pw))));
+  }
   for (size_t oy = 0; oy < g.h_out; oy += 2) {
     // An odd last row pairs with itself; its upper half is computed and dropped.
     const __mmask8 m1 = oy + 1 < g.h_out ? row_mask : 0;
@@ -294,8 +323,29 @@ void channel_pair(const float* xc, const RowPlan& plan, const float* wc, const C
     input_rows(xc, g, m1 ? top0 + S : top0, kh, dh, plan.zero, rows1);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     size_t t = 0;
+    bool kh_done = false;  // the picked path took every tap
+    if constexpr (kPicked) {
+      if (picked) {
+        const ptrdiff_t col = -static_cast<ptrdiff_t>(g.pw);
+#pragma GCC unroll 5
+        for (int i = 0; i < K; ++i) {
+          const __m512 a0 = _mm512_maskz_loadu_ps(row_lanes, at_col(rows0[i], col));
+          const __m512 a1 = _mm512_maskz_loadu_ps(row_lanes, at_col(rows1[i], col));
+#pragma GCC unroll 5
+          for (int j = 0; j < K; ++j, ++t) {
+            const __m512 v = _mm512_maskz_permutex2var_ps(pick_mask[j], a0, pick_idx[j], a1);
+            if (t & 1)
+              acc1 = _mm512_fmadd_ps(wv[t], v, acc1);
+            else
+              acc0 = _mm512_fmadd_ps(wv[t], v, acc0);
+          }
+        }
+        kh_done = true;
+      }
+    }
 #pragma GCC unroll 7
     for (size_t i = 0; i < kh; ++i) {
+      if (kh_done) break;
 #pragma GCC unroll 7
       for (size_t j = 0; j < kw; ++j, ++t) {
         const ptrdiff_t col = static_cast<ptrdiff_t>(j * dw) - static_cast<ptrdiff_t>(g.pw);
