@@ -40,6 +40,14 @@ def _kinds(engine: Any, x: np.ndarray, level: int) -> list[str]:
     return [kind for _, kind, _, _ in engine.profile(x[:1], level, 1)]
 
 
+def _engines(path: Path, threads: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The model loaded with ``AIO_FUSE=0`` (no fusions) and as by default (fused)."""
+    monkeypatch.setenv("AIO_FUSE", "0")
+    plain = Engine(str(path), threads=threads)
+    monkeypatch.delenv("AIO_FUSE")
+    return plain, Engine(str(path), threads=threads)
+
+
 @pytest.mark.parametrize("name", ["mobilenet_v3_large", "efficientnet_b0"])
 def test_se_gate_fused_into_projection(
     name: str, randomize_bn: Any, close: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -47,10 +55,7 @@ def test_se_gate_fused_into_projection(
     aio, path, x = _export(name, randomize_bn, tmp_path)
     xs = x.numpy()
     for threads in (1, 2):
-        monkeypatch.setenv("AIO_FUSE", "0")
-        plain = Engine(str(path), threads=threads)
-        monkeypatch.delenv("AIO_FUSE")
-        fused = Engine(str(path), threads=threads)
+        plain, fused = _engines(path, threads, monkeypatch)
         for k in range(len(LEVELS)):
             kinds = _kinds(fused, xs, k)
             # Every gate of the model is fused (none left as a pass), and only with AIO_FUSE unset.
@@ -72,10 +77,7 @@ def test_concat_consumers_and_output_concat(
     aio, path, x = _export("yolo_small", randomize_bn, tmp_path)
     xs = x.numpy()
     for threads in (1, 2):
-        monkeypatch.setenv("AIO_FUSE", "0")
-        plain = Engine(str(path), threads=threads)
-        monkeypatch.delenv("AIO_FUSE")
-        engine = Engine(str(path), threads=threads)
+        plain, engine = _engines(path, threads, monkeypatch)
         for k in range(len(LEVELS)):
             kinds = _kinds(engine, xs, k)
             # C3's cv1/cv2/cv3 and SPPF's cv2 (four parts) all read concatenations in place.
