@@ -367,17 +367,25 @@ def cat_reference(m: F.AioModel, level: int, x: np.ndarray) -> np.ndarray:
     return np.concatenate([h, conv("h2", x, 2, np.arange(4), "none")], 1)
 
 
-def test_concat_every_level_in_place(tmp_path: Path, close: object) -> None:
-    """Levelled concatenations read in place (two K ranges), nested; a plain one copied."""
+def test_concat_every_level_in_place(
+    tmp_path: Path, close: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Levelled concatenations read in place (two K ranges), nested; a plain one copied, or
+    (the output's, fusion.h) written in place by its inputs' producers."""
     m = cat_model()
     F.save(m, tmp_path / "cat.aio")
     x = np.random.default_rng(12).standard_normal((2, 4, 6, 6)).astype(np.float32)
-    for threads in (1, 2):
-        engine = Engine(tmp_path / "cat.aio", threads=threads)
-        for k in range(len(CAT_WIDTHS)):
-            close(engine.run_at(k, x), cat_reference(m, k, x), what=f"level {k}, {threads} thr")  # type: ignore[operator]
-    prof = {name: (kind, fl) for name, kind, _, fl in engine.profile(x[:1], 1, 1)}
-    assert prof["cat_ab"][0] == "concat/in_place" and prof["cat_out"][0] == "concat"
+    for fuse in ("0", "1"):
+        monkeypatch.setenv("AIO_FUSE", fuse)
+        for threads in (1, 2):
+            engine = Engine(tmp_path / "cat.aio", threads=threads)
+            for k in range(len(CAT_WIDTHS)):
+                ref = cat_reference(m, k, x)
+                what = f"L{k}, T{threads}, fuse {fuse}"
+                close(engine.run_at(k, x), ref, what=what)  # type: ignore[operator]
+        prof = {name: (kind, fl) for name, kind, _, fl in engine.profile(x[:1], 1, 1)}
+        out_kind = "concat/in_place" if fuse == "1" else "concat"
+        assert prof["cat_ab"][0] == "concat/in_place" and prof["cat_out"][0] == out_kind
     assert prof["c"][0].endswith("/concat_k_ranges") and prof["h"][0].endswith("/concat_k_ranges")
     wa, wb, wc = (int(v) for v in CAT_WIDTHS[1])
     assert prof["h"][1] == 2 * 3 * (wa + wb + wc) * 36  # FLOPs of the level's K ranges

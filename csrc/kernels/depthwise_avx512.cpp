@@ -119,17 +119,70 @@ inline __m512 vector_sum(const float* const* rows, ptrdiff_t col0, size_t kh, si
 // time: rows[q] is input row q of the (R - 1) * S + K the R output rows read. Each tap vector is
 // loaded once and feeds every output row that uses it (3x3 stride 1, two rows: 12 loads for 18
 // FMAs instead of 18), and the 2R accumulator chains overlap.
+// Stride 2, a vector of 16 outputs inside the row, all K (3 or 5) taps of one input row: the
+// even and odd columns from two loads and two permutes, and each further tap the one two columns
+// before it moved up a lane, its last lane a broadcast of the one new column (valignd). Loading
+// and de-interleaving every tap apart (load_taps) took 2K loads and K permutes per row; this takes
+// 2 loads, K - 2 broadcasts, 2 permutes and K - 2 lane shifts. Unmasked, the row's vector must
+// reach col0 + K - 1 + 32 (the interior vectors of RowPlan do). Masked (edge vectors), `in` has
+// bit c set where column col0 + c is inside the row and read by some tap (see edge_columns), and
+// the columns outside it are zeros: a lane a shift brings in is one of those bits, or it shifts
+// a lane that was already zero for the same column.
+template <int K, bool Masked>
+inline void stride2_taps(const float* row, ptrdiff_t col0, uint64_t in, __m512* t) {
+  static_assert(K == 3 || K == 5, "taps 3 and 5");
+  const float* src = at_col(row, col0);
+  __m512 a, b;
+  if constexpr (Masked) {
+    a = _mm512_maskz_loadu_ps(static_cast<__mmask16>(in), src);
+    b = _mm512_maskz_loadu_ps(static_cast<__mmask16>(in >> 16), src + 16);
+  } else {
+    a = _mm512_loadu_ps(src);
+    b = _mm512_loadu_ps(src + 16);
+  }
+  auto next = [&](int c) { return !Masked || ((in >> c) & 1u) ? src[c] : 0.f; };
+  auto shift_in = [](__m512 lo, float last) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(
+        _mm512_castps_si512(_mm512_set1_ps(last)), _mm512_castps_si512(lo), 1));
+  };
+  t[0] = _mm512_permutex2var_ps(a, even_lanes(), b);
+  t[1] = _mm512_permutex2var_ps(a, avx512::odd_lanes(), b);
+  t[2] = shift_in(t[0], next(32));
+  if constexpr (K == 5) {
+    t[3] = shift_in(t[1], next(33));
+    t[4] = shift_in(t[2], next(34));
+  }
+}
+
+// The columns from col0 on that the K taps of a stride-2 edge vector read inside the row: tap j's
+// mask (tap_mask, relative to col0 + j) moved to col0, all taps together.
+template <int K>
+inline uint64_t edge_columns(const uint32_t* masks) {
+  uint64_t in = 0;
+  for (int j = 0; j < K; ++j) in |= uint64_t{masks[j]} << j;
+  return in;
+}
+
 template <int K, int S, int R, bool Masked>
 inline void vector_sums(const float* const* rows, ptrdiff_t col0, const uint32_t* masks,
                         const __m512* wv, __m512i gidx, __m512* out) {
   constexpr int Q = (R - 1) * S + K;
+  constexpr bool kShifted = S == 2 && (K == 3 || K == 5);
+  uint64_t in = 0;
+  if constexpr (kShifted && Masked) in = edge_columns<K>(masks);
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 #pragma GCC unroll 9
   for (int q = 0; q < Q; ++q) {
+    __m512 taps[kShifted ? K : 1];
+    if constexpr (kShifted) stride2_taps<K, Masked>(rows[q], col0, in, taps);
 #pragma GCC unroll 7
     for (int j = 0; j < K; ++j) {
-      const __m512 v = load_taps<S, Masked>(rows[q], col0 + j, Masked ? masks[j] : 0u, gidx);
+      __m512 v;
+      if constexpr (kShifted)
+        v = taps[j];
+      else
+        v = load_taps<S, Masked>(rows[q], col0 + j, Masked ? masks[j] : 0u, gidx);
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
         const int i = q - r * S;
@@ -233,6 +286,35 @@ void channel_pair(const float* xc, const RowPlan& plan, const float* wc, const C
   const uint32_t* masks = plan.masks;
   const float* rows0[kMaxKernel];
   const float* rows1[kMaxKernel];
+  // Stride 2, 3x3 or 5x5, every column a tap reads inside the image within the 16 floats from
+  // -pw (MobileNetV3's and EfficientNet's 14 -> 7 layers): each tap row is loaded once per output
+  // row, and tap j's lanes picked from the pair by one permute (lane l: column 2l + j of the
+  // row's 16; a lane whose column lies past them reads outside the image, so it is zeroed).
+  // Per-tap loads took 2 loads and a permute per tap.
+  constexpr bool kPicked = S == 2 && (K == 3 || K == 5);
+  const ptrdiff_t last_col = std::min<ptrdiff_t>(
+      static_cast<ptrdiff_t>(g.w_in) - 1,
+      static_cast<ptrdiff_t>(2 * (w - 1) + kw - 1) - static_cast<ptrdiff_t>(g.pw));
+  const bool picked = kPicked && last_col + static_cast<ptrdiff_t>(g.pw) <= 15;
+  __m512i pick_idx[kPicked ? K : 1];
+  __mmask16 pick_mask[kPicked ? K : 1] = {};
+  __mmask16 row_lanes = 0;
+  if constexpr (kPicked) {
+    for (int j = 0; j < K; ++j) {
+      alignas(64) int32_t idx[16] = {};
+      for (int l = 0; l < 8; ++l) {
+        const int c = 2 * l + j;
+        if (c >= 16) continue;
+        idx[l] = c;
+        idx[8 + l] = 16 + c;
+        pick_mask[j] = static_cast<__mmask16>(pick_mask[j] | (1u << l) | (1u << (8 + l)));
+      }
+      pick_idx[j] = _mm512_load_si512(idx);
+    }
+    row_lanes = static_cast<__mmask16>(
+        lane_range(static_cast<ptrdiff_t>(g.pw),
+                   std::min<ptrdiff_t>(16, static_cast<ptrdiff_t>(g.w_in + g.pw))));
+  }
   for (size_t oy = 0; oy < g.h_out; oy += 2) {
     // An odd last row pairs with itself; its upper half is computed and dropped.
     const __mmask8 m1 = oy + 1 < g.h_out ? row_mask : 0;
@@ -241,8 +323,29 @@ void channel_pair(const float* xc, const RowPlan& plan, const float* wc, const C
     input_rows(xc, g, m1 ? top0 + S : top0, kh, dh, plan.zero, rows1);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     size_t t = 0;
+    bool kh_done = false;  // the picked path took every tap
+    if constexpr (kPicked) {
+      if (picked) {
+        const ptrdiff_t col = -static_cast<ptrdiff_t>(g.pw);
+#pragma GCC unroll 5
+        for (int i = 0; i < K; ++i) {
+          const __m512 a0 = _mm512_maskz_loadu_ps(row_lanes, at_col(rows0[i], col));
+          const __m512 a1 = _mm512_maskz_loadu_ps(row_lanes, at_col(rows1[i], col));
+#pragma GCC unroll 5
+          for (int j = 0; j < K; ++j, ++t) {
+            const __m512 v = _mm512_maskz_permutex2var_ps(pick_mask[j], a0, pick_idx[j], a1);
+            if (t & 1)
+              acc1 = _mm512_fmadd_ps(wv[t], v, acc1);
+            else
+              acc0 = _mm512_fmadd_ps(wv[t], v, acc0);
+          }
+        }
+        kh_done = true;
+      }
+    }
 #pragma GCC unroll 7
     for (size_t i = 0; i < kh; ++i) {
+      if (kh_done) break;
 #pragma GCC unroll 7
       for (size_t j = 0; j < kw; ++j, ++t) {
         const ptrdiff_t col = static_cast<ptrdiff_t>(j * dw) - static_cast<ptrdiff_t>(g.pw);

@@ -57,100 +57,133 @@ enum class TileOrder {
   PanelOuter,
 };
 
-// The blocked driver shared by gemm and gemm_conv; pack(k0, kc, n0, nb, dst) describes the B block
-// rows [k0, k0 + kc) x columns [n0, n0 + nb) as a BBlock, packing into dst what it must.
-// A: packed row panels at apack, panel_stride floats apart (a level reads a prefix of each).
+// One K range of a blocked GEMM: its own packed A (panels panel_stride floats apart, the range's
+// first column at apack) and K columns; gemm_segments' sources, or one for gemm and gemm_conv.
+struct ASegment {
+  const float* apack;
+  size_t panel_stride, K;
+};
+
+// The blocked driver shared by gemm, gemm_conv and gemm_segments; pack(s, k0, kc, n0, nb, dst)
+// describes rows [k0, k0 + kc) of segment s's B x columns [n0, n0 + nb) as a BBlock, packing into
+// dst what it must. The segments' K blocks follow one another into the same C tiles (the first
+// block stores, the others accumulate, the last applies the epilogue), so a sum over several K
+// ranges never leaves the N block.
 // n_block: the N block width; wider than kNC only where pack() reads B in place (it then packs
 // at most a last partial strip).
 template <class PackB>
-void gemm_blocked(const float* apack, size_t panel_stride, size_t K, float* c, size_t ldc,
-                  size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi, PackB&& pack,
+void gemm_blocked(const ASegment* segs, size_t n_segs, float* c, size_t ldc, size_t m0,
+                  size_t m1, size_t n0, size_t n1, const Epilogue& epi, PackB&& pack,
                   size_t n_block = kNC, TileOrder order = TileOrder::StripOuter) {
   const detail::KernelTable& t = detail::table();
   const size_t nr = t.gemm_nr;
   float* bpack = pack_buffer();
-  const size_t kc_step = k_block_size(K);
+  // The last segment with columns (K == 0 everywhere: segment 0 runs one empty block so the
+  // epilogue is applied to zero sums).
+  size_t last_seg = 0;
+  for (size_t s = 0; s < n_segs; ++s)
+    if (segs[s].K > 0) last_seg = s;
 
   for (size_t nb0 = n0; nb0 < n1; nb0 += n_block) {
     const size_t nb = std::min(n_block, n1 - nb0);
-    // K == 0 still runs one (empty) block so the epilogue is applied to zero sums.
-    for (size_t k0 = 0;; k0 += kc_step) {
-      const size_t kc = std::min(kc_step, K - k0);
-      const bool first = k0 == 0, last = k0 + kc >= K;
-      // Packed strips are zero-padded, so micro-kernels load whole vectors without masks, and each
-      // strip streams contiguously (no TLB walk over ldb-strided rows for every A panel).
-      const BBlock bb = pack(k0, kc, nb0, nb, bpack);
-      // The epilogue of the tile at rows [row, ...) and column j0 of the block.
-      auto tile_epi = [&](size_t row, size_t j0) {
-        detail::TileEpilogue te{};
-        if (last) {
-          te.scale = epi.scale ? epi.scale + row : nullptr;
-          te.bias = epi.bias ? epi.bias + row : nullptr;
-          te.residual = epi.residual ? epi.residual + row * ldc + nb0 + j0 : nullptr;
-          te.act = epi.act;
-        }
-        return te;
-      };
-      auto a_at = [&](size_t row) {
-        return apack + (row / kMR) * panel_stride + k0 * kMR + row % kMR;
-      };
-      // Rows [row, row + mr) of one panel times the strip at column j0 of the block.
-      auto tile = [&](size_t row, size_t mr, size_t j0) {
-        const size_t nc = std::min(nr, nb - j0);
-        const bool direct = j0 < bb.direct_cols;
-        const float* bs = direct ? bb.direct + j0 : bb.packed + (j0 - bb.direct_cols) * kc;
-        const detail::TileEpilogue te = tile_epi(row, j0);
-        t.gemm(mr, nc, kc, a_at(row), bs, direct ? bb.ld : nr, c + row * ldc + nb0 + j0, ldc,
-               !first, last ? &te : nullptr);
-      };
-      // Columns [j0, j1) (j0 a strip start) of rows [row, row + mr) of one panel: runs of whole
-      // strips (in place, then packed) through gemm_strips, a partial last strip through gemm.
-      auto strip_runs = [&](size_t row, size_t mr, size_t j0, size_t j1) {
-        const size_t whole_end = j0 + (j1 - j0) / nr * nr;
-        for (size_t j = j0; j < whole_end;) {
-          const bool direct = j < bb.direct_cols;
-          const size_t end = direct ? std::min(whole_end, bb.direct_cols) : whole_end;
-          const float* bs = direct ? bb.direct + j : bb.packed + (j - bb.direct_cols) * kc;
-          const detail::TileEpilogue te = tile_epi(row, j);
-          t.gemm_strips(mr, (end - j) / nr, kc, a_at(row), bs, direct ? nr : nr * kc,
-                        direct ? bb.ld : nr, c + row * ldc + nb0 + j, ldc, !first,
-                        last ? &te : nullptr);
-          j = end;
-        }
-        if (whole_end < j1) tile(row, mr, whole_end);
-      };
-      // Blocks end on panel boundaries so only the range's own edges make partial tiles.
-      for (size_t mb0 = m0, mb1 = 0; mb0 < m1; mb0 = mb1) {
-        mb1 = std::min(m1, mb0 / kMR * kMR + kMC);
-        if (t.gemm_strips) {
-          // Panel outer within column chunks of kNC: a panel's K block stays in L1 while the
-          // chunk's strips (in L2) stream past it, one call per panel and chunk.
-          for (size_t c0 = 0; c0 < nb; c0 += kNC)
+    bool first = true;
+    for (size_t s = 0; s <= last_seg; ++s) {
+      const ASegment& seg = segs[s];
+      if (seg.K == 0 && s != last_seg) continue;
+      const size_t K = seg.K, kc_step = k_block_size(K);
+      for (size_t k0 = 0;; k0 += kc_step) {
+        const size_t kc = std::min(kc_step, K - k0);
+        const bool last = s == last_seg && k0 + kc >= K;
+        // Packed strips are zero-padded, so micro-kernels load whole vectors without masks, and
+        // each strip streams contiguously (no TLB walk over ldb-strided rows for every A panel).
+        const BBlock bb = pack(s, k0, kc, nb0, nb, bpack);
+        // The epilogue of the tile at rows [row, ...) and column j0 of the block.
+        auto tile_epi = [&](size_t row, size_t j0) {
+          detail::TileEpilogue te{};
+          if (last) {
+            te.scale = epi.scale ? epi.scale + row : nullptr;
+            te.bias = epi.bias ? epi.bias + row : nullptr;
+            te.residual = epi.residual ? epi.residual + row * ldc + nb0 + j0 : nullptr;
+            te.act = epi.act;
+          }
+          return te;
+        };
+        auto a_at = [&](size_t row) {
+          return seg.apack + (row / kMR) * seg.panel_stride + k0 * kMR + row % kMR;
+        };
+        // Rows [row, row + mr) of one panel times the strip at column j0 of the block.
+        auto tile = [&](size_t row, size_t mr, size_t j0) {
+          const size_t nc = std::min(nr, nb - j0);
+          const bool direct = j0 < bb.direct_cols;
+          const float* bs = direct ? bb.direct + j0 : bb.packed + (j0 - bb.direct_cols) * kc;
+          const detail::TileEpilogue te = tile_epi(row, j0);
+          t.gemm(mr, nc, kc, a_at(row), bs, direct ? bb.ld : nr, c + row * ldc + nb0 + j0, ldc,
+                 !first, last ? &te : nullptr);
+        };
+        // Columns [j0, j1) (j0 a strip start) of rows [row, row + mr) of one panel: runs of whole
+        // strips (in place, then packed) through gemm_strips, a partial last strip through gemm.
+        auto strip_runs = [&](size_t row, size_t mr, size_t j0, size_t j1) {
+          const size_t whole_end = j0 + (j1 - j0) / nr * nr;
+          for (size_t j = j0; j < whole_end;) {
+            const bool direct = j < bb.direct_cols;
+            const size_t end = direct ? std::min(whole_end, bb.direct_cols) : whole_end;
+            const float* bs = direct ? bb.direct + j : bb.packed + (j - bb.direct_cols) * kc;
+            const detail::TileEpilogue te = tile_epi(row, j);
+            t.gemm_strips(mr, (end - j) / nr, kc, a_at(row), bs, direct ? nr : nr * kc,
+                          direct ? bb.ld : nr, c + row * ldc + nb0 + j, ldc, !first,
+                          last ? &te : nullptr);
+            j = end;
+          }
+          if (whole_end < j1) tile(row, mr, whole_end);
+        };
+        // Blocks end on panel boundaries so only the range's own edges make partial tiles.
+        for (size_t mb0 = m0, mb1 = 0; mb0 < m1; mb0 = mb1) {
+          mb1 = std::min(m1, mb0 / kMR * kMR + kMC);
+          if (t.gemm_strips) {
+            // Panel outer within column chunks of kNC: a panel's K block stays in L1 while the
+            // chunk's strips (in L2) stream past it, one call per panel and chunk.
+            for (size_t c0 = 0; c0 < nb; c0 += kNC)
+              for (size_t row = mb0; row < mb1;) {
+                const size_t mr = std::min(kMR - row % kMR, mb1 - row);
+                strip_runs(row, mr, c0, std::min(nb, c0 + kNC));
+                row += mr;
+              }
+            continue;
+          }
+          if (order == TileOrder::PanelOuter) {
             for (size_t row = mb0; row < mb1;) {
               const size_t mr = std::min(kMR - row % kMR, mb1 - row);
-              strip_runs(row, mr, c0, std::min(nb, c0 + kNC));
+              for (size_t j0 = 0; j0 < nb; j0 += nr) tile(row, mr, j0);
               row += mr;
             }
-          continue;
-        }
-        if (order == TileOrder::PanelOuter) {
-          for (size_t row = mb0; row < mb1;) {
-            const size_t mr = std::min(kMR - row % kMR, mb1 - row);
-            for (size_t j0 = 0; j0 < nb; j0 += nr) tile(row, mr, j0);
-            row += mr;
+            continue;
           }
-          continue;
+          for (size_t j0 = 0; j0 < nb; j0 += nr)
+            for (size_t row = mb0; row < mb1;) {
+              const size_t mr = std::min(kMR - row % kMR, mb1 - row);
+              tile(row, mr, j0);
+              row += mr;
+            }
         }
-        for (size_t j0 = 0; j0 < nb; j0 += nr)
-          for (size_t row = mb0; row < mb1;) {
-            const size_t mr = std::min(kMR - row % kMR, mb1 - row);
-            tile(row, mr, j0);
-            row += mr;
-          }
+        first = false;
+        if (k0 + kc >= K) break;
       }
-      if (last) break;
     }
   }
+}
+
+// One segment: gemm and gemm_conv's driver.
+template <class PackB>
+void gemm_blocked(const float* apack, size_t panel_stride, size_t K, float* c, size_t ldc,
+                  size_t m0, size_t m1, size_t n0, size_t n1, const Epilogue& epi, PackB&& pack,
+                  size_t n_block = kNC, TileOrder order = TileOrder::StripOuter) {
+  const ASegment seg{apack, panel_stride, K};
+  gemm_blocked(
+      &seg, 1, c, ldc, m0, m1, n0, n1, epi,
+      [&](size_t, size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
+        return pack(k0, kc, nb0, nb, dst);
+      },
+      n_block, order);
 }
 
 // C ranges of at least this many bytes, written with a short in-place K, take TileOrder::
@@ -164,10 +197,10 @@ constexpr size_t kPanelOuterMinBytes = size_t{1} << 20;
 void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size_t ldc, size_t m0,
           size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
   if (m0 >= m1 || n0 >= n1) return;
-  const detail::KernelTable& t = detail::table();
-  const size_t panel_stride = a.panel_stride();
-  const float* apack = a.data();
   if (n1 - n0 == 1) {
+    const detail::KernelTable& t = detail::table();
+    const size_t panel_stride = a.panel_stride();
+    const float* apack = a.data();
     for (size_t row = m0; row < m1;) {
       const size_t panel = row / kMR, r0 = row % kMR, mr = std::min(kMR - r0, m1 - row);
       const detail::TileEpilogue te{epi.scale ? epi.scale + row : nullptr,
@@ -178,34 +211,78 @@ void gemm(const PackedA& a, size_t K, const float* b, size_t ldb, float* c, size
     }
     return;
   }
+  const GemmSource src{&a, K, b, ldb, nullptr};
+  gemm_segments(&src, 1, c, ldc, m0, m1, n0, n1, epi);
+}
+
+namespace {
+
+// pack_b with every row k of B multiplied by gate[k] (a squeeze-excite gate on the input
+// channels), for ISAs without their own: strips of nr columns, kc x nr each, zero-padded.
+void pack_b_scaled_portable(const float* b, size_t ldb, size_t kc, size_t nb, const float* gate,
+                            float* dst) {
+  const size_t nr = detail::table().gemm_nr;
+  for (size_t j0 = 0; j0 < nb; j0 += nr) {
+    const size_t w = std::min(nr, nb - j0);
+    for (size_t k = 0; k < kc; ++k) {
+      const float s = gate[k];
+      for (size_t j = 0; j < w; ++j) dst[j] = b[k * ldb + j0 + j] * s;
+      for (size_t j = w; j < nr; ++j) dst[j] = 0.f;
+      dst += nr;
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_segments(const GemmSource* src, size_t n_src, float* c, size_t ldc, size_t m0,
+                   size_t m1, size_t n0, size_t n1, const Epilogue& epi) {
+  if (m0 >= m1 || n0 >= n1 || n_src == 0) return;
+  const detail::KernelTable& t = detail::table();
+  const auto pack_scaled = t.pack_b_scaled ? t.pack_b_scaled : pack_b_scaled_portable;
+  ASegment segs[kMaxGemmSources];
+  const size_t n_segs = std::min(n_src, kMaxGemmSources);
   // With a short K, packing B costs about as much as the multiply (each packed element feeds only
   // M FMAs), so whole strips are read in place and only a partial last strip (which the kernels
-  // would over-read) is packed. With a long K the strided rows would thrash the TLB: pack.
+  // would over-read) is packed. With a long K the strided rows would thrash the TLB: pack. A
+  // gated B is always packed: the gate is applied on the way into the strips.
+  bool in_place[kMaxGemmSources];
+  bool all_in_place = true;
+  for (size_t s = 0; s < n_segs; ++s) {
+    segs[s] = {src[s].a->data(), src[s].a->panel_stride(), src[s].K};
+    in_place[s] = src[s].K <= kDirectMaxK && src[s].gate == nullptr;
+    all_in_place = all_in_place && in_place[s];
+  }
   const size_t nr = t.gemm_nr;
-  const bool in_place = K <= kDirectMaxK;
   // In place, B needs no packing buffer, so the N block can be the whole range: a panel then
-  // writes its rows end to end.
-  const bool panel_outer =
-      in_place && (m1 - m0) * (n1 - n0) * sizeof(float) >= kPanelOuterMinBytes;
-  gemm_blocked(apack, panel_stride, K, c, ldc, m0, m1, n0, n1, epi,
-               [&](size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
+  // writes its rows end to end (one segment only: several would sweep the whole C once each).
+  const bool panel_outer = n_segs == 1 && all_in_place &&
+                           (m1 - m0) * (n1 - n0) * sizeof(float) >= kPanelOuterMinBytes;
+  gemm_blocked(segs, n_segs, c, ldc, m0, m1, n0, n1, epi,
+               [&](size_t s, size_t k0, size_t kc, size_t nb0, size_t nb, float* dst) {
                  BBlock bb;
                  // An empty K block reads no B at all (and b may be null then).
                  if (kc == 0) {
                    bb.packed = dst;
                    return bb;
                  }
-                 const float* src = b + k0 * ldb + nb0;
-                 if (!in_place) {
-                   t.pack_b(src, ldb, kc, nb, dst);
+                 const GemmSource& g = src[s];
+                 const float* b = g.b + k0 * g.ldb + nb0;
+                 if (g.gate != nullptr) {
+                   pack_scaled(b, g.ldb, kc, nb, g.gate + k0, dst);
                    bb.packed = dst;
                    return bb;
                  }
-                 bb.direct = src;
-                 bb.ld = ldb;
+                 if (!in_place[s]) {
+                   t.pack_b(b, g.ldb, kc, nb, dst);
+                   bb.packed = dst;
+                   return bb;
+                 }
+                 bb.direct = b;
+                 bb.ld = g.ldb;
                  bb.direct_cols = nb / nr * nr;
                  if (bb.direct_cols < nb) {
-                   t.pack_b(src + bb.direct_cols, ldb, kc, nb - bb.direct_cols, dst);
+                   t.pack_b(b + bb.direct_cols, g.ldb, kc, nb - bb.direct_cols, dst);
                    bb.packed = dst;
                  }
                  return bb;

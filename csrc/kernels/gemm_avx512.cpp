@@ -109,25 +109,38 @@ void aio_f32_gemm_offsets_12x32__avx512(size_t mr, size_t nc, size_t kc, const f
 }
 
 // Row-outer so B is read once, sequentially along each row (DRAM/L3 friendly); the strips it
-// fans out to are in L2 anyway.
-void aio_f32_packb_32__avx512(const float* b, size_t ldb, size_t kc, size_t nb, float* dst) {
+// fans out to are in L2 anyway. Scaled: row k multiplied by gate[k] on the way (a squeeze-excite
+// gate, for one multiply per vector the copy moves anyway).
+template <bool Scaled>
+void packb_32(const float* b, size_t ldb, size_t kc, size_t nb, const float* gate, float* dst) {
   const size_t strips = (nb + kNR - 1) / kNR;
   const size_t tail = nb - (strips - 1) * kNR;
   const __mmask16 t0 = tail >= 16 ? static_cast<__mmask16>(0xFFFF)
                                   : static_cast<__mmask16>((1u << tail) - 1u);
   const __mmask16 t1 = tail > 16 ? static_cast<__mmask16>((1u << (tail - 16)) - 1u) : 0;
   for (size_t k = 0; k < kc; ++k) {
+    const __m512 s = Scaled ? _mm512_set1_ps(gate[k]) : _mm512_setzero_ps();
+    auto scale = [&](__m512 v) { return Scaled ? _mm512_mul_ps(v, s) : v; };
     const float* src = b + k * ldb;
     float* d = dst + k * kNR;
-    for (size_t s = 0; s + 1 < strips; ++s) {
-      _mm512_store_ps(d, _mm512_loadu_ps(src));
-      _mm512_store_ps(d + 16, _mm512_loadu_ps(src + 16));
+    for (size_t j = 0; j + 1 < strips; ++j) {
+      _mm512_store_ps(d, scale(_mm512_loadu_ps(src)));
+      _mm512_store_ps(d + 16, scale(_mm512_loadu_ps(src + 16)));
       src += kNR;
       d += kNR * kc;
     }
-    _mm512_store_ps(d, _mm512_maskz_loadu_ps(t0, src));
-    _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(t1, src + 16));
+    _mm512_store_ps(d, scale(_mm512_maskz_loadu_ps(t0, src)));
+    _mm512_store_ps(d + 16, scale(_mm512_maskz_loadu_ps(t1, src + 16)));
   }
+}
+
+void aio_f32_packb_32__avx512(const float* b, size_t ldb, size_t kc, size_t nb, float* dst) {
+  packb_32<false>(b, ldb, kc, nb, nullptr, dst);
+}
+
+void aio_f32_packb_scaled_32__avx512(const float* b, size_t ldb, size_t kc, size_t nb,
+                                     const float* gate, float* dst) {
+  packb_32<true>(b, ldb, kc, nb, gate, dst);
 }
 
 // The panel's 12 rows sit in the low lanes of one zmm per k (masked: the last k of the last panel
@@ -161,6 +174,7 @@ void fill_table_avx512(KernelTable& t) {
   t.gemm = aio_f32_gemm_ukernel_12x32__avx512;
   t.gemm_offsets = aio_f32_gemm_offsets_12x32__avx512;
   t.pack_b = aio_f32_packb_32__avx512;
+  t.pack_b_scaled = aio_f32_packb_scaled_32__avx512;
   t.gemv = aio_f32_gemv_ukernel_12__avx512;
   fill_table_depthwise_avx512(t);
   fill_table_pool_avx512(t);

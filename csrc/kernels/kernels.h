@@ -257,4 +257,24 @@ const char* isa_name();
 // chosen kernels use: AIO_FORCE_ISA does not change it, and the fp32 NEON kernels use none.
 const char* isa_features();
 
+// One K range of a GEMM whose weights and input come in pieces: columns [0, K) of a (a level's
+// prefix, as for gemm) times rows [0, K) of B (row-major, ldb), each row k of B multiplied by
+// gate[k] where gate is not null (a squeeze-excite gate on the input channels, applied while B is
+// packed, so the gated tensor is never written).
+struct GemmSource {
+  const PackedA* a = nullptr;
+  size_t K = 0;
+  const float* b = nullptr;
+  size_t ldb = 0;
+  const float* gate = nullptr;
+};
+// Most sources one gemm_segments call takes (a concatenation's parts; SPPF has four).
+constexpr size_t kMaxGemmSources = 8;
+// C[m][n] = epi(sum over sources s of A_s B_s) for m in [m0, m1), n in [n0, n1): the sources' K
+// ranges accumulate into the same C tiles one after another, N block by N block, with no partial
+// sums written outside C (a levelled concatenation's consumer; a gated pointwise conv). Contract
+// as gemm's (epi.residual must not overlap C); at most kMaxGemmSources sources.
+void gemm_segments(const GemmSource* src, size_t n_src, float* c, size_t ldc, size_t m0,
+                   size_t m1, size_t n0, size_t n1, const Epilogue& epi);
+
 }  // namespace aio

@@ -73,6 +73,8 @@ using GemmStripsFn = void (*)(size_t mr, size_t strips, size_t kc, const float* 
 // Packs B[kc][nb] (leading dimension ldb) into strips of nr columns, each [k][nr], zero-padded
 // past nb, strip after strip (strip j at dst + j * nr * kc).
 using PackBFn = void (*)(const float* b, size_t ldb, size_t kc, size_t nb, float* dst);
+using PackBScaledFn = void (*)(const float* b, size_t ldb, size_t kc, size_t nb,
+                               const float* gate, float* dst);
 
 // Implicit-GEMM B packing for a convolution: the rows [k0, k0 + kc) x pixels [p0, p0 + nb) of the
 // (never materialised) im2col matrix of image x, written straight into pack_b's strip layout
@@ -191,6 +193,8 @@ struct KernelTable {
   // aio::depthwise_conv sends 5x5 layers here when it is set.
   DepthwiseFn depthwise5 = nullptr;
   GemmStripsFn gemm_strips = nullptr;  // only where it pays (NEON); else tile by tile
+  // pack_b with row k scaled by gate[k] (gemm_segments' gated sources); null: portable.
+  PackBScaledFn pack_b_scaled = nullptr;
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries, except

@@ -1,6 +1,7 @@
 // Integer-scale upsampling: the taps (computed at load), the public entry (dispatch) and the
 // portable version.
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/kernels_internal.h"
 
@@ -24,22 +25,47 @@ std::vector<ResizeTap> taps(size_t in, size_t scale, bool bilinear) {
   return t;
 }
 
+// One output row of a nearest upsampling by S across (S > 0; the compiler vectorises the fixed
+// step) or by the column taps (S == 0).
+template <size_t S>
+void nearest_row(const float* a, float* y, const ResizePlan& p) {
+  if constexpr (S == 0) {
+    for (size_t ox = 0; ox < p.cols.size(); ++ox) y[ox] = a[p.cols[ox].i0];
+  } else {
+    for (size_t ix = 0; ix < p.w_in; ++ix)
+      for (size_t r = 0; r < S; ++r) y[ix * S + r] = a[ix];
+  }
+}
+
 }  // namespace
 
+// Nearest writes each source row's output row once and copies it to the sh - 1 rows that repeat
+// it: YOLO's 255 x 20 x 20 -> 40 x 40 head upsampling (1 thread, AVX-512 host) took 0.24 ms by a
+// gather per output pixel, against ORT's 0.03.
 void resize_portable(const ResizePlan& p, const float* x, float* y, size_t c0, size_t c1) {
   const size_t ho = p.rows.size(), wo = p.cols.size();
   for (size_t c = c0; c < c1; ++c) {
     const float* xc = x + c * p.h_in * p.w_in;
     float* yc = y + c * ho * wo;
+    if (!p.bilinear) {
+      for (size_t iy = 0; iy < p.h_in; ++iy) {
+        float* yr = yc + iy * p.sh * wo;
+        const float* a = xc + iy * p.w_in;
+        if (p.sw == 2)
+          nearest_row<2>(a, yr, p);
+        else if (p.sw == 4)
+          nearest_row<4>(a, yr, p);
+        else
+          nearest_row<0>(a, yr, p);
+        for (size_t r = 1; r < p.sh; ++r) std::memcpy(yr + r * wo, yr, wo * sizeof(float));
+      }
+      continue;
+    }
     for (size_t oy = 0; oy < ho; ++oy) {
       const ResizeTap& r = p.rows[oy];
       const float* a = xc + r.i0 * p.w_in;
       const float* b = xc + r.i1 * p.w_in;
       float* yr = yc + oy * wo;
-      if (!p.bilinear) {
-        for (size_t ox = 0; ox < wo; ++ox) yr[ox] = a[p.cols[ox].i0];
-        continue;
-      }
       for (size_t ox = 0; ox < wo; ++ox) {
         const ResizeTap& t = p.cols[ox];
         const float top = a[t.i0] + t.w1 * (a[t.i1] - a[t.i0]);

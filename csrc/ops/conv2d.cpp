@@ -116,8 +116,12 @@ constexpr size_t kLanesMinK = 64;
 
 class Conv2d final : public Op {
  public:
-  Conv2d(const ModelFile& m, const NodeDesc& n, const OpOptions& opts)
-      : in_(n.in0), out_(n.out), res_(n.in1), act_(act_of(n.act)) {
+  Conv2d(const ModelFile& m, const NodeDesc& n, const OpOptions& opts, const NodeDesc* gate)
+      : in_(gate ? gate->in0 : n.in0),
+        out_(n.out),
+        res_(n.in1),
+        gate_(gate ? gate->in1 : kNone),
+        act_(act_of(n.act)) {
     const ValueDesc& x = m.values[n.in0];
     const ValueDesc& y = m.values[n.out];
     geom_ = window_geom(m, n);
@@ -195,6 +199,7 @@ class Conv2d final : public Op {
       case ConvPath::Winograd: return im2col_at(level) ? "im2col" : "winograd";
       case ConvPath::Direct: return lanes_at(level) ? "cout_lanes" : "direct";
       case ConvPath::CoutLanes: return "cout_lanes";
+      case ConvPath::Pointwise: return gate_ != kNone ? "gated" : "";
       default: return "";
     }
   }
@@ -239,6 +244,24 @@ class Conv2d final : public Op {
 
   void run_pointwise(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     const size_t M = cout_[ctx.level], K = cin_[ctx.level], P = pixels();
+    if (gate_ != kNone) {
+      // The gated input x * gate is never written: B's rows are scaled while they are packed.
+      GemmSource src;
+      src.a = &packed_;
+      src.K = K;
+      src.b = x;
+      src.ldb = P;
+      src.gate = ctx.in(gate_);
+      const Tiling t = plan_tiles(M, P, ctx.workers(), 2 * macs(ctx.level), /*rows_free=*/true);
+      ctx.parallel(
+          t.count(),
+          [&](size_t task, size_t) {
+            const Tiling::Range r = t.range(task);
+            gemm_segments(&src, 1, y, P, r.m0, r.m1, r.n0, r.n1, epi);
+          },
+          t.serial);
+      return;
+    }
     // Row tiles read B (the input) in place for K <= 128; for longer K each packs all columns, so
     // rows are taken only where they balance the workers clearly better (plan_tiles). MobileNetV2's
     // 14 x 14 projections (196 pixels, 64 rows: 96 + 100 columns against 36 + 28 rows) ran
@@ -379,6 +402,7 @@ class Conv2d final : public Op {
   }
 
   uint32_t in_, out_, res_;
+  uint32_t gate_;  // a fused squeeze-excite gate on the input channels (pointwise only), or kNone
   Act act_;
   ConvGeom geom_;
   size_t groups_ = 1, taps_ = 1, c_out_full_ = 0, levels_ = 1;
@@ -394,9 +418,9 @@ class Conv2d final : public Op {
 
 }  // namespace
 
-std::unique_ptr<Op> make_conv2d(const ModelFile& m, const NodeDesc& n,
-                                const OpOptions& opts) {
-  return std::make_unique<Conv2d>(m, n, opts);
+std::unique_ptr<Op> make_conv2d(const ModelFile& m, const NodeDesc& n, const OpOptions& opts,
+                                const NodeDesc* gate) {
+  return std::make_unique<Conv2d>(m, n, opts, gate);
 }
 
 }  // namespace aio

@@ -101,12 +101,27 @@ std::vector<ConcatPart> concat_parts(const ModelFile& m, uint32_t v) {
   return parts;
 }
 
-std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& opts) {
+namespace {
+
+// A node another one computes on the fly (fusion.h): nothing to run, no weights.
+class FusedAway final : public Op {
+ public:
+  void run(const OpContext& /*ctx*/) const override {}
+  const char* algorithm(size_t /*level*/) const override { return "fused"; }
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& opts,
+                            const Fusions& fusions) {
   const NodeDesc& n = m.nodes[index];
+  if (fusions.fused(index)) return std::make_unique<FusedAway>();
   switch (n.op) {
-    case OpCode::Conv2d:
+    case OpCode::Conv2d: {
       if (m.levelled_concat(n.in0)) return make_concat_conv(m, n);
-      return make_conv2d(m, n, opts);
+      const uint32_t gate = fusions.gate_of(index);
+      return make_conv2d(m, n, opts, gate == kNone ? nullptr : &m.nodes[gate]);
+    }
     case OpCode::Linear: return make_linear(m, n);
     case OpCode::Add: return make_add(m, n);
     case OpCode::Act: return make_act(m, n);
@@ -116,7 +131,7 @@ std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& o
     case OpCode::Mul: return make_mul(m, n);
     case OpCode::Softmax: return make_softmax(m, n);
     case OpCode::Resize: return make_resize(m, n);
-    case OpCode::Concat: return make_concat(m, n);
+    case OpCode::Concat: return make_concat(m, n, fusions);
   }
   throw Error(ErrorCode::Unsupported, "node " + std::to_string(index) + ": unsupported op");
 }

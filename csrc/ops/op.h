@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "format/model_file.h"
+#include "ops/fusion.h"
 #include "kernels/kernels.h"
 #include "runtime/thread_pool.h"
 
@@ -61,9 +62,11 @@ struct OpOptions {
   bool winograd = true;  // 3x3 stride-1 convolutions on large maps by Winograd F(2x2) or F(4x4)
 };
 
-// Builds the op for node `index` of a validated model. Throws aio::Error(Unsupported) for an
-// operator configuration the runtime cannot run.
-std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& opts = {});
+// Builds the op for node `index` of a validated model, as `fusions` (plan_fusions) has it: a node
+// fused into another runs as nothing, and its consumer computes its output on the fly. Throws
+// aio::Error(Unsupported) for an operator configuration the runtime cannot run.
+std::unique_ptr<Op> make_op(const ModelFile& m, size_t index, const OpOptions& opts = {},
+                            const Fusions& fusions = {});
 
 // Layers below this many FLOPs run on one thread: a hand-off costs more than it saves.
 constexpr uint64_t kSerialFlops = 500000;

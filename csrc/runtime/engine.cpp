@@ -99,6 +99,9 @@ struct Engine::Impl {
     for (size_t i = 0; i < n; ++i) {
       oc.input = input + i * in_floats;
       ctx->values[m.output_value] = output + i * out_floats;  // the last op writes straight out
+      // Values that live inside the output (fusion.h) move with it, image by image.
+      for (const BufferPlan::View& v : m.plan.views)
+        ctx->values[v.value] = ctx->values[v.base] + v.offset;
       if (times == nullptr) {
         for (const auto& op : m.ops) op->run(oc);
       } else {

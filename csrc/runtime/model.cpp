@@ -46,12 +46,13 @@ std::unique_ptr<Model> Model::build(std::vector<uint8_t> bytes, const OpOptions&
     md.output_value = f.output_value;
     md.num_values = f.values.size();
     md.ops.reserve(f.nodes.size());
+    const Fusions fusions = plan_fusions(f);
     for (size_t i = 0; i < f.nodes.size(); ++i) {
-      md.ops.push_back(make_op(f, i, opts));
+      md.ops.push_back(make_op(f, i, opts, fusions));
       md.op_names.push_back(f.nodes[i].name);
       md.op_kinds.push_back(op_kind(f, f.nodes[i]));
     }
-    md.plan = plan_buffers(f);
+    md.plan = plan_buffers(f, fusions);
     for (const auto& op : md.ops) {
       md.scratch_floats = std::max(md.scratch_floats, op->scratch_floats());
       md.weight_bytes += op->weight_bytes();

@@ -7,7 +7,7 @@
 
 namespace aio {
 
-BufferPlan plan_buffers(const ModelFile& m) {
+BufferPlan plan_buffers(const ModelFile& m, const Fusions& fusions) {
   const size_t nv = m.values.size(), nn = m.nodes.size();
   std::vector<size_t> last_use(nv, 0);
   for (size_t i = 0; i < nn; ++i) {
@@ -24,6 +24,14 @@ BufferPlan plan_buffers(const ModelFile& m) {
     last_use[n.in0] = std::max(last_use[n.in0], last_use[n.out]);
     last_use[n.in1] = std::max(last_use[n.in1], last_use[n.out]);
   }
+  // A fused node's inputs are read when the node that computes it on the fly runs.
+  for (size_t i = 0; i < nn; ++i) {
+    if (!fusions.fused(i)) continue;
+    const NodeDesc& n = m.nodes[i];
+    const size_t j = fusions.fused_into[i];
+    last_use[n.in0] = std::max(last_use[n.in0], j);
+    if (n.in1 != kNone) last_use[n.in1] = std::max(last_use[n.in1], j);
+  }
 
   struct Slot {
     size_t size = 0;  // floats, rounded to 16 (64 bytes)
@@ -37,7 +45,8 @@ BufferPlan plan_buffers(const ModelFile& m) {
 
   for (size_t i = 0; i < nn; ++i) {
     const uint32_t v = m.nodes[i].out;
-    if (v != m.output_value && !m.levelled_concat(v)) {  // (a levelled one has no buffer)
+    // (a levelled concatenation, a fused node's output and a view have no buffer of their own)
+    if (v != m.output_value && !m.levelled_concat(v) && !fusions.fused(i) && !fusions.view(v)) {
       const ValueDesc& d = m.values[v];
       const size_t need = (size_t(d.c) * d.h * d.w + 15) / 16 * 16;
       // Best fit among free slots; else grow the largest free one; else a new slot.
@@ -68,8 +77,11 @@ BufferPlan plan_buffers(const ModelFile& m) {
     plan.arena_floats += slots[s].size;
   }
   plan.offset.assign(nv, BufferPlan::kExternal);
-  for (size_t v = 1; v < nv; ++v)
+  for (size_t v = 1; v < nv; ++v) {
     if (slot_of[v] != SIZE_MAX) plan.offset[v] = slot_offset[slot_of[v]];
+    if (fusions.view(v))
+      plan.views.push_back({static_cast<uint32_t>(v), fusions.view_of[v], fusions.view_offset[v]});
+  }
   return plan;
 }
 

@@ -186,6 +186,67 @@ void test_gemm_large_values(const char* isa) {
   }
 }
 
+// gemm_segments against a double-precision sum over every source: sources of several K blocks
+// (packed), of a short in-place K, empty, and gated (B's rows scaled), into a sub-range of C with
+// the full epilogue. A wrong K offset into a source's A or B, a gate applied to the wrong rows or
+// a block that stored instead of accumulating changes the sums.
+void test_gemm_segments(const char* isa) {
+  const size_t M = 30, N = 300;
+  const size_t Ks[] = {300, 0, 50, 400, 20};
+  const bool gated[] = {false, false, false, true, true};
+  constexpr size_t S = std::size(Ks);
+  std::vector<std::vector<float>> a(S), b(S), gate(S);
+  std::vector<aio::PackedA> packed(S);
+  aio::GemmSource src[S];
+  for (size_t s = 0; s < S; ++s) {
+    const size_t lda = Ks[s] + 3;  // a wider full weight: a level's prefix of its columns
+    a[s] = aio_test::random_vec(M * lda, 40 + static_cast<uint32_t>(s));
+    b[s] = aio_test::random_vec(Ks[s] * N, 50 + static_cast<uint32_t>(s));
+    gate[s] = aio_test::random_vec(Ks[s], 60 + static_cast<uint32_t>(s), 0.f, 1.f);
+    packed[s] = aio::PackedA::pack(a[s].data(), M, lda, lda);
+    src[s].a = &packed[s];
+    src[s].K = Ks[s];
+    src[s].b = Ks[s] ? b[s].data() : nullptr;
+    src[s].ldb = N;
+    src[s].gate = gated[s] ? gate[s].data() : nullptr;
+  }
+  const std::vector<float> scale = aio_test::random_vec(M, 70, 0.5f, 1.5f);
+  const std::vector<float> bias = aio_test::random_vec(M, 71);
+  const std::vector<float> res = aio_test::random_vec(M * N, 72);
+  for (size_t n_src : {size_t{1}, size_t{2}, S}) {
+    const size_t m0 = 5, m1 = 29, n0 = 3, n1 = 290;
+    std::vector<float> c(M * N, -7.f);
+    aio::Epilogue epi;
+    epi.scale = scale.data();
+    epi.bias = bias.data();
+    epi.residual = res.data();
+    epi.act = aio::Act::Silu;
+    aio::gemm_segments(src, n_src, c.data(), N, m0, m1, n0, n1, epi);
+    double max_ref = 0, max_err = 0;
+    for (size_t m = 0; m < M; ++m)
+      for (size_t n = 0; n < N; ++n) {
+        const bool inside = m >= m0 && m < m1 && n >= n0 && n < n1;
+        if (!inside) {
+          AIO_CHECK(c[m * N + n] == -7.f);  // outside the range: never written
+          continue;
+        }
+        double acc = 0;
+        for (size_t s = 0; s < n_src; ++s)
+          for (size_t k = 0; k < Ks[s]; ++k)
+            acc += double(a[s][m * (Ks[s] + 3) + k]) * b[s][k * N + n] *
+                   (gated[s] ? double(gate[s][k]) : 1.0);
+        const double ref =
+            aio_test::act_ref(acc * scale[m] + bias[m] + res[m * N + n], aio::Act::Silu);
+        max_ref = std::fmax(max_ref, std::fabs(ref));
+        max_err = std::fmax(max_err, std::fabs(c[m * N + n] - ref));
+      }
+    AIO_CHECK(max_err <= aio_test::kRelTol * max_ref);
+    if (max_err > aio_test::kRelTol * max_ref)
+      std::printf("  %s gemm_segments, %zu sources: max err %g of %g\n", isa, n_src, max_err,
+                  max_ref);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -198,6 +259,7 @@ int main() {
     test_gemm_blocks(isa);
     test_gemm_strip_runs(isa);
     test_gemm_large_values(isa);
+    test_gemm_segments(isa);
     AIO_CHECK(aio::gemm_col_align() >= 8 && aio::gemm_col_align() % 8 == 0);
     // The peak probe runs on every ISA and reports a finite positive rate (no timing bound: the
     // machine may be shared).

@@ -141,6 +141,11 @@ void test_depthwise(const char* isa) {
                           {2, 6, 50, 3, 1, 0, 1},   {2, 6, 20, 3, 2, 0, 2},
                           {3, 13, 15, 3, 2, 1, 1},  {2, 9, 9, 5, 2, 2, 1},
                           {2, 9, 67, 3, 2, 0, 1},   {2, 12, 64, 5, 2, 2, 1},   // wide stride 2
+                          // Stride 2 with interior vectors (taps by lane shifts, stride2_taps):
+                          // MobileNetV3's 112 -> 56 (3x3) and EfficientNet's 5x5 rows, and the
+                          // last interior vector ending one column short of the row.
+                          {3, 9, 112, 3, 2, 1, 1},  {2, 10, 112, 5, 2, 2, 1},
+                          {2, 7, 99, 5, 2, 2, 1},   {2, 7, 97, 3, 2, 1, 1},
                           // Rows with plain-load vectors between masked edges (3x3, two output
                           // rows at a time, odd row counts), runtime kernels (dilated, 7x7),
                           // gathers, one-vector rows, a kernel wider than the input, and one too
