@@ -100,6 +100,11 @@ struct WinogradFns {
   WinogradInputFn input = nullptr;
   WinogradOutputFn output = nullptr;
   size_t lanes = 1;  // tiles per vector (one tile-row segment per vector: see winograd_lanes)
+  // Products of a whole kMR-row panel times at most 4 columns (a block of at most 4 tiles: the
+  // 4 tiles of a 7 x 7 map), C[kMR][4] (+)= A_panel x B (ldb floats per k, ldc per row of C),
+  // all 4 columns written; nullptr: the GEMM micro-kernel.
+  void (*narrow_product)(size_t kc, const float* a, const float* b, size_t ldb, float* c,
+                         size_t ldc, bool accumulate) = nullptr;
 };
 // Output tile sides with transforms (F(2x2, 3x3) and F(4x4, 3x3)): KernelTable::winograd[i] for
 // tile 2 (i + 1).

@@ -241,8 +241,8 @@ size_t row_block(size_t m, size_t elems, size_t nr) {
 // prod[r - r0][nr] for rows r in [r0, r1) = U (columns [0, C)) x v (C x nr, row-major), straight
 // through the micro-kernel: a block is a single strip, so the GEMM driver's N and M blocking had
 // nothing to do but cost its setup per position per block, which small levels (C = 16-32) felt.
-void multiply(const detail::KernelTable& kt, const PackedA& u, const float* v, size_t C, size_t r0,
-              size_t r1, size_t nb, float* prod) {
+void multiply(const detail::KernelTable& kt, const WinogradFns& fns, const PackedA& u,
+              const float* v, size_t C, size_t r0, size_t r1, size_t nb, float* prod) {
   using detail::kKC;
   using detail::kMR;
   const size_t nr = kt.gemm_nr;
@@ -250,11 +250,18 @@ void multiply(const detail::KernelTable& kt, const PackedA& u, const float* v, s
     std::fill(prod, prod + (r1 - r0) * nr, 0.f);
     return;
   }
+  const auto narrow = nb <= 4 ? fns.narrow_product : nullptr;
   for (size_t row = r0; row < r1; row += kMR) {
     const float* panel = u.data() + row * u.cols();  // row is a panel start: kMR rows x K
-    for (size_t k0 = 0; k0 < C; k0 += kKC)
-      kt.gemm(std::min(kMR, r1 - row), nb, std::min(kKC, C - k0), panel + k0 * kMR, v + k0 * nr,
-              nr, prod + (row - r0) * nr, nr, k0 > 0, nullptr);
+    const size_t mr = std::min(kMR, r1 - row);
+    for (size_t k0 = 0; k0 < C; k0 += kKC) {
+      const size_t kc = std::min(kKC, C - k0);
+      if (narrow && mr == kMR)
+        narrow(kc, panel + k0 * kMR, v + k0 * nr, nr, prod + (row - r0) * nr, nr, k0 > 0);
+      else
+        kt.gemm(mr, nb, kc, panel + k0 * kMR, v + k0 * nr, nr, prod + (row - r0) * nr, nr, k0 > 0,
+                nullptr);
+    }
   }
 }
 
@@ -293,7 +300,7 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
     for (size_t o0 = 0; o0 < m; o0 += mb) {
       const size_t o1 = std::min(m, o0 + mb);
       for (size_t t = 0; t < elems; ++t)
-        multiply(kt, w.element(t), v + t * v_floats, C, o0, o1, nb, prod + t * m_floats);
+        multiply(kt, fns, w.element(t), v + t * v_floats, C, o0, o1, nb, prod + t * m_floats);
       for (size_t o = o0; o < o1; ++o) {
         const float scale = epi.scale ? epi.scale[o] : 1.f;
         const float bias = epi.bias ? epi.bias[o] : 0.f;
