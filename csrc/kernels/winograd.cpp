@@ -277,8 +277,38 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
   const detail::KernelTable& kt = detail::table();
   const size_t tile = w.tile(), elems = w.elements();
   const WinogradFns& fns = kt.winograd[detail::winograd_index(tile)];
-  const size_t C = g.c_in, HW = g.h_out * g.w_out, plane_in = g.h_in * g.w_in;
+  const size_t C = g.c_in, HW = g.h_out * g.w_out;
   const size_t nr = kt.gemm_nr, mb = row_block(m, elems, nr);
+  // A zero-bordered copy of the input rows that tile rows [ty0, ty1) read, where the transforms
+  // want it (fns.padded_input): windows at the edges then take the same path as the others. Wide
+  // enough for a vector of fns.lanes tiles that starts at the last tile; its geometry has no
+  // padding, and tile rows count from ty0.
+  const size_t tw = ceil_div(g.w_out, tile), ty0 = t0 / tw;
+  ConvGeom gi = g;
+  const float* xi = x;
+  if (fns.padded_input && t0 < t1) {
+    const size_t ty1 = (t1 - 1) / tw + 1;
+    gi.h_in = (ty1 - ty0) * tile + 2;
+    gi.w_in = tile * (tw + fns.lanes - 1) + 2;
+    gi.ph = gi.pw = 0;
+    float* pad = thread_scratch(Scratch::Plane, C * gi.h_in * gi.w_in);
+    for (size_t c = 0; c < C; ++c)
+      for (size_t r = 0; r < gi.h_in; ++r) {
+        float* row = pad + (c * gi.h_in + r) * gi.w_in;
+        const long iy = static_cast<long>(tile * ty0 + r) - static_cast<long>(g.ph);
+        if (iy < 0 || iy >= static_cast<long>(g.h_in)) {
+          std::fill(row, row + gi.w_in, 0.f);
+          continue;
+        }
+        const float* src = x + (c * g.h_in + static_cast<size_t>(iy)) * g.w_in;
+        const size_t left = std::min(g.pw, gi.w_in), body = std::min(g.w_in, gi.w_in - left);
+        std::fill(row, row + left, 0.f);
+        std::copy(src, src + body, row + left);
+        std::fill(row + left + body, row + gi.w_in, 0.f);
+      }
+    xi = pad;
+  }
+  const size_t ty_base = xi == x ? 0 : ty0, plane_in = gi.h_in * gi.w_in;
   // One cache line past a multiple of 4 KiB: the transforms touch all matrices at the same
   // offset, and 16-36 streams 4 KiB apart would share one L1 set (12 ways).
   const size_t v_floats = C * nr + 16, m_floats = mb * nr + 16;
@@ -289,14 +319,15 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
     const size_t nb = std::min(nr, t1 - b0);
     const size_t n_segs = block_segments(g, tile, b0, b0 + nb, segs);
     // The micro-kernel multiplies the lanes past nb too (it never stores them): keep them finite.
-    if (nb < nr)
+    // (The narrow product reads 4 lanes, which whole-vector transforms write: see WinogradFns.)
+    if (nb < nr && !(nb <= 4 && fns.narrow_product && fns.lanes == 4))
       for (size_t t = 0; t < elems; ++t)
         for (size_t c = 0; c < C; ++c)
           std::fill(v + t * v_floats + c * nr + nb, v + t * v_floats + (c + 1) * nr, 0.f);
     for (size_t c = 0; c < C; ++c)
       for (size_t s = 0; s < n_segs; ++s)
-        fns.input(x + c * plane_in, g, segs[s].ty, segs[s].tx0, segs[s].n, v + c * nr + segs[s].j,
-                  v_floats);
+        fns.input(xi + c * plane_in, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
+                  v + c * nr + segs[s].j, v_floats);
     for (size_t o0 = 0; o0 < m; o0 += mb) {
       const size_t o1 = std::min(m, o0 + mb);
       for (size_t t = 0; t < elems; ++t)

@@ -52,17 +52,6 @@ const float* window_row(const float* plane, const ConvGeom& g, long iy, long ix0
   return buf;
 }
 
-// Stores lanes [0, nt) of v at dst (all four when nt == 4), lane by lane for a partial group.
-inline void store_lanes(float* dst, float32x4_t v, size_t nt) {
-  if (nt == 4) {
-    vst1q_f32(dst, v);
-    return;
-  }
-  vst1q_lane_f32(dst, v, 0);
-  if (nt > 1) vst1q_lane_f32(dst + 1, v, 1);
-  if (nt > 2) vst1q_lane_f32(dst + 2, v, 2);
-}
-
 // Lanes [0, nt) from src, the others zero.
 inline float32x4_t load_lanes(const float* src, size_t nt) {
   if (nt == 4) return vld1q_f32(src);
@@ -77,7 +66,6 @@ void input_f2_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
   const long h_in = static_cast<long>(g.h_in);
   float buf[10];
   for (size_t i0 = 0; i0 < n; i0 += 4) {
-    const size_t nt = std::min<size_t>(4, n - i0);
     const long ix0 = static_cast<long>(2 * (tx0 + i0)) - static_cast<long>(g.pw);
     float32x4_t h[4][4];
     #pragma GCC unroll 16
@@ -98,10 +86,10 @@ void input_f2_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
     #pragma GCC unroll 16
     for (size_t s = 0; s < 4; ++s) {
       float* vs = v + s * stride + i0;
-      store_lanes(vs, vsubq_f32(h[0][s], h[2][s]), nt);
-      store_lanes(vs + 4 * stride, vaddq_f32(h[1][s], h[2][s]), nt);
-      store_lanes(vs + 8 * stride, vsubq_f32(h[2][s], h[1][s]), nt);
-      store_lanes(vs + 12 * stride, vsubq_f32(h[1][s], h[3][s]), nt);
+      vst1q_f32(vs, vsubq_f32(h[0][s], h[2][s]));
+      vst1q_f32(vs + 4 * stride, vaddq_f32(h[1][s], h[2][s]));
+      vst1q_f32(vs + 8 * stride, vsubq_f32(h[2][s], h[1][s]));
+      vst1q_f32(vs + 12 * stride, vsubq_f32(h[1][s], h[3][s]));
     }
   }
 }
@@ -177,11 +165,11 @@ inline Phases load_phases(const float* src) {
 
 // Stores the vertical transform (B^T) of column s of the row-transformed tile, x[r] for r < 6,
 // at positions 6 r + s.
-inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride, size_t nt) {
+inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride) {
   float32x4_t t[6];
   bt6(x, t);
 #pragma GCC unroll 6
-  for (size_t r = 0; r < 6; ++r) store_lanes(v + (6 * r + s) * stride, t[r], nt);
+  for (size_t r = 0; r < 6; ++r) vst1q_f32(v + (6 * r + s) * stride, t[r]);
 }
 
 // The row transform's six outputs come in three pairs that share their terms ({0, 5}, {1, 2},
@@ -193,7 +181,6 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
   static const float kZeros[18] = {};
   float buf[6][18];
   for (size_t i0 = 0; i0 < n; i0 += 4) {
-    const size_t nt = std::min<size_t>(4, n - i0);
     const long ix0 = static_cast<long>(4 * (tx0 + i0)) - static_cast<long>(g.pw);
     const float* src[6];
 #pragma GCC unroll 6
@@ -209,8 +196,8 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
       p[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[4], h.e[0], 4.f), h.e[2], 5.f);
       q[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[5], h.e[1], 4.f), h.e[3], 5.f);
     }
-    store_column(p, 0, vi, stride, nt);
-    store_column(q, 5, vi, stride, nt);
+    store_column(p, 0, vi, stride);
+    store_column(q, 5, vi, stride);
 #pragma GCC unroll 6
     for (size_t r = 0; r < 6; ++r) {  // columns 1 and 2
       const Phases h = load_phases(src[r]);
@@ -218,8 +205,8 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
       p[r] = vaddq_f32(a, b);
       q[r] = vsubq_f32(a, b);
     }
-    store_column(p, 1, vi, stride, nt);
-    store_column(q, 2, vi, stride, nt);
+    store_column(p, 1, vi, stride);
+    store_column(q, 2, vi, stride);
 #pragma GCC unroll 6
     for (size_t r = 0; r < 6; ++r) {  // columns 3 and 4
       const Phases h = load_phases(src[r]);
@@ -227,8 +214,8 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
       p[r] = vfmaq_n_f32(c, d, 2.f);
       q[r] = vfmsq_n_f32(c, d, 2.f);
     }
-    store_column(p, 3, vi, stride, nt);
-    store_column(q, 4, vi, stride, nt);
+    store_column(p, 3, vi, stride);
+    store_column(q, 4, vi, stride);
   }
 }
 
@@ -360,8 +347,8 @@ void narrow_product_neon(size_t kc, const float* a, const float* b, size_t ldb, 
 }  // namespace
 
 void fill_table_winograd_neon(KernelTable& t) {
-  t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4, narrow_product_neon};
-  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4, narrow_product_neon};
+  t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4, true, narrow_product_neon};
+  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4, true, narrow_product_neon};
 }
 
 }  // namespace detail
