@@ -29,7 +29,7 @@ float32x4_t act4(float32x4_t v, Act a) {
           vminq_f32(vmaxq_f32(vaddq_f32(v, vdupq_n_f32(3.f)), vdupq_n_f32(0.f)), vdupq_n_f32(6.f));
       return vmulq_f32(vmulq_f32(v, t), vdupq_n_f32(1.f / 6.f));
     }
-    case Act::Silu:
+    default:  // SiLU and the others with exp: per lane below
       break;
   }
   float l[4];  // SiLU needs exp: per lane, as the portable path
@@ -233,13 +233,12 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
                     const float* const* res, float* const* y_rows, size_t cols, Act act) {
   const float32x4_t vs = vdupq_n_f32(scale), vb = vdupq_n_f32(bias);
   for (size_t i0 = 0; i0 < n; i0 += 4) {
-    const size_t nt = std::min<size_t>(4, n - i0);
     float32x4_t q[4][6];  // A^T M
     #pragma GCC unroll 16
     for (size_t s = 0; s < 6; ++s) {
       float32x4_t col[6], t[4];
       #pragma GCC unroll 16
-      for (size_t r = 0; r < 6; ++r) col[r] = load_lanes(p + (6 * r + s) * stride + i0, nt);
+      for (size_t r = 0; r < 6; ++r) col[r] = vld1q_f32(p + (6 * r + s) * stride + i0);
       at6(col, t);
       #pragma GCC unroll 16
       for (size_t r = 0; r < 4; ++r) q[r][s] = t[r];
@@ -254,24 +253,44 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
       at6(q[dy], o.val);
       #pragma GCC unroll 16
       for (size_t k = 0; k < 4; ++k) o.val[k] = vfmaq_f32(vb, o.val[k], vs);
-      float tmp[16];
+      // A partial group (w < 16): its whole tiles through lane loads and stores (tile i's row
+      // is lane i of the four phases), the last tile's columns that lie on the map one by one.
+      const size_t whole = w / 4, rest = w % 4;
       if (r) {
         const float* rr = r + x0;
-        if (w < 16) {
-          std::fill(std::copy(rr, rr + w, tmp), tmp + 16, 0.f);
-          rr = tmp;
+        float32x4x4_t rv;
+        if (w == 16) {
+          rv = vld4q_f32(rr);
+        } else {
+          const float32x4_t z = vdupq_n_f32(0.f);
+          rv = {{z, z, z, z}};
+          if (whole > 0) rv = vld4q_lane_f32(rr, rv, 0);
+          if (whole > 1) rv = vld4q_lane_f32(rr + 4, rv, 1);
+          if (whole > 2) rv = vld4q_lane_f32(rr + 8, rv, 2);
+          if (rest) {
+            float tmp[16] = {};
+            vst4q_f32(tmp, rv);
+            for (size_t k = 0; k < rest; ++k) tmp[4 * whole + k] = rr[4 * whole + k];
+            rv = vld4q_f32(tmp);
+          }
         }
-        const float32x4x4_t rv = vld4q_f32(rr);
         #pragma GCC unroll 16
         for (size_t k = 0; k < 4; ++k) o.val[k] = vaddq_f32(o.val[k], rv.val[k]);
       }
       #pragma GCC unroll 16
       for (size_t k = 0; k < 4; ++k) o.val[k] = act4(o.val[k], act);
+      float* yy = y + x0;
       if (w == 16) {
-        vst4q_f32(y + x0, o);
+        vst4q_f32(yy, o);
       } else {
-        vst4q_f32(tmp, o);
-        std::copy(tmp, tmp + w, y + x0);
+        if (whole > 0) vst4q_lane_f32(yy, o, 0);
+        if (whole > 1) vst4q_lane_f32(yy + 4, o, 1);
+        if (whole > 2) vst4q_lane_f32(yy + 8, o, 2);
+        if (rest) {
+          float tmp[16];
+          vst4q_f32(tmp, o);
+          for (size_t k = 0; k < rest; ++k) yy[4 * whole + k] = tmp[4 * whole + k];
+        }
       }
     }
   }
