@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--cpu", default="cortex-a72")
     ap.add_argument("--winograd", default="1")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--blocks", default=None, help="also list this function's hottest blocks")
     args = ap.parse_args()
     build = Path(args.build)
     args.driver = build / "aarch64_insns_driver"
@@ -70,10 +71,13 @@ def main() -> None:
     addrs, names = symbols(lib)
     c1, c2 = profile(args, 1), profile(args, 3)
     per_fn: collections.Counter[str] = collections.Counter()
+    blocks: collections.Counter[int] = collections.Counter()
     for (path, off), n in (c2 - c1).items():
         if "liballinone.so" in Path(path).name and addrs:
             i = bisect.bisect_right(addrs, off) - 1
             name = names[i] if i >= 0 else "?"
+            if args.blocks and args.blocks in name:
+                blocks[off] += n
         else:
             name = Path(path).name
         per_fn[name] += n
@@ -82,6 +86,8 @@ def main() -> None:
     print(f"total {total / 2 / 1e6:.2f} M per inference")
     for name, n in per_fn.most_common(args.top):
         print(f"{n / 2 / 1e6:9.2f} M  {100 * n / total:5.1f} %  {name[:110]}")
+    for off, n in blocks.most_common(args.top):
+        print(f"{n / 2 / 1e6:9.2f} M  block at {off:#x} (addr2line -e {lib.name} -i)")
 
 
 if __name__ == "__main__":

@@ -281,30 +281,27 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
   const size_t nr = kt.gemm_nr, mb = row_block(m, elems, nr);
   // A zero-bordered copy of the input rows that tile rows [ty0, ty1) read, where the transforms
   // want it (fns.padded_input): windows at the edges then take the same path as the others. Wide
-  // enough for a vector of fns.lanes tiles that starts at the last tile; its geometry has no
-  // padding, and tile rows count from ty0.
+  // enough for a vector of fns.lanes tiles that starts at the last tile, and one tile more (NEON's
+  // F(4x4) loads 20 columns for 18); its geometry has no padding, and tile rows count from ty0.
   const size_t tw = ceil_div(g.w_out, tile), ty0 = t0 / tw;
   ConvGeom gi = g;
   const float* xi = x;
   if (fns.padded_input && t0 < t1) {
     const size_t ty1 = (t1 - 1) / tw + 1;
     gi.h_in = (ty1 - ty0) * tile + 2;
-    gi.w_in = tile * (tw + fns.lanes - 1) + 2;
+    gi.w_in = tile * (tw + fns.lanes) + 2;
     gi.ph = gi.pw = 0;
+    // Zeroed in one pass, then one copy per image row (three library calls per row, two of
+    // them for a few floats of border, cost more than the copies).
     float* pad = thread_scratch(Scratch::Plane, C * gi.h_in * gi.w_in);
+    std::fill(pad, pad + C * gi.h_in * gi.w_in, 0.f);
+    const size_t left = std::min(g.pw, gi.w_in), body = std::min(g.w_in, gi.w_in - left);
     for (size_t c = 0; c < C; ++c)
       for (size_t r = 0; r < gi.h_in; ++r) {
-        float* row = pad + (c * gi.h_in + r) * gi.w_in;
         const long iy = static_cast<long>(tile * ty0 + r) - static_cast<long>(g.ph);
-        if (iy < 0 || iy >= static_cast<long>(g.h_in)) {
-          std::fill(row, row + gi.w_in, 0.f);
-          continue;
-        }
+        if (iy < 0 || iy >= static_cast<long>(g.h_in)) continue;
         const float* src = x + (c * g.h_in + static_cast<size_t>(iy)) * g.w_in;
-        const size_t left = std::min(g.pw, gi.w_in), body = std::min(g.w_in, gi.w_in - left);
-        std::fill(row, row + left, 0.f);
-        std::copy(src, src + body, row + left);
-        std::fill(row + left + body, row + gi.w_in, 0.f);
+        std::copy(src, src + body, pad + (c * gi.h_in + r) * gi.w_in + left);
       }
     xi = pad;
   }

@@ -2,7 +2,7 @@
 // algorithm and the portable versions are in winograd.cpp), 4 tiles per vector: lane i holds tile
 // tx0 + i. The structure loads split the columns by phase for free: F(2x2)'s 4 tiles read 10
 // columns, vld2q gives columns 2i and 2i + 1 (and, 2 columns on, 2i + 2 and 2i + 3); F(4x4)'s read
-// 18, vld4q gives 4i + k for k < 4 and an ext with columns 16 and 17 the last two taps. The
+// 18 (20 are loaded), vld4q gives 4i + k for k < 4 and, 4 columns on, the last two taps. The
 // outputs go back with vst2q / vst4q, the residual read with vld2q / vld4q. Windows that cross
 // the image's edge (or the plane's end) are first copied into a zero-padded row.
 #include <arm_neon.h>
@@ -153,14 +153,14 @@ inline void bt6(const float32x4_t* x, float32x4_t* r) {
   r[5] = vfmsq_n_f32(vfmaq_n_f32(x[5], x[1], 4.f), x[3], 5.f);
 }
 
-// Row r's six phases e_k (columns 4i + k) of a 4-tile group: vld4q and two ext.
+// Row r's six phases e_k (columns 4i + k) of a 4-tile group: two vld4q, 4 columns apart (the
+// second's first two phases are columns 4i + 4 and 4i + 5), so a window row is 20 floats.
 struct Phases {
   float32x4_t e[6];
 };
 inline Phases load_phases(const float* src) {
-  const float32x4x4_t c = vld4q_f32(src);
-  return {{c.val[0], c.val[1], c.val[2], c.val[3], vextq_f32(c.val[0], vld1q_dup_f32(src + 16), 1),
-           vextq_f32(c.val[1], vld1q_dup_f32(src + 17), 1)}};
+  const float32x4x4_t c = vld4q_f32(src), d = vld4q_f32(src + 4);
+  return {{c.val[0], c.val[1], c.val[2], c.val[3], d.val[0], d.val[1]}};
 }
 
 // Stores the vertical transform (B^T) of column s of the row-transformed tile, x[r] for r < 6,
@@ -178,15 +178,15 @@ inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride
 void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
                    float* v, size_t stride) {
   const long h_in = static_cast<long>(g.h_in);
-  static const float kZeros[18] = {};
-  float buf[6][18];
+  static const float kZeros[20] = {};
+  float buf[6][20];
   for (size_t i0 = 0; i0 < n; i0 += 4) {
     const long ix0 = static_cast<long>(4 * (tx0 + i0)) - static_cast<long>(g.pw);
     const float* src[6];
 #pragma GCC unroll 6
     for (size_t r = 0; r < 6; ++r) {
       const long iy = static_cast<long>(4 * ty + r) - static_cast<long>(g.ph);
-      src[r] = iy < 0 || iy >= h_in ? kZeros : window_row(plane, g, iy, ix0, 18, buf[r]);
+      src[r] = iy < 0 || iy >= h_in ? kZeros : window_row(plane, g, iy, ix0, 20, buf[r]);
     }
     float* vi = v + i0;
     float32x4_t p[6], q[6];
@@ -229,8 +229,11 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   r[3] = vaddq_f32(vfmaq_n_f32(b, d, 8.f), x[5]);
 }
 
-void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
-                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+// kAct: the activation when it is None, ReLU or ReLU6 (chosen once per call, not per vector);
+// Act::Silu stands for any other, through act4.
+template <Act kAct>
+void output_f4_act(const float* p, size_t stride, size_t n, float scale, float bias,
+                   const float* const* res, float* const* y_rows, size_t cols, Act act) {
   const float32x4_t vs = vdupq_n_f32(scale), vb = vdupq_n_f32(bias);
   for (size_t i0 = 0; i0 < n; i0 += 4) {
     float32x4_t q[4][6];  // A^T M
@@ -278,7 +281,12 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
         for (size_t k = 0; k < 4; ++k) o.val[k] = vaddq_f32(o.val[k], rv.val[k]);
       }
       #pragma GCC unroll 16
-      for (size_t k = 0; k < 4; ++k) o.val[k] = act4(o.val[k], act);
+      for (size_t k = 0; k < 4; ++k) {
+        if constexpr (kAct == Act::Relu || kAct == Act::Relu6)
+          o.val[k] = vmaxq_f32(o.val[k], vdupq_n_f32(0.f));
+        if constexpr (kAct == Act::Relu6) o.val[k] = vminq_f32(o.val[k], vdupq_n_f32(6.f));
+        if constexpr (kAct == Act::Silu) o.val[k] = act4(o.val[k], act);
+      }
       float* yy = y + x0;
       if (w == 16) {
         vst4q_f32(yy, o);
@@ -294,6 +302,15 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
       }
     }
   }
+}
+
+void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
+                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+  const auto f = act == Act::None    ? output_f4_act<Act::None>
+                 : act == Act::Relu  ? output_f4_act<Act::Relu>
+                 : act == Act::Relu6 ? output_f4_act<Act::Relu6>
+                                     : output_f4_act<Act::Silu>;
+  f(p, stride, n, scale, bias, res, y_rows, cols, act);
 }
 
 // The products of a block of at most 4 tiles (a 7 x 7 map's 4 F(4x4) tiles), 12 rows x 4
