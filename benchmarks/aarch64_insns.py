@@ -10,6 +10,13 @@ It is a proxy for the work issued, not a time: it sees neither cache misses nor 
     python benchmarks/aarch64_insns.py                       # all models, all levels
     python benchmarks/aarch64_insns.py --models resnet20 --json out.json
     python benchmarks/aarch64_insns.py --no-winograd          # the engine's winograd=0 path
+    python benchmarks/aarch64_insns.py --models mobilenet_v3_small mobilenet_v3_large \
+        efficientnet_b0 yolo_small --size 96 --vs-scalar   # the format-2 operators, NEON vs scalar
+
+The format-2 models (squeeze-excite, hardswish / SiLU, 5x5 depthwise, concatenation, resize,
+softmax) export at their nominal input size (``zoo.INPUT_SIZE``) or at ``--size`` (square), which
+keeps their emulated runs short; ``--vs-scalar`` counts every level again with
+``AIO_FORCE_ISA=scalar`` (the portable kernels) and prints both.
 
 Needs g++-aarch64-linux-gnu, qemu-user, and torch on this (x86-64) side for the export.
 """
@@ -30,6 +37,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SYSROOT = "/usr/aarch64-linux-gnu"
 MODELS = ("resnet18", "mobilenet_v2", "resnet20")
+# The format-2 models (issue 20), exported here at --size or their nominal input size.
+NEW_OP_MODELS = (
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "yolo_small",
+    "unet_small",
+)
 # ncnn's fp32 NEON counts with the same plugin and -cpu (issue 17): commit a4d2ea1, Caffe-style
 # nets with 0.7 % (ResNet-18) and 4 % (MobileNetV2) more MACs than ours.
 NCNN_L0 = {"resnet18": 244.0e6, "mobilenet_v2": 104.4e6}
@@ -148,7 +163,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default=str(ROOT / "build" / "aarch64"), help="aarch64 build dir")
     ap.add_argument("--no-build", action="store_true", help="reuse the library as it is")
-    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS + NEW_OP_MODELS)
+    ap.add_argument(
+        "--size", type=int, default=None, help="square input size of the format-2 models"
+    )
+    ap.add_argument("--vs-scalar", action="store_true", help="also count with AIO_FORCE_ISA=scalar")
     ap.add_argument("--levels", nargs="+", type=int, default=[0, 1, 2, 3])
     ap.add_argument("--cpu", default="cortex-a72", help="qemu -cpu (cortex-a72: ARMv8.0)")
     ap.add_argument("--plugin", default=None, help="insn_count.so (default: build it)")
@@ -182,47 +201,78 @@ def main() -> None:
     wino = "0" if args.no_winograd else "1"
     rows = []
     isa = features = ""
+    scalar_env = dict(env, AIO_FORCE_ISA="scalar")
     for name in args.models:
         path = models_dir / f"{name}.aio"
+        if name in NEW_OP_MODELS:
+            # Exported as latency.py exports its cases, at this input size (one folder per size).
+            latency = latency or load_latency_module()
+            from allinone.zoo import INPUT_SIZE
+
+            h, w = (args.size, args.size) if args.size else INPUT_SIZE[name]
+            path = models_dir / f"{h}x{w}" / f"{name}.aio"
+            latency.CASES[name] = ((3, h, w), {})
         if not path.exists():
             latency = latency or load_latency_module()
-            latency.build_model(name, models_dir)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            latency.build_model(name, path.parent)
+
+        def per_inference(
+            level: int, run_env: dict[str, str], path: Path = path
+        ) -> tuple[float, str]:
+            a = [str(path), str(level)]
+            c1, _ = count(plugin, args.cpu, exe, [*a, str(args.n1), wino], run_env)
+            c2, out = count(plugin, args.cpu, exe, [*a, str(args.n2), wino], run_env)
+            return (c2 - c1) / (args.n2 - args.n1), out
+
         for level in args.levels:
             t0 = time.time()
-            c1, _ = count(plugin, args.cpu, exe, [str(path), str(level), str(args.n1), wino], env)
-            c2, out = count(plugin, args.cpu, exe, [str(path), str(level), str(args.n2), wino], env)
+            per, out = per_inference(level, env)
             fields = out.split()
             isa, flops, features = fields[1], int(fields[3]), fields[5].replace("-", "")
-            per = (c2 - c1) / (args.n2 - args.n1)
             macs = flops / 2
-            rows.append(
-                {
-                    "model": name,
-                    "level": level,
-                    "macs": macs,
-                    "insns": per,
-                    "insns_per_mac": per / macs if macs else 0.0,
-                }
-            )
-            print(
+            row = {
+                "model": name,
+                "level": level,
+                "macs": macs,
+                "insns": per,
+                "insns_per_mac": per / macs if macs else 0.0,
+            }
+            line = (
                 f"{name:13s} L{level}  MACs {macs / 1e6:9.1f} M  insns {per / 1e6:9.1f} M  "
-                f"per MAC {per / macs:.3f}  ({time.time() - t0:.0f} s)",
-                flush=True,
+                f"per MAC {per / macs:.3f}"
             )
+            if args.vs_scalar:
+                scalar, _ = per_inference(level, scalar_env)
+                row["insns_scalar"] = scalar
+                line += f"  scalar {scalar / 1e6:9.1f} M ({scalar / per:.2f}x)"
+            rows.append(row)
+            print(f"{line}  ({time.time() - t0:.0f} s)", flush=True)
 
     print(
         f"\nisa {isa} (extensions: {features or 'none'}), qemu -cpu {args.cpu}, 1 thread, "
         f"winograd {'off' if wino == '0' else 'on'}"
     )
-    print("| model | level | MACs | instructions | per MAC | ncnn fp32 (L0) |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        ncnn = NCNN_L0.get(r["model"]) if r["level"] == 0 else None
-        ncnn_s = f"{ncnn / 1e6:.1f} M" if ncnn else ""
-        print(
-            f"| {r['model']} | L{r['level']} | {r['macs'] / 1e6:.1f} M | "
-            f"{r['insns'] / 1e6:.1f} M | {r['insns_per_mac']:.3f} | {ncnn_s} |"
-        )
+    if args.vs_scalar:
+        print("| model | level | MACs | scalar | per MAC | NEON | per MAC | scalar / NEON |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            m, sc = r["macs"], r["insns_scalar"]
+            print(
+                f"| {r['model']} | L{r['level']} | {m / 1e6:.1f} M | {sc / 1e6:.1f} M | "
+                f"{sc / m:.3f} | {r['insns'] / 1e6:.1f} M | {r['insns_per_mac']:.3f} | "
+                f"{sc / r['insns']:.2f}x |"
+            )
+    else:
+        print("| model | level | MACs | instructions | per MAC | ncnn fp32 (L0) |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            ncnn = NCNN_L0.get(r["model"]) if r["level"] == 0 else None
+            ncnn_s = f"{ncnn / 1e6:.1f} M" if ncnn else ""
+            print(
+                f"| {r['model']} | L{r['level']} | {r['macs'] / 1e6:.1f} M | "
+                f"{r['insns'] / 1e6:.1f} M | {r['insns_per_mac']:.3f} | {ncnn_s} |"
+            )
     if args.json:
         Path(args.json).write_text(
             json.dumps(

@@ -2,8 +2,11 @@
 # aarch64 check: cross-compiles the library, the C++ tests and examples/cpp_app with Debian's
 # g++-aarch64-linux-gnu, runs the tests under qemu-user (ctest, through
 # CMAKE_CROSSCOMPILING_EMULATOR), then checks that every level of a model gives the same outputs on
-# aarch64 as on this x86-64 host: the demo model, and the zoo's ResNet-20 (32x32) and MobileNetV2
-# (64x64 input, to keep the emulated run short) exported with random weights.
+# aarch64 as on this x86-64 host: the demo model, and the zoo's ResNet-20 (32x32), MobileNetV2,
+# and the format-2 nets MobileNetV3-Small (squeeze-excite, hardswish, 5x5 depthwise),
+# EfficientNet-B0 (SiLU, sigmoid gates, 5x5 depthwise at stride 2), the YOLO-style net (concat,
+# nearest resize at scales 2 and 4, SPPF) and the U-Net (bilinear resize, softmax), at 64x64 input
+# to keep the emulated runs short, exported with random weights.
 #
 # Kernels on aarch64: the NEON (ASIMD, ARMv8.0) kernels (csrc/kernels/*_neon.cpp), which every
 # aarch64 CPU runs; aio_get_isa() says "neon". The C++ kernel tests run every kernel for each ISA
@@ -174,7 +177,11 @@ from allinone.exporter import export
 
 out = Path(sys.argv[1])
 for name, shape, kw in (("resnet20", (3, 32, 32), {"num_classes": 10}),
-                        ("mobilenet_v2", (3, 64, 64), {})):
+                        ("mobilenet_v2", (3, 64, 64), {}),
+                        ("mobilenet_v3_small", (3, 64, 64), {}),
+                        ("efficientnet_b0", (3, 64, 64), {}),
+                        ("yolo_small", (3, 64, 64), {}),
+                        ("unet_small", (3, 64, 64), {})):
     if (out / f"{name}.aio").exists():
         continue
     torch.manual_seed(0)
@@ -191,17 +198,18 @@ aarch64-linux-gnu-gcc -O2 -o "$BUILD/dump_aarch64" "$DRIVER" -Icsrc/include \
   -L"$BUILD/lib/csrc/capi" -lallinone -Wl,-rpath,"$ROOT/$BUILD/lib/csrc/capi"
 gcc -O2 -o "$BUILD/dump_x86" "$DRIVER" -Icsrc/include -L"$BUILD/native-prefix/lib" -lallinone \
   -Wl,-rpath,"$ROOT/$BUILD/native-prefix/lib"
-for name in resnet20 mobilenet_v2; do
+ZOO_MODELS="resnet20 mobilenet_v2 mobilenet_v3_small efficientnet_b0 yolo_small unet_small"
+for name in $ZOO_MODELS; do
   m="$ZOO/$name.aio"
   "$BUILD/dump_x86" "$m" --dump 1 >"$ZOO/$name.x86.txt"
   "${QEMU[@]}" "$BUILD/dump_aarch64" "$m" --dump 1 >"$ZOO/$name.neon1.txt"
   "${QEMU[@]}" "$BUILD/dump_aarch64" "$m" --dump 2 >"$ZOO/$name.neon2.txt"
   AIO_FORCE_ISA=scalar "${QEMU[@]}" "$BUILD/dump_aarch64" "$m" --dump 1 >"$ZOO/$name.scalar1.txt"
 done
-python3 - "$ZOO" <<'PY'
+python3 - "$ZOO" $ZOO_MODELS <<'PY'
 import sys
 
-zoo = sys.argv[1]
+zoo, names = sys.argv[1], sys.argv[2:]
 
 
 def load(path):
@@ -217,7 +225,7 @@ def load(path):
 
 
 ok = True
-for name in ("resnet20", "mobilenet_v2"):
+for name in names:
     x86_isa, ref = load(f"{zoo}/{name}.x86.txt")
     for run, want_isa, label in (("neon1", "neon", "neon, 1 thread"),
                                  ("neon2", "neon", "neon, 2 threads"),
@@ -237,7 +245,7 @@ for name in ("resnet20", "mobilenet_v2"):
             worst = max(worst, max(abs(a - b) for a, b in zip(arm[k], ref[k])) / scale)
         good = worst <= 1e-4
         ok &= good
-        print(f"{name:12s} aarch64 {label:20s} vs x86-64 {x86_isa}: {len(ref)} levels, "
+        print(f"{name:18s} aarch64 {label:20s} vs x86-64 {x86_isa}: {len(ref)} levels, "
               f"max |diff| / max |ref| = {worst:.2e} (tolerance 1e-04) {'OK' if good else 'FAIL'}")
 sys.exit(0 if ok else 1)
 PY

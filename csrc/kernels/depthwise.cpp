@@ -55,7 +55,9 @@ void depthwise_conv_scalar(const float* x, const float* w, const ConvGeom& g, fl
 void depthwise_conv(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,
                     size_t c1, const Epilogue& epi) {
   if (c0 >= c1 || g.h_out == 0 || g.w_out == 0) return;
-  detail::table().depthwise(x, w, g, y, c0, c1, epi);
+  const detail::KernelTable& t = detail::table();
+  if (t.depthwise5 && g.kh == 5 && g.kw == 5) return t.depthwise5(x, w, g, y, c0, c1, epi);
+  t.depthwise(x, w, g, y, c0, c1, epi);
 }
 
 }  // namespace aio

@@ -720,8 +720,10 @@ inline void k_loop(float32x4_t (*acc)[2], const float* a, Rows b, size_t kc) {
 // their registers made GCC spill the accumulators of every tile, whatever its activation.
 template <int R, int V>
 __attribute__((noinline)) void act_tile(float32x4_t (*acc)[2], Act act) {
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = neon::act(acc[r][v], act);
+  neon::with_act(act, [&](auto f) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) acc[r][v] = f(acc[r][v]);
+  });
 }
 
 // Whole-width tiles (nc == 4 V, nearly all of them): the epilogue in passes over the registers,
@@ -826,19 +828,22 @@ inline void epilogue(float32x4_t (*acc)[2], size_t nc, float* c, size_t ldc, boo
   }
 }
 
-// The epilogue over a whole 8-column tile already in C (the assembly tile's raw sums).
+// The epilogue over a whole 8-column tile already in C (the assembly tile's raw sums); the
+// activation's switch once per tile (with_act), not an out-of-line call per vector.
 template <int R>
 void epilogue_in_place(float* c, size_t ldc, const TileEpilogue* epi) {
-  for (int r = 0; r < R; ++r) {
-    float* crow = c + r * ldc;
-    const float32x4_t s = vdupq_n_f32(epi->scale ? epi->scale[r] : 1.f);
-    const float32x4_t b = vdupq_n_f32(epi->bias ? epi->bias[r] : 0.f);
-    for (int v = 0; v < 2; ++v) {
-      float32x4_t x = vfmaq_f32(b, vld1q_f32(crow + 4 * v), s);
-      if (epi->residual) x = vaddq_f32(x, vld1q_f32(epi->residual + r * ldc + 4 * v));
-      vst1q_f32(crow + 4 * v, neon::act(x, epi->act));
+  neon::with_act(epi->act, [&](auto act) {
+    for (int r = 0; r < R; ++r) {
+      float* crow = c + r * ldc;
+      const float32x4_t s = vdupq_n_f32(epi->scale ? epi->scale[r] : 1.f);
+      const float32x4_t b = vdupq_n_f32(epi->bias ? epi->bias[r] : 0.f);
+      for (int v = 0; v < 2; ++v) {
+        float32x4_t x = vfmaq_f32(b, vld1q_f32(crow + 4 * v), s);
+        if (epi->residual) x = vaddq_f32(x, vld1q_f32(epi->residual + r * ldc + 4 * v));
+        vst1q_f32(crow + 4 * v, act(x));
+      }
     }
-  }
+  });
 }
 
 // R rows (1..12, a compile-time count so the accumulators live in registers); V = 1 when the

@@ -217,6 +217,28 @@ void add_act(const float* a, const float* b, float* y, size_t i0, size_t i1, Act
 void scale_channels(const float* x, const float* gate, float* y, size_t hw, size_t c0, size_t c1,
                     Act act);
 
+// Softmax over the c channels of each pixel of x [c][hw], for pixels [p0, p1): y[k][p] =
+// exp(x[k][p] - max_k x[.][p]) / sum. In place allowed (y == x). Classifier heads have hw == 1
+// (the channels contiguous), segmentation heads a whole map.
+void softmax_channels(const float* x, float* y, size_t c, size_t hw, size_t p0, size_t p1);
+
+// Upsampling of [C][h_in][w_in] planes by integer factors (sh, sw): nearest (PyTorch's "nearest":
+// source index floor(dst / s)) or bilinear with half-pixel centres (align_corners=False: source
+// coordinate (dst + 0.5) / s - 0.5, clamped at 0). The source taps of every output row and column
+// are the same for each channel, so they are computed once, at load.
+struct ResizeTap {
+  uint32_t i0, i1;  // source indices (i1 = i0 for nearest)
+  float w1;         // weight of i1 (1 - w1 for i0)
+};
+struct ResizePlan {
+  size_t h_in = 0, w_in = 0, sh = 1, sw = 1;
+  bool bilinear = false;
+  std::vector<ResizeTap> rows, cols;  // h_in * sh and w_in * sw taps
+  static ResizePlan make(size_t h_in, size_t w_in, size_t sh, size_t sw, bool bilinear);
+};
+// Channels [c0, c1) of x into y [C][h_in * sh][w_in * sw]; single-threaded.
+void resize(const ResizePlan& p, const float* x, float* y, size_t c0, size_t c1);
+
 // FP32 multiply-add throughput of the calling thread, in GFLOP/s, with the chosen ISA's widest
 // vectors (independent FMA chains in registers, no memory traffic): the core's compute peak that
 // kernel efficiency is measured against. Runs for about `seconds`; call it from several threads at

@@ -164,6 +164,13 @@ void avg_pool_portable(const float* x, const ConvGeom& g, bool count_pad, float*
                        size_t c1);
 void global_avg_pool_portable(const float* x, size_t hw, float* y, size_t c0, size_t c1);
 
+// Same contracts as aio::softmax_channels and aio::resize; the portable versions (every ISA
+// without its own).
+using SoftmaxFn = void (*)(const float* x, float* y, size_t c, size_t hw, size_t p0, size_t p1);
+using ResizeFn = void (*)(const ResizePlan& p, const float* x, float* y, size_t c0, size_t c1);
+void softmax_portable(const float* x, float* y, size_t c, size_t hw, size_t p0, size_t p1);
+void resize_portable(const ResizePlan& p, const float* x, float* y, size_t c0, size_t c1);
+
 struct KernelTable {
   const char* isa = "scalar";
   const char* gemm_name = "";
@@ -183,6 +190,11 @@ struct KernelTable {
   ScaleChannelsFn scale_channels = nullptr;
   AvgPoolFn avg_pool = avg_pool_portable;
   GlobalAvgPoolFn global_avg_pool = global_avg_pool_portable;
+  SoftmaxFn softmax = softmax_portable;
+  ResizeFn resize = resize_portable;
+  // Depthwise 5x5 (EfficientNet, MobileNetV3), only where `depthwise` does not cover it (NEON):
+  // aio::depthwise_conv sends 5x5 layers here when it is set.
+  DepthwiseFn depthwise5 = nullptr;
 };
 
 // The table chosen at first use (detection, or AIO_FORCE_ISA). Never null entries, except
@@ -216,6 +228,10 @@ void fill_table_depthwise_neon(KernelTable& t);  // called by fill_table_neon
 void fill_table_pool_neon(KernelTable& t);       // called by fill_table_neon
 void fill_table_elementwise_neon(KernelTable& t);  // called by fill_table_neon: add_act, peak
 void fill_table_conv_pack_neon(KernelTable& t);  // called by fill_table_neon
+// The format-2 operators (called by platform.cpp after fill_table_neon): scale_channels, softmax,
+// resize (ops_neon.cpp) and depthwise5 (depthwise5_neon.cpp).
+void fill_table_ops_neon(KernelTable& t);
+void fill_table_depthwise5_neon(KernelTable& t);
 #endif
 
 // The vector depthwise kernels first copy each channel plane into a zero-bordered scratch plane

@@ -80,7 +80,11 @@ KernelTable build(Isa isa) {
   if (isa >= Isa::Avx2) fill_table_avx2(t);
   if (isa >= Isa::Avx512) fill_table_avx512(t);
 #elif defined(AIO_AARCH64)
-  if (isa == Isa::Neon) fill_table_neon(t);
+  if (isa == Isa::Neon) {
+    fill_table_neon(t);
+    fill_table_ops_neon(t);
+    fill_table_depthwise5_neon(t);
+  }
 #endif
   return t;
 }

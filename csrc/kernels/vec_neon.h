@@ -16,7 +16,7 @@ namespace neon {
 // coefficients, as vec_avx512.h): ~1-2 ulp, well inside silu's 1e-5 budget. Clamped so 2^n is
 // always a normal float: n in [-126, 127] (exp(88) = 1.65e38; silu of anything below -88 is
 // -5e-37 instead of the exact -3e-37, an absolute error no float comparison can see).
-static inline float32x4_t exp(float32x4_t x) {
+__attribute__((always_inline)) static inline float32x4_t exp(float32x4_t x) {
   x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.0f));
   const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
   float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
@@ -34,24 +34,48 @@ static inline float32x4_t exp(float32x4_t x) {
   return vmulq_f32(p, vreinterpretq_f32_s32(e));
 }
 
+// The activations with a vector form, one function each, always inlined: a caller that knows
+// the activation (a functor per Act, a switch outside its loop) gets straight-line code; act()
+// below is the same expressions behind a switch. The division by 6 is the portable path's, so
+// hardswish and hard-sigmoid round as it does. Sigmoid and HardSigmoid are the squeeze-excite
+// gates (the excite conv's epilogue); lane by lane through apply_act they cost a libm expf call
+// per element.
+#define AIO_NEON_INLINE __attribute__((always_inline)) static inline
+AIO_NEON_INLINE float32x4_t relu6(float32x4_t v) {
+  return vminq_f32(vmaxq_f32(v, vdupq_n_f32(0.f)), vdupq_n_f32(6.f));
+}
+AIO_NEON_INLINE float32x4_t silu(float32x4_t v) {
+  return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.f), exp(vnegq_f32(v))));
+}
+AIO_NEON_INLINE float32x4_t hardswish(float32x4_t v) {
+  return vdivq_f32(vmulq_f32(v, relu6(vaddq_f32(v, vdupq_n_f32(3.f)))), vdupq_n_f32(6.f));
+}
+AIO_NEON_INLINE float32x4_t sigmoid(float32x4_t v) {
+  return vdivq_f32(vdupq_n_f32(1.f), vaddq_f32(vdupq_n_f32(1.f), exp(vnegq_f32(v))));
+}
+AIO_NEON_INLINE float32x4_t hardsigmoid(float32x4_t v) {
+  return vdivq_f32(relu6(vaddq_f32(v, vdupq_n_f32(3.f))), vdupq_n_f32(6.f));
+}
+#undef AIO_NEON_INLINE
+
 // The activation of 4 lanes. Acts without a vector form here (any added later) go lane by lane
 // through the scalar apply_act, so they are right on NEON the day they exist.
 static inline float32x4_t act(float32x4_t v, Act a) {
-  const float32x4_t zero = vdupq_n_f32(0.f);
   switch (a) {
     case Act::None:
       return v;
     case Act::Relu:
-      return vmaxq_f32(v, zero);
+      return vmaxq_f32(v, vdupq_n_f32(0.f));
     case Act::Relu6:
-      return vminq_f32(vmaxq_f32(v, zero), vdupq_n_f32(6.f));
+      return relu6(v);
     case Act::Silu:
-      return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.f), exp(vnegq_f32(v))));
-    case Act::Hardswish: {
-      const float32x4_t t =
-          vminq_f32(vmaxq_f32(vaddq_f32(v, vdupq_n_f32(3.f)), zero), vdupq_n_f32(6.f));
-      return vdivq_f32(vmulq_f32(v, t), vdupq_n_f32(6.f));
-    }
+      return silu(v);
+    case Act::Hardswish:
+      return hardswish(v);
+    case Act::Sigmoid:
+      return sigmoid(v);
+    case Act::HardSigmoid:
+      return hardsigmoid(v);
     default:
       break;
   }
@@ -59,6 +83,27 @@ static inline float32x4_t act(float32x4_t v, Act a) {
   vst1q_f32(l, v);
   for (float& x : l) x = apply_act(x, a);
   return vld1q_f32(l);
+}
+
+// Calls body(f) with f the activation as a function object of one vector, the switch taken
+// once, outside body's loops: for the activations with many constants (SiLU's exp, hardswish,
+// the gates), so each gets straight-line code instead of act()'s out-of-line call and switch
+// per vector. The cheap ones (None, ReLU, ReLU6) go through act(), as callers have their own
+// inline paths for those.
+template <class Body>
+static inline void with_act(Act a, Body body) {
+  switch (a) {
+    case Act::Silu:
+      return body([](float32x4_t x) { return silu(x); });
+    case Act::Hardswish:
+      return body([](float32x4_t x) { return hardswish(x); });
+    case Act::Sigmoid:
+      return body([](float32x4_t x) { return sigmoid(x); });
+    case Act::HardSigmoid:
+      return body([](float32x4_t x) { return hardsigmoid(x); });
+    default:
+      return body([a](float32x4_t x) { return act(x, a); });
+  }
 }
 
 // The first n (< 4) floats of p, zeros after: never reads past p[n - 1].

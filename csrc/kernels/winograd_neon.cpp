@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/kernels_internal.h"
+#include "kernels/vec_neon.h"
 
 namespace aio {
 namespace detail {
@@ -29,13 +30,11 @@ float32x4_t act4(float32x4_t v, Act a) {
           vminq_f32(vmaxq_f32(vaddq_f32(v, vdupq_n_f32(3.f)), vdupq_n_f32(0.f)), vdupq_n_f32(6.f));
       return vmulq_f32(vmulq_f32(v, t), vdupq_n_f32(1.f / 6.f));
     }
-    default:  // SiLU and the others with exp: per lane below
-      break;
+    default:
+      // SiLU (the YOLO-style net's 3x3 layers) and the gates: vector exp (vec_neon.h), not a
+      // libm call per lane.
+      return neon::act(v, a);
   }
-  float l[4];  // SiLU needs exp: per lane, as the portable path
-  vst1q_f32(l, v);
-  for (float& x : l) x = apply_act(x, a);
-  return vld1q_f32(l);
 }
 
 // Row iy's columns [ix0, ix0 + width) (width <= 24), zero outside the image: straight from the

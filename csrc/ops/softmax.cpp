@@ -1,7 +1,6 @@
 // SOFTMAX over the channels at each pixel, over the first c(level) channels (the sliced model's
 // softmax at that level). Classifier heads: one pixel; segmentation heads: every pixel.
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "ops/ops.h"
@@ -9,7 +8,7 @@
 namespace aio {
 namespace {
 
-// Pixels per pass: the running max and sum stay on the stack while the channel planes stream.
+// Pixels per task (the kernel's own pass over the channel planes).
 constexpr size_t kPixelBlock = 256;
 
 class Softmax final : public Op {
@@ -28,21 +27,8 @@ class Softmax final : public Op {
     ctx.parallel(
         blocks,
         [&](size_t b, size_t) {
-          const size_t p0 = b * kPixelBlock, p1 = std::min(hw_, p0 + kPixelBlock), n = p1 - p0;
-          float mx[kPixelBlock], sum[kPixelBlock];
-          std::fill(mx, mx + n, -INFINITY);
-          std::fill(sum, sum + n, 0.f);
-          for (size_t c = 0; c < C; ++c)
-            for (size_t i = 0; i < n; ++i) mx[i] = std::max(mx[i], x[c * hw_ + p0 + i]);
-          for (size_t c = 0; c < C; ++c)
-            for (size_t i = 0; i < n; ++i) {
-              const float e = std::exp(x[c * hw_ + p0 + i] - mx[i]);
-              y[c * hw_ + p0 + i] = e;
-              sum[i] += e;
-            }
-          for (size_t i = 0; i < n; ++i) sum[i] = 1.f / sum[i];
-          for (size_t c = 0; c < C; ++c)
-            for (size_t i = 0; i < n; ++i) y[c * hw_ + p0 + i] *= sum[i];
+          const size_t p0 = b * kPixelBlock;
+          softmax_channels(x, y, C, hw_, p0, std::min(hw_, p0 + kPixelBlock));
         },
         serial);
   }
