@@ -96,7 +96,11 @@ float* thread_scratch(Scratch slot, size_t floats);
 // The alpha^2 matrices of the transformed positions t lie `stride` floats apart: element i of
 // matrix t is v[t * stride + i].
 // Input: B^T d B of each tile's alpha x alpha window of one channel plane (zero outside the
-// image), into v[t * stride + i] for the alpha^2 positions t and i < n.
+// image), into v[t * stride + i] for the alpha^2 positions t and i < n. Transforms of `lanes`
+// tiles a vector may also write i up to n rounded up to a whole vector (finite values, the
+// windows of the tiles after the segment's): the driver transforms a block's segments in order,
+// channel by channel, so a later segment or channel overwrites them, and leaves 16 floats after
+// the last channel.
 using WinogradInputFn = void (*)(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
                                  size_t n, float* v, size_t stride);
 // Output: from the alpha^2 products p[t * stride + i], y = act(scale * (A^T M A) + bias + residual)
@@ -110,6 +114,15 @@ struct WinogradFns {
   WinogradInputFn input = nullptr;
   WinogradOutputFn output = nullptr;
   size_t lanes = 1;  // tiles per vector (one tile-row segment per vector: see winograd_lanes)
+  // Products of a whole kMR-row panel times at most 4 columns (a block of at most 4 tiles: the
+  // 4 tiles of a 7 x 7 map), C[kMR][4] (+)= A_panel x B (ldb floats per k, ldc per row of C),
+  // all 4 columns written; nullptr: the GEMM micro-kernel.
+  // The input transforms want a zero-bordered copy of the input (the driver makes one: windows
+  // then never cross the image's edge, and a vector's lanes past n read zeros, not past the
+  // plane's end), rather than the image with its padding in g.
+  bool padded_input = false;
+  void (*narrow_product)(size_t kc, const float* a, const float* b, size_t ldb, float* c,
+                         size_t ldc, bool accumulate) = nullptr;
 };
 // Output tile sides with transforms (F(2x2, 3x3) and F(4x4, 3x3)): KernelTable::winograd[i] for
 // tile 2 (i + 1).

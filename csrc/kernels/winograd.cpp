@@ -241,8 +241,8 @@ size_t row_block(size_t m, size_t elems, size_t nr) {
 // prod[r - r0][nr] for rows r in [r0, r1) = U (columns [0, C)) x v (C x nr, row-major), straight
 // through the micro-kernel: a block is a single strip, so the GEMM driver's N and M blocking had
 // nothing to do but cost its setup per position per block, which small levels (C = 16-32) felt.
-void multiply(const detail::KernelTable& kt, const PackedA& u, const float* v, size_t C, size_t r0,
-              size_t r1, size_t nb, float* prod) {
+void multiply(const detail::KernelTable& kt, const WinogradFns& fns, const PackedA& u,
+              const float* v, size_t C, size_t r0, size_t r1, size_t nb, float* prod) {
   using detail::kKC;
   using detail::kMR;
   const size_t nr = kt.gemm_nr;
@@ -250,11 +250,18 @@ void multiply(const detail::KernelTable& kt, const PackedA& u, const float* v, s
     std::fill(prod, prod + (r1 - r0) * nr, 0.f);
     return;
   }
+  const auto narrow = nb <= 4 ? fns.narrow_product : nullptr;
   for (size_t row = r0; row < r1; row += kMR) {
     const float* panel = u.data() + row * u.cols();  // row is a panel start: kMR rows x K
-    for (size_t k0 = 0; k0 < C; k0 += kKC)
-      kt.gemm(std::min(kMR, r1 - row), nb, std::min(kKC, C - k0), panel + k0 * kMR, v + k0 * nr,
-              nr, prod + (row - r0) * nr, nr, k0 > 0, nullptr);
+    const size_t mr = std::min(kMR, r1 - row);
+    for (size_t k0 = 0; k0 < C; k0 += kKC) {
+      const size_t kc = std::min(kKC, C - k0);
+      if (narrow && mr == kMR)
+        narrow(kc, panel + k0 * kMR, v + k0 * nr, nr, prod + (row - r0) * nr, nr, k0 > 0);
+      else
+        kt.gemm(mr, nb, kc, panel + k0 * kMR, v + k0 * nr, nr, prod + (row - r0) * nr, nr, k0 > 0,
+                nullptr);
+    }
   }
 }
 
@@ -270,8 +277,35 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
   const detail::KernelTable& kt = detail::table();
   const size_t tile = w.tile(), elems = w.elements();
   const WinogradFns& fns = kt.winograd[detail::winograd_index(tile)];
-  const size_t C = g.c_in, HW = g.h_out * g.w_out, plane_in = g.h_in * g.w_in;
+  const size_t C = g.c_in, HW = g.h_out * g.w_out;
   const size_t nr = kt.gemm_nr, mb = row_block(m, elems, nr);
+  // A zero-bordered copy of the input rows that tile rows [ty0, ty1) read, where the transforms
+  // want it (fns.padded_input): windows at the edges then take the same path as the others. Wide
+  // enough for a vector of fns.lanes tiles that starts at the last tile, and one tile more (NEON's
+  // F(4x4) loads 20 columns for 18); its geometry has no padding, and tile rows count from ty0.
+  const size_t tw = ceil_div(g.w_out, tile), ty0 = t0 / tw;
+  ConvGeom gi = g;
+  const float* xi = x;
+  if (fns.padded_input && t0 < t1) {
+    const size_t ty1 = (t1 - 1) / tw + 1;
+    gi.h_in = (ty1 - ty0) * tile + 2;
+    gi.w_in = tile * (tw + fns.lanes) + 2;
+    gi.ph = gi.pw = 0;
+    // Zeroed in one pass, then one copy per image row (three library calls per row, two of
+    // them for a few floats of border, cost more than the copies).
+    float* pad = thread_scratch(Scratch::Plane, C * gi.h_in * gi.w_in);
+    std::fill(pad, pad + C * gi.h_in * gi.w_in, 0.f);
+    const size_t left = std::min(g.pw, gi.w_in), body = std::min(g.w_in, gi.w_in - left);
+    for (size_t c = 0; c < C; ++c)
+      for (size_t r = 0; r < gi.h_in; ++r) {
+        const long iy = static_cast<long>(tile * ty0 + r) - static_cast<long>(g.ph);
+        if (iy < 0 || iy >= static_cast<long>(g.h_in)) continue;
+        const float* src = x + (c * g.h_in + static_cast<size_t>(iy)) * g.w_in;
+        std::copy(src, src + body, pad + (c * gi.h_in + r) * gi.w_in + left);
+      }
+    xi = pad;
+  }
+  const size_t ty_base = xi == x ? 0 : ty0, plane_in = gi.h_in * gi.w_in;
   // One cache line past a multiple of 4 KiB: the transforms touch all matrices at the same
   // offset, and 16-36 streams 4 KiB apart would share one L1 set (12 ways).
   const size_t v_floats = C * nr + 16, m_floats = mb * nr + 16;
@@ -282,18 +316,19 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
     const size_t nb = std::min(nr, t1 - b0);
     const size_t n_segs = block_segments(g, tile, b0, b0 + nb, segs);
     // The micro-kernel multiplies the lanes past nb too (it never stores them): keep them finite.
-    if (nb < nr)
+    // (The narrow product reads 4 lanes, which whole-vector transforms write: see WinogradFns.)
+    if (nb < nr && !(nb <= 4 && fns.narrow_product && fns.lanes == 4))
       for (size_t t = 0; t < elems; ++t)
         for (size_t c = 0; c < C; ++c)
           std::fill(v + t * v_floats + c * nr + nb, v + t * v_floats + (c + 1) * nr, 0.f);
     for (size_t c = 0; c < C; ++c)
       for (size_t s = 0; s < n_segs; ++s)
-        fns.input(x + c * plane_in, g, segs[s].ty, segs[s].tx0, segs[s].n, v + c * nr + segs[s].j,
-                  v_floats);
+        fns.input(xi + c * plane_in, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
+                  v + c * nr + segs[s].j, v_floats);
     for (size_t o0 = 0; o0 < m; o0 += mb) {
       const size_t o1 = std::min(m, o0 + mb);
       for (size_t t = 0; t < elems; ++t)
-        multiply(kt, w.element(t), v + t * v_floats, C, o0, o1, nb, prod + t * m_floats);
+        multiply(kt, fns, w.element(t), v + t * v_floats, C, o0, o1, nb, prod + t * m_floats);
       for (size_t o = o0; o < o1; ++o) {
         const float scale = epi.scale ? epi.scale[o] : 1.f;
         const float bias = epi.bias ? epi.bias[o] : 0.f;

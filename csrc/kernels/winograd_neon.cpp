@@ -2,12 +2,13 @@
 // algorithm and the portable versions are in winograd.cpp), 4 tiles per vector: lane i holds tile
 // tx0 + i. The structure loads split the columns by phase for free: F(2x2)'s 4 tiles read 10
 // columns, vld2q gives columns 2i and 2i + 1 (and, 2 columns on, 2i + 2 and 2i + 3); F(4x4)'s read
-// 18, vld4q gives 4i + k for k < 4 and an ext with columns 16 and 17 the last two taps. The
+// 18 (20 are loaded), vld4q gives 4i + k for k < 4 and, 4 columns on, the last two taps. The
 // outputs go back with vst2q / vst4q, the residual read with vld2q / vld4q. Windows that cross
 // the image's edge (or the plane's end) are first copied into a zero-padded row.
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "kernels/kernels_internal.h"
 #include "kernels/vec_neon.h"
@@ -53,17 +54,6 @@ const float* window_row(const float* plane, const ConvGeom& g, long iy, long ix0
   return buf;
 }
 
-// Stores lanes [0, nt) of v at dst (all four when nt == 4), lane by lane for a partial group.
-inline void store_lanes(float* dst, float32x4_t v, size_t nt) {
-  if (nt == 4) {
-    vst1q_f32(dst, v);
-    return;
-  }
-  vst1q_lane_f32(dst, v, 0);
-  if (nt > 1) vst1q_lane_f32(dst + 1, v, 1);
-  if (nt > 2) vst1q_lane_f32(dst + 2, v, 2);
-}
-
 // Lanes [0, nt) from src, the others zero.
 inline float32x4_t load_lanes(const float* src, size_t nt) {
   if (nt == 4) return vld1q_f32(src);
@@ -78,7 +68,6 @@ void input_f2_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
   const long h_in = static_cast<long>(g.h_in);
   float buf[10];
   for (size_t i0 = 0; i0 < n; i0 += 4) {
-    const size_t nt = std::min<size_t>(4, n - i0);
     const long ix0 = static_cast<long>(2 * (tx0 + i0)) - static_cast<long>(g.pw);
     float32x4_t h[4][4];
     #pragma GCC unroll 16
@@ -99,10 +88,10 @@ void input_f2_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
     #pragma GCC unroll 16
     for (size_t s = 0; s < 4; ++s) {
       float* vs = v + s * stride + i0;
-      store_lanes(vs, vsubq_f32(h[0][s], h[2][s]), nt);
-      store_lanes(vs + 4 * stride, vaddq_f32(h[1][s], h[2][s]), nt);
-      store_lanes(vs + 8 * stride, vsubq_f32(h[2][s], h[1][s]), nt);
-      store_lanes(vs + 12 * stride, vsubq_f32(h[1][s], h[3][s]), nt);
+      vst1q_f32(vs, vsubq_f32(h[0][s], h[2][s]));
+      vst1q_f32(vs + 4 * stride, vaddq_f32(h[1][s], h[2][s]));
+      vst1q_f32(vs + 8 * stride, vsubq_f32(h[2][s], h[1][s]));
+      vst1q_f32(vs + 12 * stride, vsubq_f32(h[1][s], h[3][s]));
     }
   }
 }
@@ -166,23 +155,23 @@ inline void bt6(const float32x4_t* x, float32x4_t* r) {
   r[5] = vfmsq_n_f32(vfmaq_n_f32(x[5], x[1], 4.f), x[3], 5.f);
 }
 
-// Row r's six phases e_k (columns 4i + k) of a 4-tile group: vld4q and two ext.
+// Row r's six phases e_k (columns 4i + k) of a 4-tile group: two vld4q, 4 columns apart (the
+// second's first two phases are columns 4i + 4 and 4i + 5), so a window row is 20 floats.
 struct Phases {
   float32x4_t e[6];
 };
 inline Phases load_phases(const float* src) {
-  const float32x4x4_t c = vld4q_f32(src);
-  return {{c.val[0], c.val[1], c.val[2], c.val[3], vextq_f32(c.val[0], vld1q_dup_f32(src + 16), 1),
-           vextq_f32(c.val[1], vld1q_dup_f32(src + 17), 1)}};
+  const float32x4x4_t c = vld4q_f32(src), d = vld4q_f32(src + 4);
+  return {{c.val[0], c.val[1], c.val[2], c.val[3], d.val[0], d.val[1]}};
 }
 
 // Stores the vertical transform (B^T) of column s of the row-transformed tile, x[r] for r < 6,
 // at positions 6 r + s.
-inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride, size_t nt) {
+inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride) {
   float32x4_t t[6];
   bt6(x, t);
 #pragma GCC unroll 6
-  for (size_t r = 0; r < 6; ++r) store_lanes(v + (6 * r + s) * stride, t[r], nt);
+  for (size_t r = 0; r < 6; ++r) vst1q_f32(v + (6 * r + s) * stride, t[r]);
 }
 
 // The row transform's six outputs come in three pairs that share their terms ({0, 5}, {1, 2},
@@ -191,16 +180,15 @@ inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride
 void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
                    float* v, size_t stride) {
   const long h_in = static_cast<long>(g.h_in);
-  static const float kZeros[18] = {};
-  float buf[6][18];
+  static const float kZeros[20] = {};
+  float buf[6][20];
   for (size_t i0 = 0; i0 < n; i0 += 4) {
-    const size_t nt = std::min<size_t>(4, n - i0);
     const long ix0 = static_cast<long>(4 * (tx0 + i0)) - static_cast<long>(g.pw);
     const float* src[6];
 #pragma GCC unroll 6
     for (size_t r = 0; r < 6; ++r) {
       const long iy = static_cast<long>(4 * ty + r) - static_cast<long>(g.ph);
-      src[r] = iy < 0 || iy >= h_in ? kZeros : window_row(plane, g, iy, ix0, 18, buf[r]);
+      src[r] = iy < 0 || iy >= h_in ? kZeros : window_row(plane, g, iy, ix0, 20, buf[r]);
     }
     float* vi = v + i0;
     float32x4_t p[6], q[6];
@@ -210,8 +198,8 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
       p[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[4], h.e[0], 4.f), h.e[2], 5.f);
       q[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[5], h.e[1], 4.f), h.e[3], 5.f);
     }
-    store_column(p, 0, vi, stride, nt);
-    store_column(q, 5, vi, stride, nt);
+    store_column(p, 0, vi, stride);
+    store_column(q, 5, vi, stride);
 #pragma GCC unroll 6
     for (size_t r = 0; r < 6; ++r) {  // columns 1 and 2
       const Phases h = load_phases(src[r]);
@@ -219,8 +207,8 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
       p[r] = vaddq_f32(a, b);
       q[r] = vsubq_f32(a, b);
     }
-    store_column(p, 1, vi, stride, nt);
-    store_column(q, 2, vi, stride, nt);
+    store_column(p, 1, vi, stride);
+    store_column(q, 2, vi, stride);
 #pragma GCC unroll 6
     for (size_t r = 0; r < 6; ++r) {  // columns 3 and 4
       const Phases h = load_phases(src[r]);
@@ -228,8 +216,8 @@ void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0,
       p[r] = vfmaq_n_f32(c, d, 2.f);
       q[r] = vfmsq_n_f32(c, d, 2.f);
     }
-    store_column(p, 3, vi, stride, nt);
-    store_column(q, 4, vi, stride, nt);
+    store_column(p, 3, vi, stride);
+    store_column(q, 4, vi, stride);
   }
 }
 
@@ -243,17 +231,19 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   r[3] = vaddq_f32(vfmaq_n_f32(b, d, 8.f), x[5]);
 }
 
-void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
-                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+// kAct: the activation when it is None, ReLU or ReLU6 (chosen once per call, not per vector);
+// Act::Silu stands for any other, through act4.
+template <Act kAct>
+void output_f4_act(const float* p, size_t stride, size_t n, float scale, float bias,
+                   const float* const* res, float* const* y_rows, size_t cols, Act act) {
   const float32x4_t vs = vdupq_n_f32(scale), vb = vdupq_n_f32(bias);
   for (size_t i0 = 0; i0 < n; i0 += 4) {
-    const size_t nt = std::min<size_t>(4, n - i0);
     float32x4_t q[4][6];  // A^T M
     #pragma GCC unroll 16
     for (size_t s = 0; s < 6; ++s) {
       float32x4_t col[6], t[4];
       #pragma GCC unroll 16
-      for (size_t r = 0; r < 6; ++r) col[r] = load_lanes(p + (6 * r + s) * stride + i0, nt);
+      for (size_t r = 0; r < 6; ++r) col[r] = vld1q_f32(p + (6 * r + s) * stride + i0);
       at6(col, t);
       #pragma GCC unroll 16
       for (size_t r = 0; r < 4; ++r) q[r][s] = t[r];
@@ -268,34 +258,135 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
       at6(q[dy], o.val);
       #pragma GCC unroll 16
       for (size_t k = 0; k < 4; ++k) o.val[k] = vfmaq_f32(vb, o.val[k], vs);
-      float tmp[16];
+      // A partial group (w < 16): its whole tiles through lane loads and stores (tile i's row
+      // is lane i of the four phases), the last tile's columns that lie on the map one by one.
+      const size_t whole = w / 4, rest = w % 4;
       if (r) {
         const float* rr = r + x0;
-        if (w < 16) {
-          std::fill(std::copy(rr, rr + w, tmp), tmp + 16, 0.f);
-          rr = tmp;
+        float32x4x4_t rv;
+        if (w == 16) {
+          rv = vld4q_f32(rr);
+        } else {
+          const float32x4_t z = vdupq_n_f32(0.f);
+          rv = {{z, z, z, z}};
+          if (whole > 0) rv = vld4q_lane_f32(rr, rv, 0);
+          if (whole > 1) rv = vld4q_lane_f32(rr + 4, rv, 1);
+          if (whole > 2) rv = vld4q_lane_f32(rr + 8, rv, 2);
+          if (rest) {
+            float tmp[16] = {};
+            vst4q_f32(tmp, rv);
+            for (size_t k = 0; k < rest; ++k) tmp[4 * whole + k] = rr[4 * whole + k];
+            rv = vld4q_f32(tmp);
+          }
         }
-        const float32x4x4_t rv = vld4q_f32(rr);
         #pragma GCC unroll 16
         for (size_t k = 0; k < 4; ++k) o.val[k] = vaddq_f32(o.val[k], rv.val[k]);
       }
       #pragma GCC unroll 16
-      for (size_t k = 0; k < 4; ++k) o.val[k] = act4(o.val[k], act);
+      for (size_t k = 0; k < 4; ++k) {
+        if constexpr (kAct == Act::Relu || kAct == Act::Relu6)
+          o.val[k] = vmaxq_f32(o.val[k], vdupq_n_f32(0.f));
+        if constexpr (kAct == Act::Relu6) o.val[k] = vminq_f32(o.val[k], vdupq_n_f32(6.f));
+        if constexpr (kAct == Act::Silu) o.val[k] = act4(o.val[k], act);
+      }
+      float* yy = y + x0;
       if (w == 16) {
-        vst4q_f32(y + x0, o);
+        vst4q_f32(yy, o);
       } else {
-        vst4q_f32(tmp, o);
-        std::copy(tmp, tmp + w, y + x0);
+        if (whole > 0) vst4q_lane_f32(yy, o, 0);
+        if (whole > 1) vst4q_lane_f32(yy + 4, o, 1);
+        if (whole > 2) vst4q_lane_f32(yy + 8, o, 2);
+        if (rest) {
+          float tmp[16];
+          vst4q_f32(tmp, o);
+          for (size_t k = 0; k < rest; ++k) yy[4 * whole + k] = tmp[4 * whole + k];
+        }
       }
     }
   }
 }
 
+void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
+                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+  const auto f = act == Act::None    ? output_f4_act<Act::None>
+                 : act == Act::Relu  ? output_f4_act<Act::Relu>
+                 : act == Act::Relu6 ? output_f4_act<Act::Relu6>
+                                     : output_f4_act<Act::Silu>;
+  f(p, stride, n, scale, bias, res, y_rows, cols, act);
+}
+
+// The products of a block of at most 4 tiles (a 7 x 7 map's 4 F(4x4) tiles), 12 rows x 4
+// columns: 12 accumulators, per k one 3-register load of the panel's A, one of B, 12 FMAs by
+// element (14 instructions for 48 multiply-adds; the micro-kernel's intrinsics 12-row, 4-column
+// tile took about 21). As the 12 x 8 tile: per 4 k one loop branch and three A prefetches (the
+// transformed weights of a 7 x 7 x 512 layer, 1 MB per position, stream from memory).
+void narrow_product_neon(size_t kc, const float* a, const float* b, size_t ldb, float* c,
+                         size_t ldc, bool accumulate) {
+#define AIO_WINO_KSTEP(op)                              \
+  "ld1 {v0.4s, v1.4s, v2.4s}, [x10], #48\n"             \
+  "ld1 {v3.4s}, [x11], %[ldb]\n"                        \
+  op " v8.4s, v3.4s, v0.s[0]\n" op " v9.4s, v3.4s, v0.s[1]\n"   \
+  op " v10.4s, v3.4s, v0.s[2]\n" op " v11.4s, v3.4s, v0.s[3]\n" \
+  op " v12.4s, v3.4s, v1.s[0]\n" op " v13.4s, v3.4s, v1.s[1]\n" \
+  op " v14.4s, v3.4s, v1.s[2]\n" op " v15.4s, v3.4s, v1.s[3]\n" \
+  op " v16.4s, v3.4s, v2.s[0]\n" op " v17.4s, v3.4s, v2.s[1]\n" \
+  op " v18.4s, v3.4s, v2.s[2]\n" op " v19.4s, v3.4s, v2.s[3]\n"
+#define AIO_WINO_ROW(acc) \
+  "ld1 {v0.4s}, [x12]\n"  \
+  "fadd " acc ".4s, " acc ".4s, v0.4s\n" \
+  "st1 {" acc ".4s}, [x12], %[ldc]\n"
+#define AIO_WINO_STORE(acc) "st1 {" acc ".4s}, [x12], %[ldc]\n"
+  __asm__ volatile(
+      "mov x10, %[a]\n"
+      "mov x11, %[b]\n"
+      AIO_WINO_KSTEP("fmul")
+      "sub x13, %[kc], #1\n"
+      "lsr x9, x13, #2\n"
+      "cbz x9, 2f\n"
+      "1:\n"
+      "prfm pldl1keep, [x10, #2304]\n"
+      "prfm pldl1keep, [x10, #2368]\n"
+      "prfm pldl1keep, [x10, #2432]\n"
+      AIO_WINO_KSTEP("fmla")
+      AIO_WINO_KSTEP("fmla")
+      AIO_WINO_KSTEP("fmla")
+      AIO_WINO_KSTEP("fmla")
+      "subs x9, x9, #1\n"
+      "b.ne 1b\n"
+      "2:\n"
+      "ands x9, x13, #3\n"
+      "b.eq 4f\n"
+      "3:\n"
+      AIO_WINO_KSTEP("fmla")
+      "subs x9, x9, #1\n"
+      "b.ne 3b\n"
+      "4:\n"
+      "mov x12, %[c]\n"
+      "cbz %w[acc], 5f\n"
+      AIO_WINO_ROW("v8") AIO_WINO_ROW("v9") AIO_WINO_ROW("v10") AIO_WINO_ROW("v11")
+      AIO_WINO_ROW("v12") AIO_WINO_ROW("v13") AIO_WINO_ROW("v14") AIO_WINO_ROW("v15")
+      AIO_WINO_ROW("v16") AIO_WINO_ROW("v17") AIO_WINO_ROW("v18") AIO_WINO_ROW("v19")
+      "b 9f\n"
+      "5:\n"
+      AIO_WINO_STORE("v8") AIO_WINO_STORE("v9") AIO_WINO_STORE("v10") AIO_WINO_STORE("v11")
+      AIO_WINO_STORE("v12") AIO_WINO_STORE("v13") AIO_WINO_STORE("v14") AIO_WINO_STORE("v15")
+      AIO_WINO_STORE("v16") AIO_WINO_STORE("v17") AIO_WINO_STORE("v18") AIO_WINO_STORE("v19")
+      "9:\n"
+      :
+      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb * sizeof(float)), [c] "r"(c),
+        [ldc] "r"(ldc * sizeof(float)), [acc] "r"(static_cast<uint32_t>(accumulate))
+      : "x9", "x10", "x11", "x12", "x13", "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12",
+        "v13", "v14", "v15", "v16", "v17", "v18", "v19", "cc", "memory");
+#undef AIO_WINO_KSTEP
+#undef AIO_WINO_ROW
+#undef AIO_WINO_STORE
+}
+
 }  // namespace
 
 void fill_table_winograd_neon(KernelTable& t) {
-  t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4};
-  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4};
+  t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4, true, narrow_product_neon};
+  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4, true, narrow_product_neon};
 }
 
 }  // namespace detail

@@ -77,12 +77,42 @@ constexpr double kWinogradF4MaxWork = 0.8;
 constexpr double kWinogradF4MinRowFill = 0.75;
 constexpr size_t kWinogradF4MinChannels = 64;
 
+// Maps smaller than kWinogradMinPixels take Winograd F(4x4) where the ISA has no conv_cout_lanes
+// kernel (they would run the implicit GEMM) and its transforms fill vectors of at least
+// kWinogradSmallMinLanes tiles: NEON. There a 7 x 7 or 8 x 8 map is 4 tiles, one 4-column
+// micro-kernel strip, 36 x 4 columns of products per output row and input channel against the
+// implicit GEMM's 9 x 49 (or 64); F(2x2) would need 16 x 16. ResNet-18's three 7 x 7 x 512
+// layers on NEON (qemu, cortex-a72, 1 thread, aarch64_insns.py): 361.2 -> see docs/benchmarks.md.
+// x86 keeps its paths: AVX-512 has conv_cout_lanes, AVX2's transforms are the portable ones.
+constexpr size_t kWinogradSmallMinLanes = 4;
+
+// F(4x4) also needs at most half the implicit GEMM's columns of products (columns rounded up to
+// the 4-column strips the micro-kernel takes for a partial one): 6 x 6 maps and larger.
+bool winograd_small_map(const ConvGeom& full) {
+  auto round4 = [](size_t n) { return (n + 3) / 4 * 4; };
+  const size_t products = 36 * round4(winograd_tiles(full, 4)),
+               direct = 9 * round4(full.h_out * full.w_out);
+  return !conv_cout_lanes_available(full) && winograd_lanes(4) >= kWinogradSmallMinLanes &&
+         2 * products <= direct;
+}
+
+// F(4x4)'s channel minimum: kWinogradF4MinChannels where measured (AVX-512, and the portable
+// transforms), but any Winograd layer's on NEON, whose 4-tile transforms (zero-bordered input,
+// whole-vector stores) cost little beside the products: ResNet-20's 16- and 32-channel layers
+// (32 x 32 and 16 x 16 maps) in F(4x4), instructions per inference under qemu (cortex-a72, 1
+// thread, aarch64_insns.py) L0 11.8 -> 8.4 M, L1 9.7 -> 6.8 M, L2 4.6 -> 4.1 M.
+size_t f4_min_channels() {
+  return winograd_lanes(4) == kWinogradSmallMinLanes ? kWinogradMinChannels
+                                                     : kWinogradF4MinChannels;
+}
+
 size_t winograd_tile(const ConvGeom& g, size_t channels) {
   if (const char* e = std::getenv("AIO_WINOGRAD_TILE")) {
     const size_t forced = static_cast<size_t>(std::atoi(e));
     if (winograd_tile_supported(forced)) return forced;
   }
-  if (channels < kWinogradF4MinChannels) return 2;
+  if (g.h_out * g.w_out < kWinogradMinPixels) return 4;  // winograd_small_map
+  if (channels < f4_min_channels()) return 2;
   const size_t nr = gemm_col_align();
   auto work = [&](size_t tile) {
     const size_t strips = (winograd_tiles(g, tile) + nr - 1) / nr;
@@ -139,11 +169,12 @@ class Conv2d final : public Op {
                                                                                : ConvPath::Im2col;
       const bool winograd_shape = n.kh == 3 && n.kw == 3 && n.sh == 1 && n.sw == 1 &&
                                   n.dh == 1 && n.dw == 1;
-      if (path_ == ConvPath::Im2col && opts.winograd && winograd_shape &&
-          pixels() >= kWinogradMinPixels && x.c >= kWinogradMinChannels)
-        path_ = ConvPath::Winograd;
       ConvGeom full = geom_;
       full.c_in = x.c;
+      if (path_ == ConvPath::Im2col && opts.winograd && winograd_shape &&
+          (pixels() >= kWinogradMinPixels || winograd_small_map(full)) &&
+          x.c >= kWinogradMinChannels)
+        path_ = ConvPath::Winograd;
       if (path_ == ConvPath::Im2col && conv_direct_available(full)) path_ = ConvPath::Direct;
       if (path_ == ConvPath::Im2col && taps_ > 1 && pixels() <= kCoutLanesMaxMapPixels &&
           conv_cout_lanes_available(full))

@@ -548,8 +548,9 @@ void test_conv_cout_lanes() {
 }
 
 // Winograd F(2x2, 3x3) and F(4x4, 3x3) against the double-precision convolution: padding 0-2,
-// odd and even maps (partial tiles), tile rows wider than one GEMM strip, C above one 256-row K
-// block, a level prefix of both channels and rows, tile sub-ranges as workers get them (nothing
+// odd and even maps (partial tiles), tile rows wider than one GEMM strip, blocks of at most 4
+// tiles (NEON's 12 x 4 product: 7 x 7 and 8 x 8 maps, with one and more K blocks), C above one
+// 256-row K block, a level prefix of both channels and rows, tile sub-ranges as workers get them (nothing
 // outside written), and the whole epilogue, the residual also in place. The plain product's worst
 // |error| / max |result| per tile size goes to *worst (the figure kernels.h states).
 // Tolerance: kRelTol for F(2x2); 3e-5 for F(4x4), whose transforms scale by up to 5 (input) and 8
@@ -571,6 +572,9 @@ void test_winograd(size_t tile, double* worst) {
                         {geom(16, 30, 29, 3, 1, 1, 1), 12, 24, 32},
                         {geom(64, 14, 14, 3, 1, 1, 1), 100, 100, 64},
                         {geom(256, 7, 7, 3, 1, 1, 1), 12, 12, 256},
+                        {geom(520, 7, 7, 3, 1, 1, 1), 30, 36, 520},
+                        {geom(40, 8, 8, 3, 1, 1, 1), 24, 24, 40},
+                        {geom(20, 6, 10, 3, 1, 2, 1), 12, 12, 20},
                         {geom(5, 13, 11, 3, 1, 1, 1), 7, 7, 5},
                         {geom(1, 1, 1, 3, 1, 1, 1), 1, 1, 1}};
   for (const Case& cs : cases) {
