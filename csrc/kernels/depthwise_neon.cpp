@@ -69,7 +69,7 @@ inline float32x4_t fma_row(float32x4_t acc, float32x4_t t0, float32x4_t t1, floa
 }
 
 // The activation as a type, chosen once per call: the common ones inline into the row loop
-// without a switch per vector.
+// without a switch per vector (the others through neon::with_act).
 struct ActNone {
   float32x4_t operator()(float32x4_t v) const { return v; }
 };
@@ -81,11 +81,6 @@ struct ActRelu6 {
     return vminq_f32(vmaxq_f32(v, vdupq_n_f32(0.f)), vdupq_n_f32(6.f));
   }
 };
-struct ActAny {
-  Act act;
-  float32x4_t operator()(float32x4_t v) const { return neon::act(v, act); }
-};
-
 struct RowOut {
   float* y;
   const float* res;  // or nullptr
@@ -429,8 +424,8 @@ void dispatch_act(const float* x, const float* w, const ConvGeom& g, float* y, s
       return channels<S>(x, w, g, y, c0, c1, epi, ActRelu{});
     case Act::Relu6:
       return channels<S>(x, w, g, y, c0, c1, epi, ActRelu6{});
-    default:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActAny{epi.act});
+    default:  // SiLU, hardswish, the gates: inline, the switch taken here once (neon::with_act)
+      return neon::with_act(epi.act, [&](auto f) { channels<S>(x, w, g, y, c0, c1, epi, f); });
   }
 }
 
