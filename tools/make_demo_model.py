@@ -146,6 +146,14 @@ def main() -> int:
     n_train, epochs = int(train_arg("limit-train")), int(train_arg("epochs"))
     middle = int(train_arg("middle-levels"))
     passes = "one pass" if epochs == 1 else f"{epochs} passes"
+    short = ""
+    if acc[0] < 0.91:
+        spread = 100 * (max(acc) - min(acc))
+        short = (
+            f" Issue 19 asks for 91 % at level 0: this run is {91 - 100 * acc[0]:.1f} points"
+            f" short. All levels lie within {spread:.1f} points of one another, so the width"
+            " is not what limits them: a longer run (all 60,000 images, more passes) is owed."
+        )
     notes = f"""# demo.aio: how it was made
 
 `allinone/data/demo.aio` is the model `allinone demo` runs: a Fashion-MNIST classifier with
@@ -174,9 +182,9 @@ def main() -> int:
   middle level(s), SGD momentum 0.9, batch {train_arg("batch-size")}, cosine learning rate, BN
   statistics re-estimated per level at the end), {passes} over {n_train:,} images,
   {train_s / 60:.0f} minutes (evaluation of every level included) on 2 threads of the 2-core VM,
-  shared with other engineers' compiles and qemu runs (load 5-9), at normal priority (torch
+  shared with other engineers' compiles and qemu runs (load 5-14), at normal priority (torch
   {torch.__version__}, Python {platform.python_version()}). The size of the run was set by the
-  time available; more data and epochs should gain accuracy.
+  time available; more data and epochs should gain accuracy.{short}
 - **File:** {size:,} bytes; every level's test accuracy is stored in it (`allinone info
   allinone/data/demo.aio` prints them).
 - **Check:** the C++ engine's accuracy on the first {args.check_images:,} test images, per level,
