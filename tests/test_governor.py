@@ -76,13 +76,20 @@ def test_learned_correction_fixes_a_wrong_table() -> None:
     assert g.correction == pytest.approx(2.0, rel=0.01)
     assert g.feedback == pytest.approx(2.0, rel=0.01)  # the telemetry agrees
     assert g.level == 3  # the only level whose true latency (10.24) meets 10.5
-    # And back: a pessimistic table is corrected the other way.
+    # A pessimistic table: by default the correction never goes below 1 (never bolder than the
+    # calibrated tails), so the governor stays where the table puts it ...
     h = Governor([2 * t for t in TABLE], 2000, config(target_ms=10.5, **learn))
     assert h.update(2000) == 3
     for _ in range(200):
         k = h.update(2000)
         h.observe(k, 2000, TABLE[k])
-    assert h.level == 0
+    assert h.level == 3 and h.correction == 1.0
+    # ... and with feedback_min below 1 it is corrected the other way.
+    b = Governor([2 * t for t in TABLE], 2000, config(target_ms=10.5, feedback_min=0.5, **learn))
+    for _ in range(200):
+        k = b.update(2000)
+        b.observe(k, 2000, TABLE[k])
+    assert b.level == 0 and b.correction == pytest.approx(0.5, rel=0.01)
     # Without learning (guard_quantile 0) the same evidence changes nothing.
     n = Governor(TABLE, 2000, config())
     for _ in range(50):

@@ -322,12 +322,34 @@ def test_cli_latency_budget_levels(tmp_path, capsys):
         )  # fmt: skip
 
 
+def test_cli_middle_levels(tmp_path, capsys, monkeypatch):
+    # --middle-levels sets how many random middle levels each step trains (the sandwich rule).
+    from allinone.train import trainer as trainer_mod
+
+    seen: list[list[int]] = []
+    sample = trainer_mod.NestedTrainer.sample_levels
+
+    def spy(self):  # noqa: ANN001, ANN202
+        picked = sample(self)
+        seen.append(picked)
+        return picked
+
+    monkeypatch.setattr(trainer_mod.NestedTrainer, "sample_levels", spy)
+    data = fake_fashion_mnist(tmp_path)
+    args = ["--model", "vgg_small", "--data-dir", str(data), "--levels", "1,0.8,0.6,0.4"]
+    args += ["--limit-train", "64", "--batch-size", "32", "-o", str(tmp_path / "m.aio")]
+    assert cli(*args, "--middle-levels", "1") == 0
+    assert seen and all(len(p) == 3 and p[0] == 0 and p[-1] == 3 for p in seen)
+    with pytest.raises(ValueError, match="--middle-levels"):
+        cli(*args, "--middle-levels", "-1")
+
+
 def test_cli_module_does_not_import_torch(tmp_path):
     code = (
         "import sys, argparse; import allinone.cli.train as t; "
         "t.register(argparse.ArgumentParser().add_subparsers()); "
         "t._check_args(argparse.Namespace(levels='1,0.5', data='fashion-mnist', data_dir='/', "
-        "epochs=1, batch_size=1, threads=1, round_to=1)); "
+        "epochs=1, batch_size=1, threads=1, round_to=1, middle_levels=2)); "
         "import allinone.train.data; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )

@@ -51,6 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--limit-test", type=int, default=None, help="evaluate on the first N test images"
     )
+    p.add_argument(
+        "--middle-levels",
+        type=int,
+        default=2,
+        help="random middle levels trained per step beside the largest and smallest (sandwich "
+        "rule; default 2, fewer is faster)",
+    )
     p.add_argument("--round-to", type=int, default=1, help="round level widths to this multiple")
     p.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads")
     p.add_argument("--seed", type=int, default=0)
@@ -72,6 +79,8 @@ def _check_args(args: argparse.Namespace) -> list[float]:
     for name in ("epochs", "batch_size", "threads", "round_to"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.middle_levels < 0:
+        raise ValueError("--middle-levels must be >= 0")
     return levels
 
 
@@ -146,12 +155,19 @@ def _train(
 
         steps = args.epochs * steps_per_epoch(len(x_train), args.batch_size, world)
         trainer = NestedTrainer(
-            nested, total_steps=steps, lr=args.lr, seed=args.seed, module=wrap_ddp(nested)
+            nested,
+            total_steps=steps,
+            lr=args.lr,
+            n_middle=args.middle_levels,
+            seed=args.seed,
+            module=wrap_ddp(nested),
         )
         fit_distributed(trainer, x_train, y_train, args.epochs, args.batch_size, seed=args.seed)
     else:
         steps = args.epochs * ((len(x_train) + args.batch_size - 1) // args.batch_size)
-        trainer = NestedTrainer(nested, total_steps=steps, lr=args.lr, seed=args.seed)
+        trainer = NestedTrainer(
+            nested, total_steps=steps, lr=args.lr, n_middle=args.middle_levels, seed=args.seed
+        )
         fit(trainer, x_train, y_train, args.epochs, args.batch_size, seed=args.seed)
     seconds = time.perf_counter() - t0
     if rank != 0:

@@ -159,8 +159,8 @@ double Governor::correction_locked() const {
   // wide interval: the estimate jumps as single outliers enter and leave) does not move the
   // level on its own noise, while a real shift (every value moves) does.
   const double band = std::max(cfg_.guard_deadband, 0.5 * (scratch_[hi_rank] - scratch_[lo_rank]));
-  // Below the calibration (bigger levels than the p99 oracle would run) takes twice the
-  // evidence: a miss costs more than a level's worth of FLOPs.
+  // Below the calibration (bigger levels than the p99 oracle would run; only where feedback_min
+  // < 1 allows it) takes twice the evidence: a miss costs more than a level's worth of FLOPs.
   q = q > band ? q - band : (q < -2.0 * band ? q + 2.0 * band : 0.0);
   return std::clamp(std::exp(q), cfg_.feedback_min, cfg_.feedback_max);
 }

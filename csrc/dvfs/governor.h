@@ -37,7 +37,14 @@ struct GovernorConfig {
   double miss_z = 2.33;
   double spread_max = 0.5;          // cap on the telemetry σ, so a burst cannot run it away
   double initial_spread = 0.02;
-  double feedback_min = 0.5, feedback_max = 4.0;  // clamp on the learned correction c
+  // Clamp on the learned correction c. feedback_min 1: the correction only ever makes the choice
+  // more cautious than the calibrated p99s; it never runs a bigger level than the p99 oracle.
+  // Learning optimism (c < 1) on a host quieter than at calibration bought FLOPs above the
+  // oracle's but moved c around 1 on noise: more switches and a higher CV (demo model on
+  // rpi4_thermal_throttle: 20 switches against the oracle's 3, CV 0.566 against 0.254;
+  // --simulate with a heavy tail: CV up to +0.015 over the oracle, against +0.004 with 1). An app
+  // whose calibration was taken under load can set 0.5 to win the FLOPs back, or recalibrate.
+  double feedback_min = 1.0, feedback_max = 4.0;
   // Learned correction: c = exp(q), q the guard_quantile-quantile of the last guard_window
   // values of log(measured / predicted tail), used once guard_window/4 are in. Quantile rather
   // than mean: real latency noise on a CPU is heavy-tailed and bursty (lost time slices,
