@@ -99,10 +99,18 @@ void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t
     const size_t a = std::max(p0, row0), b = std::min(end, row0 + g.w_out);
     runs[nruns++] = {(oy - oy0) * g.sh * cols + (a - row0) * S, (b - a) / kNR, (b - a) % kNR};
   }
+  // Whole output rows of an even number of strips (stride 1): one run per row, all alike.
+  const bool whole_rows = S == 1 && p0 % g.w_out == 0 && nb % g.w_out == 0 &&
+                          g.w_out % (2 * kNR) == 0;
   for (size_t kk = 0; kk < kc; ++kk) {
     const size_t k = k0 + kk, ch = k / taps, r = k - ch * taps, i = r / g.kw, j = r - i * g.kw;
     const float* base = pad + ((ch - ch0) * rows + i * g.dh) * cols + j * g.dw;
     float* d = dst + kk * kNR;
+    if (whole_rows) {
+      neon::copy_runs_strips8(base, cols * sizeof(float), nruns, g.w_out / (2 * kNR), d,
+                              kNR * kc * sizeof(float));
+      continue;
+    }
     for (size_t q = 0; q < nruns; ++q) {
       const float* src = base + runs[q].src;
       if constexpr (S == 1) {

@@ -379,7 +379,12 @@ void test_gemm_conv() {
                         // Rows of an odd number of whole strips (3 and 5: NEON copies two at a
                         // time, then one), 4 and 8 output channels (assembly tiles of 4 and 8
                         // rows).
-                        {geom(4, 6, 24, 3, 1, 1, 1), 8, 4},    {geom(6, 4, 40, 3, 1, 1, 1), 4, 6}};
+                        {geom(4, 6, 24, 3, 1, 1, 1), 8, 4},    {geom(6, 4, 40, 3, 1, 1, 1), 4, 6},
+                        // Blocks of whole rows of 2 and 4 strip pairs (NEON copies them in one
+                        // loop per K row), over two column blocks, at a narrow level (4 of 16
+                        // input channels, ResNet-20's level 3), and padded rows of 3 pairs.
+                        {geom(4, 12, 32, 3, 1, 1, 1), 4, 16},  {geom(3, 6, 64, 3, 1, 1, 1), 8, 5},
+                        {geom(2, 5, 48, 3, 1, 1, 1), 12, 2}};
   for (const Case& cs : cases) {
     const ConvGeom& g = cs.g;
     const size_t taps = g.kh * g.kw, K = g.c_in * taps, K_full = cs.c_full * taps;
