@@ -112,25 +112,6 @@ AIO_DW5_INLINE void step(const float* const* rows, size_t col, float32x4_t* acc,
   (row_q<S, R, Qs>(rows, col, acc, w), ...);
 }
 
-struct ActNone {
-  float32x4_t operator()(float32x4_t v) const { return v; }
-};
-struct ActRelu {
-  float32x4_t operator()(float32x4_t v) const { return vmaxq_f32(v, vdupq_n_f32(0.f)); }
-};
-// MobileNetV3's and EfficientNet's activations inline (through neon::act they were an
-// out-of-line call and a switch per vector).
-struct ActHardswish {
-  float32x4_t operator()(float32x4_t v) const { return neon::hardswish(v); }
-};
-struct ActSilu {
-  float32x4_t operator()(float32x4_t v) const { return neon::silu(v); }
-};
-struct ActAny {
-  Act act;
-  float32x4_t operator()(float32x4_t v) const { return neon::act(v, act); }
-};
-
 // R output rows from oy, every vector of each.
 template <int S, int R, class F>
 void rows_pass(const float* plane, size_t cols, const ConvGeom& g, size_t oy,
@@ -193,21 +174,11 @@ void channels(const float* x, const float* w, const ConvGeom& g, float* y, size_
   }
 }
 
+// The activation chosen once per call, every one inline in the row loops (neon::with_any_act).
 template <int S>
 void dispatch_act(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,
                   size_t c1, const Epilogue& epi) {
-  switch (epi.act) {
-    case Act::None:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActNone{});
-    case Act::Relu:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActRelu{});
-    case Act::Hardswish:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActHardswish{});
-    case Act::Silu:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActSilu{});
-    default:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActAny{epi.act});
-  }
+  neon::with_any_act(epi.act, [&](auto f) { channels<S>(x, w, g, y, c0, c1, epi, f); });
 }
 
 void aio_f32_dwconv5x5_rows__neon(const float* x, const float* w, const ConvGeom& g, float* y,

@@ -68,19 +68,6 @@ inline float32x4_t fma_row(float32x4_t acc, float32x4_t t0, float32x4_t t1, floa
   return vfmaq_laneq_f32(acc, t2, w[(I + 2) / 4], (I + 2) % 4);
 }
 
-// The activation as a type, chosen once per call: the common ones inline into the row loop
-// without a switch per vector (the others through neon::with_act).
-struct ActNone {
-  float32x4_t operator()(float32x4_t v) const { return v; }
-};
-struct ActRelu {
-  float32x4_t operator()(float32x4_t v) const { return vmaxq_f32(v, vdupq_n_f32(0.f)); }
-};
-struct ActRelu6 {
-  float32x4_t operator()(float32x4_t v) const {
-    return vminq_f32(vmaxq_f32(v, vdupq_n_f32(0.f)), vdupq_n_f32(6.f));
-  }
-};
 struct RowOut {
   float* y;
   const float* res;  // or nullptr
@@ -414,19 +401,11 @@ void channels(const float* x, const float* w, const ConvGeom& g, float* y, size_
   }
 }
 
+// The activation chosen once per call, every one inline in the row loops (neon::with_any_act).
 template <int S>
 void dispatch_act(const float* x, const float* w, const ConvGeom& g, float* y, size_t c0,
                   size_t c1, const Epilogue& epi) {
-  switch (epi.act) {
-    case Act::None:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActNone{});
-    case Act::Relu:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActRelu{});
-    case Act::Relu6:
-      return channels<S>(x, w, g, y, c0, c1, epi, ActRelu6{});
-    default:  // SiLU, hardswish, the gates: inline, the switch taken here once (neon::with_act)
-      return neon::with_act(epi.act, [&](auto f) { channels<S>(x, w, g, y, c0, c1, epi, f); });
-  }
+  neon::with_any_act(epi.act, [&](auto f) { channels<S>(x, w, g, y, c0, c1, epi, f); });
 }
 
 void aio_f32_dwconv3x3_rows__neon(const float* x, const float* w, const ConvGeom& g, float* y,

@@ -106,6 +106,23 @@ static inline void with_act(Act a, Body body) {
   }
 }
 
+// with_act for kernels without inline paths of their own: None, ReLU and ReLU6 inline too, so
+// every activation reaches body as straight-line code (the depthwise kernels' row loops).
+template <class Body>
+static inline void with_any_act(Act a, Body body) {
+  switch (a) {
+    case Act::None:
+      return body([](float32x4_t x) { return x; });
+    case Act::Relu:
+      return body([](float32x4_t x) { return vmaxq_f32(x, vdupq_n_f32(0.f)); });
+    case Act::Relu6:
+      return body(
+          [](float32x4_t x) { return vminq_f32(vmaxq_f32(x, vdupq_n_f32(0.f)), vdupq_n_f32(6.f)); });
+    default:
+      return with_act(a, body);
+  }
+}
+
 // The first n (< 4) floats of p, zeros after: never reads past p[n - 1].
 static inline float32x4_t load_partial(const float* p, size_t n) {
   float32x4_t v = vdupq_n_f32(0.f);
