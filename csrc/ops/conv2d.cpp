@@ -123,6 +123,15 @@ size_t winograd_tile(const ConvGeom& g, size_t channels) {
   return work(4) <= kWinogradF4MaxWork * work(2) && fill >= kWinogradF4MinRowFill ? 4 : 2;
 }
 
+// 3x3 layers' levels of fewer than kWinogradMinChannels input channels (Winograd's narrow levels,
+// and stride-2 layers') take conv3x3_rows where the ISA has it (NEON), and so do the levels of
+// up to kRows3x3SmallMapChannels on maps under kWinogradMinPixels (F(4x4) on 4 tiles: the
+// transforms' and the per-position products' fixed costs outweigh 16-channel products). ResNet-20
+// (32x32) on NEON, instructions per inference under qemu (cortex-a72, 1 thread,
+// aarch64_insns.py): L3 (4, 8 and 16 channels) 1.390 -> see docs/benchmarks.md; L2's 16-channel
+// 16 x 16 layers stay on Winograd (3.34 M against 3.56 M with them direct).
+constexpr size_t kRows3x3SmallMapChannels = 16;
+
 // Maps of at most this many output pixels take conv_cout_lanes (where the ISA has its kernel), for
 // kernels of more than one tap. Measured A/B, interleaved (AIO_COUT_LANES, a switch removed
 // since), layer medians: the 3x3 layers of ResNet-18's 7 x 7 stage 0.67-0.85 of the im2col
@@ -191,7 +200,9 @@ class Conv2d final : public Op {
       if (path_ != ConvPath::Winograd ||
           (winograd_lanes(winograd_.tile()) < kWinogradNarrowMinLanes &&
            std::any_of(cin_.begin(), cin_.end(),
-                       [](uint32_t c) { return c < kWinogradMinChannels; })))
+                       [](uint32_t c) { return c < kWinogradMinChannels; })) ||
+          (conv3x3_rows_available(geom_, 4) &&
+           std::any_of(cin_.begin(), cin_.end(), [&](uint32_t c) { return rows3x3_level(c); })))
         packed_ = PackedA::pack(w, y.c, k_full, k_full,
                                 path_ == ConvPath::CoutLanes ? kCoutLanesStrip : kGemmRowAlign);
     } else if (groups_ == x.c && groups_ == y.c) {
@@ -227,7 +238,9 @@ class Conv2d final : public Op {
 
   const char* algorithm(size_t level) const override {
     switch (path_) {
-      case ConvPath::Winograd: return im2col_at(level) ? "im2col" : "winograd";
+      case ConvPath::Winograd:
+        return rows3x3_at(level) ? "rows3x3" : im2col_at(level) ? "im2col" : "winograd";
+      case ConvPath::Im2col: return rows3x3_at(level) ? "rows3x3" : "";
       case ConvPath::Direct: return lanes_at(level) ? "cout_lanes" : "direct";
       case ConvPath::CoutLanes: return "cout_lanes";
       case ConvPath::Pointwise: return gate_ != kNone ? "gated" : "";
@@ -246,8 +259,11 @@ class Conv2d final : public Op {
     float* y = ctx.out(out_);
     switch (path_) {
       case ConvPath::Pointwise: return run_pointwise(ctx, x, y, epi);
-      case ConvPath::Im2col: return run_im2col(ctx, x, y, epi);
+      case ConvPath::Im2col:
+        if (rows3x3_at(k)) return run_rows3x3(ctx, x, y, epi);
+        return run_im2col(ctx, x, y, epi);
       case ConvPath::Winograd:
+        if (rows3x3_at(k)) return run_rows3x3(ctx, x, y, epi);
         if (im2col_at(k)) return run_im2col(ctx, x, y, epi);
         return run_winograd(ctx, x, y, epi);
       case ConvPath::Direct:
@@ -265,6 +281,16 @@ class Conv2d final : public Op {
   // A Direct layer's levels whose width is whole strips take channels in lanes instead.
   bool lanes_at(size_t level) const {
     return lanes_.rows() > 0 && cout_[level] % kCoutLanesStrip == 0;
+  }
+
+  // A 3x3 layer's levels that take conv3x3_rows (where the ISA has it): see kRows3x3MaxChannels.
+  bool rows3x3_level(size_t cin) const {
+    return taps_ == 9 && (cin < kWinogradMinChannels ||
+                          (pixels() < kWinogradMinPixels && cin <= kRows3x3SmallMapChannels));
+  }
+  bool rows3x3_at(size_t level) const {
+    return (path_ == ConvPath::Im2col || path_ == ConvPath::Winograd) && packed_.rows() > 0 &&
+           rows3x3_level(cin_[level]) && conv3x3_rows_available(geom_, cout_[level]);
   }
 
   // A Winograd layer's levels of fewer than kWinogradMinChannels input channels, where the
@@ -370,6 +396,22 @@ class Conv2d final : public Op {
         [&](size_t task, size_t) {
           const size_t oy0 = task * per, oy1 = std::min(H, oy0 + per);
           conv_direct(packed_, x, g, y, 0, M, oy0, oy1, epi);
+        },
+        serial);
+  }
+
+  void run_rows3x3(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
+    ConvGeom g = geom_;
+    g.c_in = cin_[ctx.level];
+    const size_t M = cout_[ctx.level], H = g.h_out;
+    const bool serial = 2 * macs(ctx.level) < kSerialFlops;
+    const size_t tasks = serial ? 1 : std::min(H, ctx.workers());
+    const size_t per = (H + tasks - 1) / tasks;
+    ctx.parallel(
+        tasks,
+        [&](size_t task, size_t) {
+          const size_t oy0 = task * per;
+          conv3x3_rows(packed_, x, g, y, 0, M, oy0, std::min(H, oy0 + per), epi);
         },
         serial);
   }

@@ -1,0 +1,153 @@
+// NEON 3x3 convolution for narrow layers (see conv3x3_rows in kernels.h): a tile of R = 4, 8 or
+// 12 output channels (the GEMM's packed panel rows, read by element as in the 12 x 8 GEMM tile)
+// times 8 or 16 output pixels of one row, summed tap by tap straight from a zero-bordered copy of
+// the input rows. Tap (i, j) of the tile is one vector load per 4 pixels at a fixed offset from
+// the channel's row i (vld2q at stride 2: taps 0 and 1 from one load, even and odd columns), so
+// nothing is packed: the implicit GEMM's packing costs about 1 instruction per packed float, 9
+// c_in floats per pixel, which at M = 4-8 rows is as much again as its multiply.
+#include <arm_neon.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "kernels/kernels_internal.h"
+#include "kernels/vec_neon.h"
+
+namespace aio {
+namespace detail {
+namespace {
+
+// Output vector q (4 pixels) of all R rows: acc += w[r] * b, w read by element.
+template <int R, int Q, size_t... I>
+__attribute__((always_inline)) inline void fma_rows(float32x4_t (*acc)[R][2], const float32x4_t* w,
+                                                    float32x4_t b, std::index_sequence<I...>) {
+  ((acc[Q / 2][I][Q % 2] = vfmaq_laneq_f32(acc[Q / 2][I][Q % 2], b, w[I / 4], I % 4)), ...);
+}
+
+// Tap column J of output vector Q from `row` (the padded input row at the tile's first pixel).
+template <int S, int J, int Q>
+__attribute__((always_inline)) inline float32x4_t load_b(const float* row) {
+  if constexpr (S == 1)
+    return vld1q_f32(row + J + 4 * Q);
+  else if constexpr (J < 2)
+    return vld2q_f32(row + 8 * Q).val[J];
+  else
+    return vld2q_f32(row + 8 * Q + 2).val[0];
+}
+
+template <int R>
+__attribute__((always_inline)) inline void load_w(float32x4_t* w, const float* a) {
+  // Separate loads: an immediate offset each (ldp/ldr), where ld1 {..} takes an address add.
+  w[0] = vld1q_f32(a);
+  if constexpr (R > 4) w[1] = vld1q_f32(a + 4);
+  if constexpr (R > 8) w[2] = vld1q_f32(a + 8);
+}
+
+template <int R, int S, int T, size_t... Q>
+__attribute__((always_inline)) inline void tap(float32x4_t (*acc)[R][2], const float* a,
+                                               const float* row, std::index_sequence<Q...>) {
+  float32x4_t w[R / 4];
+  load_w<R>(w, a + T * kMR);
+  (fma_rows<R, Q>(acc, w, load_b<S, T % 3, Q>(row), std::make_index_sequence<R>{}), ...);
+}
+
+template <int R, int S, int NQ, size_t... T>
+__attribute__((always_inline)) inline void taps(float32x4_t (*acc)[R][2], const float* a,
+                                                const float* x, size_t pitch,
+                                                std::index_sequence<T...>) {
+  (tap<R, S, T>(acc, a, x + (T / 3) * pitch, std::make_index_sequence<NQ>{}), ...);
+}
+
+// Output rows [0, rows) of R channels: x is the padded input at the first row's first tap
+// (channel planes `plane` floats apart, rows `pitch`), a the panel at k = 0, y the first
+// channel's output at the first row (ldy floats per channel); te.residual positioned as y.
+template <int R, int S, int NQ>
+void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t pitch, size_t w,
+                size_t rows, float* y, size_t ldy, const TileEpilogue& te) {
+  constexpr int H = NQ / 2;
+  for (size_t oy = 0; oy < rows; ++oy)
+    for (size_t ox = 0; ox < w; ox += 4 * NQ) {
+      float32x4_t acc[H][R][2];
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h)
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r) acc[h][r][0] = acc[h][r][1] = vdupq_n_f32(0.f);
+      const float* xc = x + oy * S * pitch + ox * S;
+      const float* ac = a;
+      for (size_t c = 0; c < C; ++c, xc += plane, ac += 9 * kMR)
+        taps<R, S, NQ>(acc, ac, xc, pitch, std::make_index_sequence<9>{});
+      const size_t at = oy * w + ox;
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) {
+        TileEpilogue e = te;
+        if (e.residual) e.residual += at + 8 * h;
+        neon::epilogue_full<R, 2>(acc[h], y + at + 8 * h, ldy, false, &e);
+      }
+    }
+}
+
+using RowsTilesFn = void (*)(const float*, const float*, size_t, size_t, size_t, size_t, size_t,
+                             float*, size_t, const TileEpilogue&);
+
+template <int S>
+RowsTilesFn rows_fn(size_t mr, size_t w) {
+  if (mr == 4) return w % 16 == 0 ? rows_tiles<4, S, 4> : rows_tiles<4, S, 2>;
+  return mr == 8 ? rows_tiles<8, S, 2> : rows_tiles<12, S, 2>;
+}
+
+// dst[0, n) = 0 (n a multiple of 4).
+inline void zero(float* dst, size_t n) {
+  for (size_t i = 0; i < n; i += 4) vst1q_f32(dst + i, vdupq_n_f32(0.f));
+}
+
+void aio_f32_conv3x3_rows__neon(const float* a, size_t panel_stride, const float* x,
+                                const ConvGeom& g, float* y, size_t m0, size_t m1, size_t oy0,
+                                size_t oy1, const Epilogue& epi) {
+  const size_t S = g.sw, w = g.w_out, HW = g.h_out * w;
+  // Padded rows: S w + 4 floats reach the last vector's furthest tap (column S w + 1 at most).
+  const size_t rows_in = (oy1 - 1 - oy0) * S + 3, pitch = S * w + 4, plane = rows_in * pitch;
+  float* pad = thread_scratch(Scratch::ConvDirect, g.c_in * plane);
+  // Locals: the vector stores below could alias g as far as the compiler knows.
+  const size_t C = g.c_in, h_in = g.h_in, w_in = g.w_in, left = g.pw;
+  const size_t body = std::min(w_in, pitch - left);
+  const long iy0 = static_cast<long>(oy0 * S) - static_cast<long>(g.ph);
+  // Image rows [r0, r1) of the padded rows are inside the image.
+  const size_t r0 = static_cast<size_t>(std::clamp<long>(-iy0, 0, static_cast<long>(rows_in)));
+  const size_t r1 = static_cast<size_t>(
+      std::clamp<long>(static_cast<long>(h_in) - iy0, static_cast<long>(r0),
+                       static_cast<long>(rows_in)));
+  const float32x4_t z = vdupq_n_f32(0.f);
+  for (size_t c = 0; c < C; ++c) {
+    float* d = pad + c * plane;
+    zero(d, r0 * pitch);
+    zero(d + r1 * pitch, (rows_in - r1) * pitch);
+    const float* src = x + (c * h_in + static_cast<size_t>(iy0 + static_cast<long>(r0))) * w_in;
+    for (size_t r = r0; r < r1; ++r, src += w_in) {
+      float* dr = d + r * pitch;
+      // The borders as whole vectors, then the row over them: pw <= 1 leaves at most 4 floats
+      // of zeros on either side.
+      vst1q_f32(dr, z);
+      vst1q_f32(dr + pitch - 4, z);
+      dr += left;
+      size_t i = 0;
+      for (; i + 8 <= body; i += 8) vst1q_f32_x2(dr + i, vld1q_f32_x2(src + i));
+      for (; i + 4 <= body; i += 4) vst1q_f32(dr + i, vld1q_f32(src + i));
+      for (; i < body; ++i) dr[i] = src[i];
+    }
+  }
+  for (size_t m = m0; m < m1; m += kMR) {
+    const size_t mr = std::min(kMR, m1 - m);
+    const RowsTilesFn tiles = S == 1 ? rows_fn<1>(mr, w) : rows_fn<2>(mr, w);
+    const TileEpilogue te{epi.scale ? epi.scale + m : nullptr, epi.bias ? epi.bias + m : nullptr,
+                          epi.residual ? epi.residual + m * HW + oy0 * w : nullptr, epi.act};
+    tiles(a + m / kMR * panel_stride, pad, g.c_in, plane, pitch, w, oy1 - oy0,
+          y + m * HW + oy0 * w, HW, te);
+  }
+}
+
+}  // namespace
+
+void fill_table_conv3x3_neon(KernelTable& t) { t.conv3x3_rows = aio_f32_conv3x3_rows__neon; }
+
+}  // namespace detail
+}  // namespace aio
