@@ -58,13 +58,45 @@ __attribute__((always_inline)) inline void taps(float32x4_t (*acc)[R][2], const 
   (tap<R, S, T>(acc, a, x + (T / 3) * pitch, std::make_index_sequence<NQ>{}), ...);
 }
 
+// The common epilogue (scale and bias, ReLU or ReLU6 or none, any residual) with the scales and
+// biases held in registers for all tiles of a panel: epilogue_full loads them again per tile, as
+// the tile's stores might have changed them.
+enum class Fin { ScaleBias, ScaleBiasRelu, ScaleBiasRelu6, Other };
+
+template <int R, Fin F>
+__attribute__((always_inline)) inline void finish(float32x4_t (*acc)[2], float* y, size_t ldy,
+                                                  const float* res, const float32x4_t* sc,
+                                                  const float32x4_t* bi) {
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r) {
+    const float32x4_t b = vdupq_laneq_f32(bi[r / 4], r % 4);
+#pragma GCC unroll 2
+    for (int v = 0; v < 2; ++v) {
+      float32x4_t t = vfmaq_laneq_f32(b, acc[r][v], sc[r / 4], r % 4);
+      if (res) t = vaddq_f32(t, vld1q_f32(res + r * ldy + 4 * v));
+      if constexpr (F != Fin::ScaleBias) t = vmaxq_f32(t, vdupq_n_f32(0.f));
+      if constexpr (F == Fin::ScaleBiasRelu6) t = vminq_f32(t, vdupq_n_f32(6.f));
+      vst1q_f32(y + r * ldy + 4 * v, t);
+    }
+  }
+}
+
 // Output rows [0, rows) of R channels: x is the padded input at the first row's first tap
 // (channel planes `plane` floats apart, rows `pitch`), a the panel at k = 0, y the first
 // channel's output at the first row (ldy floats per channel); te.residual positioned as y.
-template <int R, int S, int NQ>
+template <int R, int S, int NQ, Fin F>
 void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t pitch, size_t w,
                 size_t rows, float* y, size_t ldy, const TileEpilogue& te) {
   constexpr int H = NQ / 2;
+  // By row in lanes (R / 4 vectors each), read by element.
+  float32x4_t sc[R / 4], bi[R / 4];
+  if constexpr (F != Fin::Other) {
+#pragma GCC unroll 3
+    for (int q = 0; q < R / 4; ++q) {
+      sc[q] = vld1q_f32(te.scale + 4 * q);
+      bi[q] = vld1q_f32(te.bias + 4 * q);
+    }
+  }
   for (size_t oy = 0; oy < rows; ++oy)
     for (size_t ox = 0; ox < w; ox += 4 * NQ) {
       float32x4_t acc[H][R][2];
@@ -79,9 +111,14 @@ void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t p
       const size_t at = oy * w + ox;
 #pragma GCC unroll 2
       for (int h = 0; h < H; ++h) {
-        TileEpilogue e = te;
-        if (e.residual) e.residual += at + 8 * h;
-        neon::epilogue_full<R, 2>(acc[h], y + at + 8 * h, ldy, false, &e);
+        const float* res = te.residual ? te.residual + at + 8 * h : nullptr;
+        if constexpr (F != Fin::Other) {
+          finish<R, F>(acc[h], y + at + 8 * h, ldy, res, sc, bi);
+        } else {
+          TileEpilogue e = te;
+          e.residual = res;
+          neon::epilogue_full<R, 2>(acc[h], y + at + 8 * h, ldy, false, &e);
+        }
       }
     }
 }
@@ -89,10 +126,21 @@ void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t p
 using RowsTilesFn = void (*)(const float*, const float*, size_t, size_t, size_t, size_t, size_t,
                              float*, size_t, const TileEpilogue&);
 
+template <int R, int S, int NQ>
+RowsTilesFn with_fin(const TileEpilogue& te) {
+  if (!te.scale || !te.bias) return rows_tiles<R, S, NQ, Fin::Other>;
+  switch (te.act) {
+    case Act::None: return rows_tiles<R, S, NQ, Fin::ScaleBias>;
+    case Act::Relu: return rows_tiles<R, S, NQ, Fin::ScaleBiasRelu>;
+    case Act::Relu6: return rows_tiles<R, S, NQ, Fin::ScaleBiasRelu6>;
+    default: return rows_tiles<R, S, NQ, Fin::Other>;
+  }
+}
+
 template <int S>
-RowsTilesFn rows_fn(size_t mr, size_t w) {
-  if (mr == 4) return w % 16 == 0 ? rows_tiles<4, S, 4> : rows_tiles<4, S, 2>;
-  return mr == 8 ? rows_tiles<8, S, 2> : rows_tiles<12, S, 2>;
+RowsTilesFn rows_fn(size_t mr, size_t w, const TileEpilogue& te) {
+  if (mr == 4) return w % 16 == 0 ? with_fin<4, S, 4>(te) : with_fin<4, S, 2>(te);
+  return mr == 8 ? with_fin<8, S, 2>(te) : with_fin<12, S, 2>(te);
 }
 
 // dst[0, n) = 0 (n a multiple of 4).
@@ -137,9 +185,9 @@ void aio_f32_conv3x3_rows__neon(const float* a, size_t panel_stride, const float
   }
   for (size_t m = m0; m < m1; m += kMR) {
     const size_t mr = std::min(kMR, m1 - m);
-    const RowsTilesFn tiles = S == 1 ? rows_fn<1>(mr, w) : rows_fn<2>(mr, w);
     const TileEpilogue te{epi.scale ? epi.scale + m : nullptr, epi.bias ? epi.bias + m : nullptr,
                           epi.residual ? epi.residual + m * HW + oy0 * w : nullptr, epi.act};
+    const RowsTilesFn tiles = S == 1 ? rows_fn<1>(mr, w, te) : rows_fn<2>(mr, w, te);
     tiles(a + m / kMR * panel_stride, pad, g.c_in, plane, pitch, w, oy1 - oy0,
           y + m * HW + oy0 * w, HW, te);
   }
