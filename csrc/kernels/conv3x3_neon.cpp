@@ -63,22 +63,33 @@ __attribute__((always_inline)) inline void taps(float32x4_t (*acc)[R][2], const 
 // the tile's stores might have changed them.
 enum class Fin { ScaleBias, ScaleBiasRelu, ScaleBiasRelu6, Other };
 
-template <int R, Fin F>
-__attribute__((always_inline)) inline void finish(float32x4_t (*acc)[2], float* y, size_t ldy,
-                                                  const float* res, const float32x4_t* sc,
-                                                  const float32x4_t* bi) {
+template <int R, Fin F, bool Res>
+__attribute__((always_inline)) inline void finish_rows(float32x4_t (*acc)[2], float* y, size_t ldy,
+                                                       const float* res, const float32x4_t* sc,
+                                                       const float32x4_t* bi) {
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
     const float32x4_t b = vdupq_laneq_f32(bi[r / 4], r % 4);
 #pragma GCC unroll 2
     for (int v = 0; v < 2; ++v) {
       float32x4_t t = vfmaq_laneq_f32(b, acc[r][v], sc[r / 4], r % 4);
-      if (res) t = vaddq_f32(t, vld1q_f32(res + r * ldy + 4 * v));
+      if constexpr (Res) t = vaddq_f32(t, vld1q_f32(res + r * ldy + 4 * v));
       if constexpr (F != Fin::ScaleBias) t = vmaxq_f32(t, vdupq_n_f32(0.f));
       if constexpr (F == Fin::ScaleBiasRelu6) t = vminq_f32(t, vdupq_n_f32(6.f));
       vst1q_f32(y + r * ldy + 4 * v, t);
     }
   }
+}
+
+// One test of the residual per tile, not per vector.
+template <int R, Fin F>
+__attribute__((always_inline)) inline void finish(float32x4_t (*acc)[2], float* y, size_t ldy,
+                                                  const float* res, const float32x4_t* sc,
+                                                  const float32x4_t* bi) {
+  if (res)
+    finish_rows<R, F, true>(acc, y, ldy, res, sc, bi);
+  else
+    finish_rows<R, F, false>(acc, y, ldy, res, sc, bi);
 }
 
 // Output rows [0, rows) of R channels: x is the padded input at the first row's first tap
@@ -123,24 +134,103 @@ void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t p
     }
 }
 
-using RowsTilesFn = void (*)(const float*, const float*, size_t, size_t, size_t, size_t, size_t,
-                             float*, size_t, const TileEpilogue&);
-
-template <int R, int S, int NQ>
-RowsTilesFn with_fin(const TileEpilogue& te) {
-  if (!te.scale || !te.bias) return rows_tiles<R, S, NQ, Fin::Other>;
-  switch (te.act) {
-    case Act::None: return rows_tiles<R, S, NQ, Fin::ScaleBias>;
-    case Act::Relu: return rows_tiles<R, S, NQ, Fin::ScaleBiasRelu>;
-    case Act::Relu6: return rows_tiles<R, S, NQ, Fin::ScaleBiasRelu6>;
-    default: return rows_tiles<R, S, NQ, Fin::Other>;
+// Four channels (R = 4) at stride 1, two output rows x 8 pixels a tile: the 9 taps' weights stay
+// in registers for the channel (9 + 16 accumulators + 2), and each of the 4 input rows' vectors
+// serves both output rows, 24 loads of B per channel and tile where two one-row tiles load 36.
+template <int II, int J>
+__attribute__((always_inline)) inline void input_tap(float32x4_t (*acc)[4][2],
+                                                     const float32x4_t* wt, const float* row) {
+  const float32x4_t b0 = vld1q_f32(row + J), b1 = vld1q_f32(row + J + 4);
+  constexpr auto rows = std::make_index_sequence<4>{};
+  if constexpr (II <= 2) {  // output row 0, tap row II
+    fma_rows<4, 0>(acc, wt + 3 * II + J, b0, rows);
+    fma_rows<4, 1>(acc, wt + 3 * II + J, b1, rows);
+  }
+  if constexpr (II >= 1) {  // output row 1, tap row II - 1
+    fma_rows<4, 2>(acc, wt + 3 * (II - 1) + J, b0, rows);
+    fma_rows<4, 3>(acc, wt + 3 * (II - 1) + J, b1, rows);
   }
 }
 
+template <size_t... T>
+__attribute__((always_inline)) inline void input_taps(float32x4_t (*acc)[4][2],
+                                                      const float32x4_t* wt, const float* x,
+                                                      size_t pitch, std::index_sequence<T...>) {
+  (input_tap<T / 3, T % 3>(acc, wt, x + (T / 3) * pitch), ...);
+}
+
+template <Fin F>
+void row_pairs4(const float* a, const float* x, size_t C, size_t plane, size_t pitch, size_t w,
+                size_t rows, float* y, size_t ldy, const TileEpilogue& te) {
+  float32x4_t sc[1], bi[1];
+  if constexpr (F != Fin::Other) {
+    sc[0] = vld1q_f32(te.scale);
+    bi[0] = vld1q_f32(te.bias);
+  }
+  for (size_t oy = 0; oy < rows; oy += 2)
+    for (size_t ox = 0; ox < w; ox += 8) {
+      float32x4_t acc[2][4][2];
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) acc[h][r][0] = acc[h][r][1] = vdupq_n_f32(0.f);
+      const float* xc = x + oy * pitch + ox;
+      const float* ac = a;
+      for (size_t c = 0; c < C; ++c, xc += plane, ac += 9 * kMR) {
+        float32x4_t wt[9];
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; ++t) wt[t] = vld1q_f32(ac + t * kMR);
+        input_taps(acc, wt, xc, pitch, std::make_index_sequence<12>{});
+      }
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const size_t at = (oy + h) * w + ox;
+        const float* res = te.residual ? te.residual + at : nullptr;
+        if constexpr (F != Fin::Other) {
+          finish<4, F>(acc[h], y + at, ldy, res, sc, bi);
+        } else {
+          TileEpilogue e = te;
+          e.residual = res;
+          neon::epilogue_full<4, 2>(acc[h], y + at, ldy, false, &e);
+        }
+      }
+    }
+}
+
+using RowsTilesFn = void (*)(const float*, const float*, size_t, size_t, size_t, size_t, size_t,
+                             float*, size_t, const TileEpilogue&);
+
+template <template <Fin> class Tiles>
+RowsTilesFn with_fin(const TileEpilogue& te) {
+  if (!te.scale || !te.bias) return Tiles<Fin::Other>::fn;
+  switch (te.act) {
+    case Act::None: return Tiles<Fin::ScaleBias>::fn;
+    case Act::Relu: return Tiles<Fin::ScaleBiasRelu>::fn;
+    case Act::Relu6: return Tiles<Fin::ScaleBiasRelu6>::fn;
+    default: return Tiles<Fin::Other>::fn;
+  }
+}
+
+template <int R, int S, int NQ>
+struct RowTiles {
+  template <Fin F>
+  struct With {
+    static constexpr RowsTilesFn fn = rows_tiles<R, S, NQ, F>;
+  };
+};
+template <Fin F>
+struct RowPairs4 {
+  static constexpr RowsTilesFn fn = row_pairs4<F>;
+};
+
 template <int S>
-RowsTilesFn rows_fn(size_t mr, size_t w, const TileEpilogue& te) {
-  if (mr == 4) return w % 16 == 0 ? with_fin<4, S, 4>(te) : with_fin<4, S, 2>(te);
-  return mr == 8 ? with_fin<8, S, 2>(te) : with_fin<12, S, 2>(te);
+RowsTilesFn rows_fn(size_t mr, size_t w, size_t rows, const TileEpilogue& te) {
+  if (mr == 4 && S == 1 && rows % 2 == 0) return with_fin<RowPairs4>(te);
+  if (mr == 4)
+    return w % 16 == 0 ? with_fin<RowTiles<4, S, 4>::template With>(te)
+                       : with_fin<RowTiles<4, S, 2>::template With>(te);
+  return mr == 8 ? with_fin<RowTiles<8, S, 2>::template With>(te)
+                 : with_fin<RowTiles<12, S, 2>::template With>(te);
 }
 
 // dst[0, n) = 0 (n a multiple of 4).
@@ -187,7 +277,8 @@ void aio_f32_conv3x3_rows__neon(const float* a, size_t panel_stride, const float
     const size_t mr = std::min(kMR, m1 - m);
     const TileEpilogue te{epi.scale ? epi.scale + m : nullptr, epi.bias ? epi.bias + m : nullptr,
                           epi.residual ? epi.residual + m * HW + oy0 * w : nullptr, epi.act};
-    const RowsTilesFn tiles = S == 1 ? rows_fn<1>(mr, w, te) : rows_fn<2>(mr, w, te);
+    const size_t rows = oy1 - oy0;
+    const RowsTilesFn tiles = S == 1 ? rows_fn<1>(mr, w, rows, te) : rows_fn<2>(mr, w, rows, te);
     tiles(a + m / kMR * panel_stride, pad, g.c_in, plane, pitch, w, oy1 - oy0,
           y + m * HW + oy0 * w, HW, te);
   }
