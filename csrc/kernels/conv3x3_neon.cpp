@@ -58,21 +58,22 @@ __attribute__((always_inline)) inline void taps(float32x4_t (*acc)[R][2], const 
   (tap<R, S, T>(acc, a, x + (T / 3) * pitch, std::make_index_sequence<NQ>{}), ...);
 }
 
-// The common epilogue (scale and bias, ReLU or ReLU6 or none, any residual) with the scales and
-// biases held in registers for all tiles of a panel: epilogue_full loads them again per tile, as
-// the tile's stores might have changed them.
+// The common epilogue (scale and bias, ReLU or ReLU6 or none, any residual) inline, its variant
+// chosen once per call; the scales and biases are read per tile (a whole vector of scales, a
+// broadcast bias per row): held in registers across tiles they took 2 R registers (GCC hoisted
+// the per-row broadcasts), which the 12-row tiles spilled.
 enum class Fin { ScaleBias, ScaleBiasRelu, ScaleBiasRelu6, Other };
 
 template <int R, Fin F, bool Res>
 __attribute__((always_inline)) inline void finish_rows(float32x4_t (*acc)[2], float* y, size_t ldy,
-                                                       const float* res, const float32x4_t* sc,
-                                                       const float32x4_t* bi) {
+                                                       const float* res, const float* scale,
+                                                       const float* bias) {
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
-    const float32x4_t b = vdupq_laneq_f32(bi[r / 4], r % 4);
+    const float32x4_t s = vld1q_f32(scale + r / 4 * 4), b = vld1q_dup_f32(bias + r);
 #pragma GCC unroll 2
     for (int v = 0; v < 2; ++v) {
-      float32x4_t t = vfmaq_laneq_f32(b, acc[r][v], sc[r / 4], r % 4);
+      float32x4_t t = vfmaq_laneq_f32(b, acc[r][v], s, r % 4);
       if constexpr (Res) t = vaddq_f32(t, vld1q_f32(res + r * ldy + 4 * v));
       if constexpr (F != Fin::ScaleBias) t = vmaxq_f32(t, vdupq_n_f32(0.f));
       if constexpr (F == Fin::ScaleBiasRelu6) t = vminq_f32(t, vdupq_n_f32(6.f));
@@ -84,12 +85,11 @@ __attribute__((always_inline)) inline void finish_rows(float32x4_t (*acc)[2], fl
 // One test of the residual per tile, not per vector.
 template <int R, Fin F>
 __attribute__((always_inline)) inline void finish(float32x4_t (*acc)[2], float* y, size_t ldy,
-                                                  const float* res, const float32x4_t* sc,
-                                                  const float32x4_t* bi) {
+                                                  const float* res, const TileEpilogue& te) {
   if (res)
-    finish_rows<R, F, true>(acc, y, ldy, res, sc, bi);
+    finish_rows<R, F, true>(acc, y, ldy, res, te.scale, te.bias);
   else
-    finish_rows<R, F, false>(acc, y, ldy, res, sc, bi);
+    finish_rows<R, F, false>(acc, y, ldy, res, te.scale, te.bias);
 }
 
 // Output rows [0, rows) of R channels: x is the padded input at the first row's first tap
@@ -99,15 +99,6 @@ template <int R, int S, int NQ, Fin F>
 void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t pitch, size_t w,
                 size_t rows, float* y, size_t ldy, const TileEpilogue& te) {
   constexpr int H = NQ / 2;
-  // By row in lanes (R / 4 vectors each), read by element.
-  float32x4_t sc[R / 4], bi[R / 4];
-  if constexpr (F != Fin::Other) {
-#pragma GCC unroll 3
-    for (int q = 0; q < R / 4; ++q) {
-      sc[q] = vld1q_f32(te.scale + 4 * q);
-      bi[q] = vld1q_f32(te.bias + 4 * q);
-    }
-  }
   for (size_t oy = 0; oy < rows; ++oy)
     for (size_t ox = 0; ox < w; ox += 4 * NQ) {
       float32x4_t acc[H][R][2];
@@ -124,7 +115,7 @@ void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t p
       for (int h = 0; h < H; ++h) {
         const float* res = te.residual ? te.residual + at + 8 * h : nullptr;
         if constexpr (F != Fin::Other) {
-          finish<R, F>(acc[h], y + at + 8 * h, ldy, res, sc, bi);
+          finish<R, F>(acc[h], y + at + 8 * h, ldy, res, te);
         } else {
           TileEpilogue e = te;
           e.residual = res;
@@ -162,11 +153,6 @@ __attribute__((always_inline)) inline void input_taps(float32x4_t (*acc)[4][2],
 template <Fin F>
 void row_pairs4(const float* a, const float* x, size_t C, size_t plane, size_t pitch, size_t w,
                 size_t rows, float* y, size_t ldy, const TileEpilogue& te) {
-  float32x4_t sc[1], bi[1];
-  if constexpr (F != Fin::Other) {
-    sc[0] = vld1q_f32(te.scale);
-    bi[0] = vld1q_f32(te.bias);
-  }
   for (size_t oy = 0; oy < rows; oy += 2)
     for (size_t ox = 0; ox < w; ox += 8) {
       float32x4_t acc[2][4][2];
@@ -187,7 +173,7 @@ void row_pairs4(const float* a, const float* x, size_t C, size_t plane, size_t p
         const size_t at = (oy + h) * w + ox;
         const float* res = te.residual ? te.residual + at : nullptr;
         if constexpr (F != Fin::Other) {
-          finish<4, F>(acc[h], y + at, ldy, res, sc, bi);
+          finish<4, F>(acc[h], y + at, ldy, res, te);
         } else {
           TileEpilogue e = te;
           e.residual = res;
@@ -273,14 +259,20 @@ void aio_f32_conv3x3_rows__neon(const float* a, size_t panel_stride, const float
       for (; i < body; ++i) dr[i] = src[i];
     }
   }
-  for (size_t m = m0; m < m1; m += kMR) {
-    const size_t mr = std::min(kMR, m1 - m);
+  // Row groups of at most 12 rows (a panel), 8 at stride 2: its tiles keep the two columns of
+  // a structure load apart per tap pair, and 12 rows' accumulators then left too few registers
+  // (GCC 12 spilled 10 of them in the channel loop). A group of 8 and one of 4 read the same
+  // panel at rows 0 and 8.
+  const size_t most = S == 1 ? kMR : 8;
+  for (size_t m = m0; m < m1;) {
+    const size_t in_panel = m % kMR, mr = std::min({most, m1 - m, kMR - in_panel});
     const TileEpilogue te{epi.scale ? epi.scale + m : nullptr, epi.bias ? epi.bias + m : nullptr,
                           epi.residual ? epi.residual + m * HW + oy0 * w : nullptr, epi.act};
     const size_t rows = oy1 - oy0;
     const RowsTilesFn tiles = S == 1 ? rows_fn<1>(mr, w, rows, te) : rows_fn<2>(mr, w, rows, te);
-    tiles(a + m / kMR * panel_stride, pad, g.c_in, plane, pitch, w, oy1 - oy0,
+    tiles(a + m / kMR * panel_stride + in_panel, pad, C, plane, pitch, w, rows,
           y + m * HW + oy0 * w, HW, te);
+    m += mr;
   }
 }
 

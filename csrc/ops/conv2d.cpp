@@ -131,6 +131,12 @@ size_t winograd_tile(const ConvGeom& g, size_t channels) {
 // aarch64_insns.py): L3 (4, 8 and 16 channels) 1.390 -> see docs/benchmarks.md; L2's 16-channel
 // 16 x 16 layers stay on Winograd (3.34 M against 3.56 M with them direct).
 constexpr size_t kRows3x3SmallMapChannels = 16;
+// A first layer (fewer than kRows3x3FirstLayerChannels input channels) only at up to
+// kRows3x3MaxRows output channels: its K of 27 makes the implicit GEMM's packing cheap beside the
+// per-tile work of tiles that sum only 3 channels. MobileNetV2's first layer (3 -> 32, stride 2)
+// at level 0: 104.05 M instructions with the implicit GEMM, 104.43 M with conv3x3_rows.
+constexpr size_t kRows3x3FirstLayerChannels = 4;
+constexpr size_t kRows3x3MaxRows = 16;
 
 // Maps of at most this many output pixels take conv_cout_lanes (where the ISA has its kernel), for
 // kernels of more than one tap. Measured A/B, interleaved (AIO_COUT_LANES, a switch removed
@@ -201,8 +207,7 @@ class Conv2d final : public Op {
           (winograd_lanes(winograd_.tile()) < kWinogradNarrowMinLanes &&
            std::any_of(cin_.begin(), cin_.end(),
                        [](uint32_t c) { return c < kWinogradMinChannels; })) ||
-          (conv3x3_rows_available(geom_, 4) &&
-           std::any_of(cin_.begin(), cin_.end(), [&](uint32_t c) { return rows3x3_level(c); })))
+          (conv3x3_rows_available(geom_, 4) && any_rows3x3_level()))
         packed_ = PackedA::pack(w, y.c, k_full, k_full,
                                 path_ == ConvPath::CoutLanes ? kCoutLanesStrip : kGemmRowAlign);
     } else if (groups_ == x.c && groups_ == y.c) {
@@ -284,13 +289,20 @@ class Conv2d final : public Op {
   }
 
   // A 3x3 layer's levels that take conv3x3_rows (where the ISA has it): see kRows3x3MaxChannels.
-  bool rows3x3_level(size_t cin) const {
-    return taps_ == 9 && (cin < kWinogradMinChannels ||
-                          (pixels() < kWinogradMinPixels && cin <= kRows3x3SmallMapChannels));
+  bool rows3x3_level(size_t level) const {
+    const size_t cin = cin_[level];
+    return taps_ == 9 && (cin >= kRows3x3FirstLayerChannels || cout_[level] <= kRows3x3MaxRows) &&
+           (cin < kWinogradMinChannels ||
+            (pixels() < kWinogradMinPixels && cin <= kRows3x3SmallMapChannels));
+  }
+  bool any_rows3x3_level() const {
+    for (size_t k = 0; k < cin_.size(); ++k)
+      if (rows3x3_level(k)) return true;
+    return false;
   }
   bool rows3x3_at(size_t level) const {
     return (path_ == ConvPath::Im2col || path_ == ConvPath::Winograd) && packed_.rows() > 0 &&
-           rows3x3_level(cin_[level]) && conv3x3_rows_available(geom_, cout_[level]);
+           rows3x3_level(level) && conv3x3_rows_available(geom_, cout_[level]);
   }
 
   // A Winograd layer's levels of fewer than kWinogradMinChannels input channels, where the
