@@ -17,11 +17,15 @@ namespace aio {
 namespace detail {
 namespace {
 
-// Output vector q (4 pixels) of all R rows: acc += w[r] * b, w read by element.
-template <int R, int Q, size_t... I>
+// Output vector q (4 pixels) of all R rows: acc += w[r] * b, w read by element; the first
+// product of a tile (Init) sets acc instead, so the accumulators need no zeroing.
+template <int R, int Q, bool Init = false, size_t... I>
 __attribute__((always_inline)) inline void fma_rows(float32x4_t (*acc)[R][2], const float32x4_t* w,
                                                     float32x4_t b, std::index_sequence<I...>) {
-  ((acc[Q / 2][I][Q % 2] = vfmaq_laneq_f32(acc[Q / 2][I][Q % 2], b, w[I / 4], I % 4)), ...);
+  if constexpr (Init)
+    ((acc[Q / 2][I][Q % 2] = vmulq_laneq_f32(b, w[I / 4], I % 4)), ...);
+  else
+    ((acc[Q / 2][I][Q % 2] = vfmaq_laneq_f32(acc[Q / 2][I][Q % 2], b, w[I / 4], I % 4)), ...);
 }
 
 // Tap column J of output vector Q from `row` (the padded input row at the tile's first pixel).
@@ -43,19 +47,21 @@ __attribute__((always_inline)) inline void load_w(float32x4_t* w, const float* a
   if constexpr (R > 8) w[2] = vld1q_f32(a + 8);
 }
 
-template <int R, int S, int T, size_t... Q>
+template <int R, int S, int T, bool Init, size_t... Q>
 __attribute__((always_inline)) inline void tap(float32x4_t (*acc)[R][2], const float* a,
                                                const float* row, std::index_sequence<Q...>) {
   float32x4_t w[R / 4];
   load_w<R>(w, a + T * kMR);
-  (fma_rows<R, Q>(acc, w, load_b<S, T % 3, Q>(row), std::make_index_sequence<R>{}), ...);
+  (fma_rows<R, Q, Init>(acc, w, load_b<S, T % 3, Q>(row), std::make_index_sequence<R>{}), ...);
 }
 
-template <int R, int S, int NQ, size_t... T>
+// The 9 taps of one channel; the tile's first channel (First) sets the sums at its first tap.
+template <int R, int S, int NQ, bool First, size_t... T>
 __attribute__((always_inline)) inline void taps(float32x4_t (*acc)[R][2], const float* a,
                                                 const float* x, size_t pitch,
                                                 std::index_sequence<T...>) {
-  (tap<R, S, T>(acc, a, x + (T / 3) * pitch, std::make_index_sequence<NQ>{}), ...);
+  (tap<R, S, T, First && T == 0>(acc, a, x + (T / 3) * pitch, std::make_index_sequence<NQ>{}),
+   ...);
 }
 
 // The common epilogue (scale and bias, ReLU or ReLU6 or none, any residual) inline, its variant
@@ -102,14 +108,14 @@ void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t p
   for (size_t oy = 0; oy < rows; ++oy)
     for (size_t ox = 0; ox < w; ox += 4 * NQ) {
       float32x4_t acc[H][R][2];
-#pragma GCC unroll 2
-      for (int h = 0; h < H; ++h)
-#pragma GCC unroll 12
-        for (int r = 0; r < R; ++r) acc[h][r][0] = acc[h][r][1] = vdupq_n_f32(0.f);
       const float* xc = x + oy * S * pitch + ox * S;
       const float* ac = a;
-      for (size_t c = 0; c < C; ++c, xc += plane, ac += 9 * kMR)
-        taps<R, S, NQ>(acc, ac, xc, pitch, std::make_index_sequence<9>{});
+      taps<R, S, NQ, true>(acc, ac, xc, pitch, std::make_index_sequence<9>{});
+      for (size_t c = 1; c < C; ++c) {
+        xc += plane;
+        ac += 9 * kMR;
+        taps<R, S, NQ, false>(acc, ac, xc, pitch, std::make_index_sequence<9>{});
+      }
       const size_t at = oy * w + ox;
 #pragma GCC unroll 2
       for (int h = 0; h < H; ++h) {
@@ -128,26 +134,31 @@ void rows_tiles(const float* a, const float* x, size_t C, size_t plane, size_t p
 // Four channels (R = 4) at stride 1, two output rows x 8 pixels a tile: the 9 taps' weights stay
 // in registers for the channel (9 + 16 accumulators + 2), and each of the 4 input rows' vectors
 // serves both output rows, 24 loads of B per channel and tile where two one-row tiles load 36.
-template <int II, int J>
+template <int II, int J, bool First>
 __attribute__((always_inline)) inline void input_tap(float32x4_t (*acc)[4][2],
                                                      const float32x4_t* wt, const float* row) {
   const float32x4_t b0 = vld1q_f32(row + J), b1 = vld1q_f32(row + J + 4);
   constexpr auto rows = std::make_index_sequence<4>{};
   if constexpr (II <= 2) {  // output row 0, tap row II
-    fma_rows<4, 0>(acc, wt + 3 * II + J, b0, rows);
-    fma_rows<4, 1>(acc, wt + 3 * II + J, b1, rows);
+    constexpr bool init = First && II == 0 && J == 0;
+    fma_rows<4, 0, init>(acc, wt + 3 * II + J, b0, rows);
+    fma_rows<4, 1, init>(acc, wt + 3 * II + J, b1, rows);
   }
   if constexpr (II >= 1) {  // output row 1, tap row II - 1
-    fma_rows<4, 2>(acc, wt + 3 * (II - 1) + J, b0, rows);
-    fma_rows<4, 3>(acc, wt + 3 * (II - 1) + J, b1, rows);
+    constexpr bool init = First && II == 1 && J == 0;
+    fma_rows<4, 2, init>(acc, wt + 3 * (II - 1) + J, b0, rows);
+    fma_rows<4, 3, init>(acc, wt + 3 * (II - 1) + J, b1, rows);
   }
 }
 
-template <size_t... T>
-__attribute__((always_inline)) inline void input_taps(float32x4_t (*acc)[4][2],
-                                                      const float32x4_t* wt, const float* x,
-                                                      size_t pitch, std::index_sequence<T...>) {
-  (input_tap<T / 3, T % 3>(acc, wt, x + (T / 3) * pitch), ...);
+template <bool First, size_t... T>
+__attribute__((always_inline)) inline void input_taps(float32x4_t (*acc)[4][2], const float* a,
+                                                      const float* x, size_t pitch,
+                                                      std::index_sequence<T...>) {
+  float32x4_t wt[9];
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) wt[t] = vld1q_f32(a + t * kMR);
+  (input_tap<T / 3, T % 3, First>(acc, wt, x + (T / 3) * pitch), ...);
 }
 
 template <Fin F>
@@ -156,17 +167,13 @@ void row_pairs4(const float* a, const float* x, size_t C, size_t plane, size_t p
   for (size_t oy = 0; oy < rows; oy += 2)
     for (size_t ox = 0; ox < w; ox += 8) {
       float32x4_t acc[2][4][2];
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h)
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) acc[h][r][0] = acc[h][r][1] = vdupq_n_f32(0.f);
       const float* xc = x + oy * pitch + ox;
       const float* ac = a;
-      for (size_t c = 0; c < C; ++c, xc += plane, ac += 9 * kMR) {
-        float32x4_t wt[9];
-#pragma GCC unroll 9
-        for (int t = 0; t < 9; ++t) wt[t] = vld1q_f32(ac + t * kMR);
-        input_taps(acc, wt, xc, pitch, std::make_index_sequence<12>{});
+      input_taps<true>(acc, ac, xc, pitch, std::make_index_sequence<12>{});
+      for (size_t c = 1; c < C; ++c) {
+        xc += plane;
+        ac += 9 * kMR;
+        input_taps<false>(acc, ac, xc, pitch, std::make_index_sequence<12>{});
       }
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
