@@ -1,10 +1,14 @@
 // NEON 3x3 convolution for narrow layers (see conv3x3_rows in kernels.h): a tile of R = 4, 8 or
 // 12 output channels (the GEMM's packed panel rows, read by element as in the 12 x 8 GEMM tile)
-// times 8 or 16 output pixels of one row, summed tap by tap straight from a zero-bordered copy of
-// the input rows. Tap (i, j) of the tile is one vector load per 4 pixels at a fixed offset from
-// the channel's row i (vld2q at stride 2: taps 0 and 1 from one load, even and odd columns), so
-// nothing is packed: the implicit GEMM's packing costs about 1 instruction per packed float, 9
-// c_in floats per pixel, which at M = 4-8 rows is as much again as its multiply.
+// times 8 or 16 output pixels of one row (4 channels at stride 1: 8 pixels of two rows), summed
+// tap by tap straight from a zero-bordered copy of the input rows. Tap (i, j) of the tile is one
+// vector load per 4 pixels at a fixed offset from the channel's row i (vld2q at stride 2: taps 0
+// and 1 from one load, even and odd columns), so nothing is packed: the implicit GEMM's packing
+// costs about 1 instruction per packed float, 9 c_in floats per pixel, which at M = 4-8 rows is
+// as much again as its multiply. Per channel and tile the loop is the FMAs plus one load per B
+// vector and one per A vector (ResNet-20 at level 3: 0.30-0.33 instructions per MAC in the
+// loop, about the 4- and 8-row GEMM tiles' own, with no packing). Plain C++ with intrinsics:
+// the disassembly (GCC 12, -fno-schedule-insns) keeps every accumulator in a register.
 #include <arm_neon.h>
 
 #include <algorithm>

@@ -230,13 +230,13 @@ __attribute__((noinline)) static void act_tile(float32x4_t (*acc)[2], Act act) {
   });
 }
 
-// Whole-width GEMM tiles (nc == 4 V, nearly all of them; the direct 3x3 convolution's too): the
-// epilogue in passes over the registers,
-// each behind one branch (a per-vector test of accumulate/scale/residual/act cost about as much
-// as the arithmetic), and the activation's switch taken once per tile, not per vector.
+// Whole-width tiles of R rows x 4 V columns (nearly all GEMM tiles; conv3x3_rows' uncommon
+// epilogues): the epilogue in passes over the registers, each behind one branch (a per-vector
+// test of accumulate/scale/residual/act cost about as much as the arithmetic), and the
+// activation's switch taken once per tile, not per vector.
 template <int R, int V>
 static inline void epilogue_full(float32x4_t (*acc)[2], float* c, size_t ldc, bool accumulate,
-                          const TileEpilogue* epi) {
+                                 const TileEpilogue* epi) {
   if (accumulate) {
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r)

@@ -6,6 +6,8 @@
 //    least kWinogradMinChannels input channels; a layer with narrower levels also keeps the
 //    packed A panels and runs those levels by the implicit GEMM (im2col_at);
 //  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
+//  - 3x3 levels of few channels (NEON): conv3x3_rows, taps read from zero-bordered input rows with
+//    the packed A panels, no im2col (rows3x3_at);
 //  - small maps (kCoutLanesMaxMapPixels or fewer pixels), more than one tap: conv_cout_lanes,
 //    output channels in lanes, where pixels in lanes leave lanes idle and im2col costs a pass
 //    (and a direct layer's levels of whole 32-channel strips, from a second packing);
@@ -128,8 +130,9 @@ size_t winograd_tile(const ConvGeom& g, size_t channels) {
 // up to kRows3x3SmallMapChannels on maps under kWinogradMinPixels (F(4x4) on 4 tiles: the
 // transforms' and the per-position products' fixed costs outweigh 16-channel products). ResNet-20
 // (32x32) on NEON, instructions per inference under qemu (cortex-a72, 1 thread,
-// aarch64_insns.py): L3 (4, 8 and 16 channels) 1.390 -> see docs/benchmarks.md; L2's 16-channel
-// 16 x 16 layers stay on Winograd (3.34 M against 3.56 M with them direct).
+// aarch64_insns.py): L3 (4, 8 and 16 channels) 1.390 -> 1.049 M, of which its 16-channel 8 x 8
+// layers about 0.04 M (Winograd F(4x4) there before); L2's 16-channel 16 x 16 layers stay on
+// Winograd (with the kernel's first version: 3.34 M, against 3.56 M with them direct).
 constexpr size_t kRows3x3SmallMapChannels = 16;
 // A first layer (fewer than kRows3x3FirstLayerChannels input channels) only at up to
 // kRows3x3MaxRows output channels: its K of 27 makes the implicit GEMM's packing cheap beside the
