@@ -268,10 +268,10 @@ class Conv2d final : public Op {
     switch (path_) {
       case ConvPath::Pointwise: return run_pointwise(ctx, x, y, epi);
       case ConvPath::Im2col:
-        if (rows3x3_at(k)) return run_rows3x3(ctx, x, y, epi);
+        if (rows3x3_at(k)) return run_rows(ctx, x, y, epi, conv3x3_rows);
         return run_im2col(ctx, x, y, epi);
       case ConvPath::Winograd:
-        if (rows3x3_at(k)) return run_rows3x3(ctx, x, y, epi);
+        if (rows3x3_at(k)) return run_rows(ctx, x, y, epi, conv3x3_rows);
         if (im2col_at(k)) return run_im2col(ctx, x, y, epi);
         return run_winograd(ctx, x, y, epi);
       case ConvPath::Direct:
@@ -397,11 +397,21 @@ class Conv2d final : public Op {
     }, serial);
   }
 
-  // Output rows split over workers, each with its own phase-split copy of the input rows it reads.
   void run_direct(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
     if (!conv_direct_available(g)) return run_im2col(ctx, x, y, epi);  // ISA switched (tests)
+    run_rows(ctx, x, y, epi, conv_direct);
+  }
+
+  // Output rows split over workers for a kernel that copies the input rows it reads
+  // (conv_direct, conv3x3_rows).
+  using RowsKernel = void (*)(const PackedA&, const float*, const ConvGeom&, float*, size_t,
+                              size_t, size_t, size_t, const Epilogue&);
+  void run_rows(const OpContext& ctx, const float* x, float* y, const Epilogue& epi,
+                RowsKernel kernel) const {
+    ConvGeom g = geom_;
+    g.c_in = cin_[ctx.level];
     const size_t M = cout_[ctx.level], H = g.h_out;
     const bool serial = 2 * macs(ctx.level) < kSerialFlops;
     const size_t tasks = serial ? 1 : std::min(H, ctx.workers());
@@ -410,23 +420,7 @@ class Conv2d final : public Op {
         tasks,
         [&](size_t task, size_t) {
           const size_t oy0 = task * per, oy1 = std::min(H, oy0 + per);
-          conv_direct(packed_, x, g, y, 0, M, oy0, oy1, epi);
-        },
-        serial);
-  }
-
-  void run_rows3x3(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
-    ConvGeom g = geom_;
-    g.c_in = cin_[ctx.level];
-    const size_t M = cout_[ctx.level], H = g.h_out;
-    const bool serial = 2 * macs(ctx.level) < kSerialFlops;
-    const size_t tasks = serial ? 1 : std::min(H, ctx.workers());
-    const size_t per = (H + tasks - 1) / tasks;
-    ctx.parallel(
-        tasks,
-        [&](size_t task, size_t) {
-          const size_t oy0 = task * per;
-          conv3x3_rows(packed_, x, g, y, 0, M, oy0, std::min(H, oy0 + per), epi);
+          kernel(packed_, x, g, y, 0, M, oy0, oy1, epi);
         },
         serial);
   }
