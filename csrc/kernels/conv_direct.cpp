@@ -92,10 +92,7 @@ void conv_direct(const PackedA& a, const float* x, const ConvGeom& g, float* y, 
   }
 }
 
-}  // namespace aio
-
-namespace aio {
-
+// conv3x3_rows: the ISA's kernel does it all (see conv3x3_neon.cpp); no portable version.
 bool conv3x3_rows_available(const ConvGeom& g, size_t M) {
   return detail::table().conv3x3_rows != nullptr && g.kh == 3 && g.kw == 3 && g.dh == 1 &&
          g.dw == 1 && g.pw <= 1 && g.sh == g.sw && (g.sw == 1 || g.sw == 2) && M % 4 == 0 &&

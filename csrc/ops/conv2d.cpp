@@ -291,7 +291,8 @@ class Conv2d final : public Op {
     return lanes_.rows() > 0 && cout_[level] % kCoutLanesStrip == 0;
   }
 
-  // A 3x3 layer's levels that take conv3x3_rows (where the ISA has it): see kRows3x3MaxChannels.
+  // A 3x3 layer's levels that take conv3x3_rows (where the ISA has it): see
+  // kRows3x3SmallMapChannels and kRows3x3MaxRows.
   bool rows3x3_level(size_t level) const {
     const size_t cin = cin_[level];
     return taps_ == 9 && (cin >= kRows3x3FirstLayerChannels || cout_[level] <= kRows3x3MaxRows) &&
