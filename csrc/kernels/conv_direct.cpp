@@ -92,4 +92,17 @@ void conv_direct(const PackedA& a, const float* x, const ConvGeom& g, float* y, 
   }
 }
 
+// conv3x3_rows: the ISA's kernel does it all (see conv3x3_neon.cpp); no portable version.
+bool conv3x3_rows_available(const ConvGeom& g, size_t M) {
+  return detail::table().conv3x3_rows != nullptr && g.kh == 3 && g.kw == 3 && g.dh == 1 &&
+         g.dw == 1 && g.pw <= 1 && g.sh == g.sw && (g.sw == 1 || g.sw == 2) && M % 4 == 0 &&
+         g.w_out % 8 == 0;
+}
+
+void conv3x3_rows(const PackedA& a, const float* x, const ConvGeom& g, float* y, size_t m0,
+                  size_t m1, size_t oy0, size_t oy1, const Epilogue& epi) {
+  if (m0 >= m1 || oy0 >= oy1) return;
+  detail::table().conv3x3_rows(a.data(), a.panel_stride(), x, g, y, m0, m1, oy0, oy1, epi);
+}
+
 }  // namespace aio

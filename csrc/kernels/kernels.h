@@ -101,6 +101,19 @@ bool conv_direct_available(const ConvGeom& g);
 void conv_direct(const PackedA& a, const float* x, const ConvGeom& g, float* y, size_t m0,
                  size_t m1, size_t oy0, size_t oy1, const Epilogue& epi);
 
+// 3x3 convolution (stride 1 or 2, dilation 1) for narrow layers, straight from a zero-bordered
+// copy of the input rows: each tap of a tile of 8 or 16 output pixels is one vector load at a
+// fixed offset, and the weights are the GEMM's packed panels (kMR rows, K-major), so nothing is
+// packed per call. At 4-12 output channels the implicit GEMM's packing (9 c_in floats per
+// pixel, reused by only M rows) costs about as much as its multiply. Only where the ISA has the
+// kernel, for M a multiple of 4 and w_out a multiple of 8.
+bool conv3x3_rows_available(const ConvGeom& g, size_t M);
+// Output rows [oy0, oy1) for channels [m0, m1) (m0 a multiple of kGemmRowAlign) of the
+// convolution of image x (the level's g.c_in channels; A as gemm_conv's). y: [M][h_out * w_out];
+// single-threaded.
+void conv3x3_rows(const PackedA& a, const float* x, const ConvGeom& g, float* y, size_t m0,
+                  size_t m1, size_t oy0, size_t oy1, const Epilogue& epi);
+
 // Convolution with output channels in vector lanes, for small maps. The GEMM and conv_direct put
 // pixels in lanes: a 7 x 7 map fills 49 of 64 lanes (two 32-pixel strips) and a 14 x 14 one 196
 // of 224, and both pack an im2col matrix first. Here each lane holds an output channel: weights

@@ -70,6 +70,12 @@ using GemmStripsFn = void (*)(size_t mr, size_t strips, size_t kc, const float* 
                               size_t b_step, size_t ldb, float* c, size_t ldc, bool accumulate,
                               const TileEpilogue* epi);
 
+// aio::conv3x3_rows with A as its panels (a: panel 0, panel_stride floats between panels),
+// same contract otherwise (the ISA's whole kernel: its padded copy, tiles and epilogue).
+using Conv3x3RowsFn = void (*)(const float* a, size_t panel_stride, const float* x,
+                               const ConvGeom& g, float* y, size_t m0, size_t m1, size_t oy0,
+                               size_t oy1, const Epilogue& epi);
+
 // Packs B[kc][nb] (leading dimension ldb) into strips of nr columns, each [k][nr], zero-padded
 // past nb, strip after strip (strip j at dst + j * nr * kc).
 using PackBFn = void (*)(const float* b, size_t ldb, size_t kc, size_t nb, float* dst);
@@ -206,6 +212,7 @@ struct KernelTable {
   // aio::depthwise_conv sends 5x5 layers here when it is set.
   DepthwiseFn depthwise5 = nullptr;
   GemmStripsFn gemm_strips = nullptr;  // only where it pays (NEON); else tile by tile
+  Conv3x3RowsFn conv3x3_rows = nullptr;  // only where it pays (NEON)
   // pack_b with row k scaled by gate[k] (gemm_segments' gated sources); null: portable.
   PackBScaledFn pack_b_scaled = nullptr;
 };
@@ -238,6 +245,7 @@ void fill_table_cout_lanes_avx512(KernelTable& t);   // called by fill_table_avx
 void fill_table_neon(KernelTable& t);
 void fill_table_winograd_neon(KernelTable& t);   // called by fill_table_neon
 void fill_table_depthwise_neon(KernelTable& t);  // called by fill_table_neon
+void fill_table_conv3x3_neon(KernelTable& t);    // called by fill_table_neon
 void fill_table_pool_neon(KernelTable& t);       // called by fill_table_neon
 void fill_table_elementwise_neon(KernelTable& t);  // called by fill_table_neon: add_act, peak
 void fill_table_conv_pack_neon(KernelTable& t);  // called by fill_table_neon

@@ -220,6 +220,88 @@ static inline void copy_runs_strips8(const float* src, size_t src_step_bytes, si
       : "x9", "x10", "v0", "v1", "v2", "v3", "cc", "memory");
 }
 
+// The activations with many constants (SiLU's exp, hardswish, any later one), out of line: inline,
+// their registers made GCC spill the accumulators of every tile, whatever its activation.
+template <int R, int V>
+__attribute__((noinline)) static void act_tile(float32x4_t (*acc)[2], Act act) {
+  with_act(act, [&](auto f) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) acc[r][v] = f(acc[r][v]);
+  });
+}
+
+// Whole-width tiles of R rows x 4 V columns (nearly all GEMM tiles; conv3x3_rows' uncommon
+// epilogues): the epilogue in passes over the registers, each behind one branch (a per-vector
+// test of accumulate/scale/residual/act cost about as much as the arithmetic), and the
+// activation's switch taken once per tile, not per vector.
+template <int R, int V>
+static inline void epilogue_full(float32x4_t (*acc)[2], float* c, size_t ldc, bool accumulate,
+                                 const TileEpilogue* epi) {
+  if (accumulate) {
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[r][v] = vaddq_f32(acc[r][v], vld1q_f32(c + r * ldc + 4 * v));
+  }
+  if (epi) {
+    if (epi->scale && epi->bias) {
+#pragma GCC unroll 12
+      for (int r = 0; r < R; ++r) {
+        const float32x4_t s = vld1q_dup_f32(epi->scale + r), b = vld1q_dup_f32(epi->bias + r);
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[r][v] = vfmaq_f32(b, acc[r][v], s);
+      }
+    } else if (epi->scale || epi->bias) {
+#pragma GCC unroll 12
+      for (int r = 0; r < R; ++r) {
+        const float32x4_t s = vdupq_n_f32(epi->scale ? epi->scale[r] : 1.f);
+        const float32x4_t b = vdupq_n_f32(epi->bias ? epi->bias[r] : 0.f);
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[r][v] = vfmaq_f32(b, acc[r][v], s);
+      }
+    }
+    if (epi->residual) {
+#pragma GCC unroll 12
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v)
+          acc[r][v] = vaddq_f32(acc[r][v], vld1q_f32(epi->residual + r * ldc + 4 * v));
+    }
+    const float32x4_t zero = vdupq_n_f32(0.f), six = vdupq_n_f32(6.f);
+    switch (epi->act) {
+      case Act::None:
+        break;
+      case Act::Relu:
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+          for (int v = 0; v < V; ++v) acc[r][v] = vmaxq_f32(acc[r][v], zero);
+        break;
+      case Act::Relu6:
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+          for (int v = 0; v < V; ++v) acc[r][v] = vminq_f32(vmaxq_f32(acc[r][v], zero), six);
+        break;
+      default: {
+        // Through a copy: handing acc itself to the out-of-line call would keep it in memory
+        // for the whole tile.
+        float32x4_t tmp[R][2];
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < V; ++v) tmp[r][v] = acc[r][v];
+        act_tile<R, V>(tmp, epi->act);
+        for (int r = 0; r < R; ++r)
+          for (int v = 0; v < V; ++v) acc[r][v] = tmp[r][v];
+        break;
+      }
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) vst1q_f32(c + r * ldc + 4 * v, acc[r][v]);
+}
+
 }  // namespace neon
 }  // namespace detail
 }  // namespace aio

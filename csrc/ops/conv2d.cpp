@@ -6,6 +6,8 @@
 //    least kWinogradMinChannels input channels; a layer with narrower levels also keeps the
 //    packed A panels and runs those levels by the implicit GEMM (im2col_at);
 //  - short K on wide maps (a first layer on 3 channels): conv_direct, no packing at all;
+//  - 3x3 levels of few channels (NEON): conv3x3_rows, taps read from zero-bordered input rows with
+//    the packed A panels, no im2col (rows3x3_at);
 //  - small maps (kCoutLanesMaxMapPixels or fewer pixels), more than one tap: conv_cout_lanes,
 //    output channels in lanes, where pixels in lanes leave lanes idle and im2col costs a pass
 //    (and a direct layer's levels of whole 32-channel strips, from a second packing);
@@ -123,6 +125,22 @@ size_t winograd_tile(const ConvGeom& g, size_t channels) {
   return work(4) <= kWinogradF4MaxWork * work(2) && fill >= kWinogradF4MinRowFill ? 4 : 2;
 }
 
+// 3x3 layers' levels of fewer than kWinogradMinChannels input channels (Winograd's narrow levels,
+// and stride-2 layers') take conv3x3_rows where the ISA has it (NEON), and so do the levels of
+// up to kRows3x3SmallMapChannels on maps under kWinogradMinPixels (F(4x4) on 4 tiles: the
+// transforms' and the per-position products' fixed costs outweigh 16-channel products). ResNet-20
+// (32x32) on NEON, instructions per inference under qemu (cortex-a72, 1 thread,
+// aarch64_insns.py): L3 (4, 8 and 16 channels) 1.390 -> 1.049 M, of which its 16-channel 8 x 8
+// layers about 0.04 M (Winograd F(4x4) there before); L2's 16-channel 16 x 16 layers stay on
+// Winograd (with the kernel's first version: 3.34 M, against 3.56 M with them direct).
+constexpr size_t kRows3x3SmallMapChannels = 16;
+// A first layer (fewer than kRows3x3FirstLayerChannels input channels) only at up to
+// kRows3x3MaxRows output channels: its K of 27 makes the implicit GEMM's packing cheap beside the
+// per-tile work of tiles that sum only 3 channels. MobileNetV2's first layer (3 -> 32, stride 2)
+// at level 0: 104.05 M instructions with the implicit GEMM, 104.43 M with conv3x3_rows.
+constexpr size_t kRows3x3FirstLayerChannels = 4;
+constexpr size_t kRows3x3MaxRows = 16;
+
 // Maps of at most this many output pixels take conv_cout_lanes (where the ISA has its kernel), for
 // kernels of more than one tap. Measured A/B, interleaved (AIO_COUT_LANES, a switch removed
 // since), layer medians: the 3x3 layers of ResNet-18's 7 x 7 stage 0.67-0.85 of the im2col
@@ -191,7 +209,8 @@ class Conv2d final : public Op {
       if (path_ != ConvPath::Winograd ||
           (winograd_lanes(winograd_.tile()) < kWinogradNarrowMinLanes &&
            std::any_of(cin_.begin(), cin_.end(),
-                       [](uint32_t c) { return c < kWinogradMinChannels; })))
+                       [](uint32_t c) { return c < kWinogradMinChannels; })) ||
+          (conv3x3_rows_available(geom_, 4) && any_rows3x3_level()))
         packed_ = PackedA::pack(w, y.c, k_full, k_full,
                                 path_ == ConvPath::CoutLanes ? kCoutLanesStrip : kGemmRowAlign);
     } else if (groups_ == x.c && groups_ == y.c) {
@@ -227,7 +246,9 @@ class Conv2d final : public Op {
 
   const char* algorithm(size_t level) const override {
     switch (path_) {
-      case ConvPath::Winograd: return im2col_at(level) ? "im2col" : "winograd";
+      case ConvPath::Winograd:
+        return rows3x3_at(level) ? "rows3x3" : im2col_at(level) ? "im2col" : "winograd";
+      case ConvPath::Im2col: return rows3x3_at(level) ? "rows3x3" : "";
       case ConvPath::Direct: return lanes_at(level) ? "cout_lanes" : "direct";
       case ConvPath::CoutLanes: return "cout_lanes";
       case ConvPath::Pointwise: return gate_ != kNone ? "gated" : "";
@@ -246,8 +267,11 @@ class Conv2d final : public Op {
     float* y = ctx.out(out_);
     switch (path_) {
       case ConvPath::Pointwise: return run_pointwise(ctx, x, y, epi);
-      case ConvPath::Im2col: return run_im2col(ctx, x, y, epi);
+      case ConvPath::Im2col:
+        if (rows3x3_at(k)) return run_rows(ctx, x, y, epi, conv3x3_rows);
+        return run_im2col(ctx, x, y, epi);
       case ConvPath::Winograd:
+        if (rows3x3_at(k)) return run_rows(ctx, x, y, epi, conv3x3_rows);
         if (im2col_at(k)) return run_im2col(ctx, x, y, epi);
         return run_winograd(ctx, x, y, epi);
       case ConvPath::Direct:
@@ -265,6 +289,24 @@ class Conv2d final : public Op {
   // A Direct layer's levels whose width is whole strips take channels in lanes instead.
   bool lanes_at(size_t level) const {
     return lanes_.rows() > 0 && cout_[level] % kCoutLanesStrip == 0;
+  }
+
+  // A 3x3 layer's levels that take conv3x3_rows (where the ISA has it): see
+  // kRows3x3SmallMapChannels and kRows3x3MaxRows.
+  bool rows3x3_level(size_t level) const {
+    const size_t cin = cin_[level];
+    return taps_ == 9 && (cin >= kRows3x3FirstLayerChannels || cout_[level] <= kRows3x3MaxRows) &&
+           (cin < kWinogradMinChannels ||
+            (pixels() < kWinogradMinPixels && cin <= kRows3x3SmallMapChannels));
+  }
+  bool any_rows3x3_level() const {
+    for (size_t k = 0; k < cin_.size(); ++k)
+      if (rows3x3_level(k)) return true;
+    return false;
+  }
+  bool rows3x3_at(size_t level) const {
+    return (path_ == ConvPath::Im2col || path_ == ConvPath::Winograd) && packed_.rows() > 0 &&
+           rows3x3_level(level) && conv3x3_rows_available(geom_, cout_[level]);
   }
 
   // A Winograd layer's levels of fewer than kWinogradMinChannels input channels, where the
@@ -356,11 +398,21 @@ class Conv2d final : public Op {
     }, serial);
   }
 
-  // Output rows split over workers, each with its own phase-split copy of the input rows it reads.
   void run_direct(const OpContext& ctx, const float* x, float* y, const Epilogue& epi) const {
     ConvGeom g = geom_;
     g.c_in = cin_[ctx.level];
     if (!conv_direct_available(g)) return run_im2col(ctx, x, y, epi);  // ISA switched (tests)
+    run_rows(ctx, x, y, epi, conv_direct);
+  }
+
+  // Output rows split over workers for a kernel that copies the input rows it reads
+  // (conv_direct, conv3x3_rows).
+  using RowsKernel = void (*)(const PackedA&, const float*, const ConvGeom&, float*, size_t,
+                              size_t, size_t, size_t, const Epilogue&);
+  void run_rows(const OpContext& ctx, const float* x, float* y, const Epilogue& epi,
+                RowsKernel kernel) const {
+    ConvGeom g = geom_;
+    g.c_in = cin_[ctx.level];
     const size_t M = cout_[ctx.level], H = g.h_out;
     const bool serial = 2 * macs(ctx.level) < kSerialFlops;
     const size_t tasks = serial ? 1 : std::min(H, ctx.workers());
@@ -369,7 +421,7 @@ class Conv2d final : public Op {
         tasks,
         [&](size_t task, size_t) {
           const size_t oy0 = task * per, oy1 = std::min(H, oy0 + per);
-          conv_direct(packed_, x, g, y, 0, M, oy0, oy1, epi);
+          kernel(packed_, x, g, y, 0, M, oy0, oy1, epi);
         },
         serial);
   }

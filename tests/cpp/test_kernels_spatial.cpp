@@ -433,56 +433,95 @@ void test_gemm_conv() {
   }
 }
 
-// The direct convolution (where the ISA has it) against the double-precision one: strides 1 and 2
-// (also only in x), dilation, padding, rows narrower and wider than a strip, K up to one 256-row
-// block, a level prefix of the input channels, row and channel sub-ranges, the whole epilogue.
+// A convolution by output rows (conv_direct, conv3x3_rows) against the double-precision one on
+// case cs: output channels [r[0], r[1]) and rows [r[2], r[3]) for each range, with epilogue
+// variants 0 .. variants - 1 (see EpilogueVariant); nothing outside the range written.
+struct RowConvCase {
+  ConvGeom g;
+  size_t m, c_full;
+};
+using RowConvKernel = void (*)(const aio::PackedA&, const float*, const ConvGeom&, float*, size_t,
+                               size_t, size_t, size_t, const aio::Epilogue&);
+template <size_t N>
+void check_row_conv(const RowConvCase& cs, RowConvKernel kernel, const size_t (&ranges)[N][4],
+                    int variants, uint32_t seed) {
+  const ConvGeom& g = cs.g;
+  const size_t taps = g.kh * g.kw, K_full = cs.c_full * taps, P = g.h_out * g.w_out;
+  const auto w = aio_test::random_vec(cs.m * K_full, seed);
+  const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, seed + 1);
+  const auto scale = aio_test::random_vec(cs.m, seed + 2, 0.5f, 2.f);
+  const auto bias = aio_test::random_vec(cs.m, seed + 3);
+  const auto res = aio_test::random_vec(cs.m * P, seed + 4);
+  const aio::PackedA a = aio::PackedA::pack(w.data(), cs.m, K_full, K_full);
+  double max_ref = 0;
+  const std::vector<double> acc = conv_ref(w, cs.m, cs.c_full, x, g, &max_ref);
+  for (const auto& r : ranges) {
+    if (r[0] >= r[1] || r[2] >= r[3]) continue;
+    for (int variant = 0; variant < variants; ++variant) {
+      EpilogueVariant ev = epilogue_variant(
+          variant, aio_test::act_at(r[0] + r[2] + static_cast<size_t>(variant)), scale, bias, res);
+      std::vector<float>& y = ev.y;
+      kernel(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], ev.epi);
+      for (size_t o = 0; o < cs.m; ++o)
+        for (size_t p = 0; p < P; ++p) {
+          const size_t i = o * P + p, oy = p / g.w_out;
+          if (o < r[0] || o >= r[1] || oy < r[2] || oy >= r[3]) {
+            AIO_CHECK(y[i] == (variant == 2 ? res[i] : -7.f));
+            continue;
+          }
+          AIO_CHECK_NEAR(y[i], ev.want(acc[i], scale, bias, res, o, i),
+                         kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
+        }
+    }
+  }
+}
+
+// The direct convolution (where the ISA has it): strides 1 and 2 (also only in x), dilation,
+// padding, rows narrower and wider than a strip, K up to one 256-row block, a level prefix of the
+// input channels, row and channel sub-ranges, the whole epilogue.
 void test_conv_direct() {
-  struct Case {
-    ConvGeom g;
-    size_t m, c_full;
-  };
   ConvGeom rect = geom(2, 9, 80, 3, 2, 1, 1);  // stride 1 in y, 2 in x
   rect.sh = 1;
   rect.h_out = out_size(rect.h_in, 3, 1, 1, 1, false);
-  const Case cases[] = {{geom(3, 64, 70, 7, 2, 3, 1), 20, 3}, {geom(3, 12, 66, 3, 1, 1, 1), 16, 4},
-                        {geom(2, 20, 80, 5, 2, 2, 2), 13, 2}, {geom(28, 6, 70, 3, 2, 1, 1), 12, 28},
-                        {rect, 5, 2},                          {geom(1, 3, 32, 3, 1, 0, 1), 1, 1}};
-  for (const Case& cs : cases) {
+  const RowConvCase cases[] = {
+      {geom(3, 64, 70, 7, 2, 3, 1), 20, 3}, {geom(3, 12, 66, 3, 1, 1, 1), 16, 4},
+      {geom(2, 20, 80, 5, 2, 2, 2), 13, 2}, {geom(28, 6, 70, 3, 2, 1, 1), 12, 28},
+      {rect, 5, 2},                          {geom(1, 3, 32, 3, 1, 0, 1), 1, 1}};
+  for (const RowConvCase& cs : cases) {
     const ConvGeom& g = cs.g;
     if (!aio::conv_direct_available(g)) {
       AIO_CHECK(std::string(aio::isa_name()) != "avx512" || g.w_out < 32);
       continue;
     }
-    const size_t taps = g.kh * g.kw, K_full = cs.c_full * taps, P = g.h_out * g.w_out;
-    const auto w = aio_test::random_vec(cs.m * K_full, 51);
-    const auto x = aio_test::random_vec(g.c_in * g.h_in * g.w_in, 52);
-    const auto scale = aio_test::random_vec(cs.m, 53, 0.5f, 2.f);
-    const auto bias = aio_test::random_vec(cs.m, 54);
-    const auto res = aio_test::random_vec(cs.m * P, 55);
-    const aio::PackedA a = aio::PackedA::pack(w.data(), cs.m, K_full, K_full);
-    double max_ref = 0;
-    const std::vector<double> acc = conv_ref(w, cs.m, cs.c_full, x, g, &max_ref);
     const size_t ranges[][4] = {{0, cs.m, 0, g.h_out}, {cs.m / 3, cs.m, g.h_out / 2, g.h_out},
                                 {0, 1, 1, 2}};
-    for (const auto& r : ranges) {
-      if (r[0] >= r[1] || r[2] >= r[3]) continue;
-      for (int variant = 0; variant < 2; ++variant) {
-        EpilogueVariant ev =
-            epilogue_variant(variant, aio_test::act_at(r[0] + r[2]), scale, bias, res);
-        std::vector<float>& y = ev.y;
-        aio::conv_direct(a, x.data(), g, y.data(), r[0], r[1], r[2], r[3], ev.epi);
-        for (size_t o = 0; o < cs.m; ++o)
-          for (size_t p = 0; p < P; ++p) {
-            const size_t i = o * P + p, oy = p / g.w_out;
-            if (o < r[0] || o >= r[1] || oy < r[2] || oy >= r[3]) {
-              AIO_CHECK(y[i] == -7.f);
-              continue;
-            }
-            AIO_CHECK_NEAR(y[i], ev.want(acc[i], scale, bias, res, o, i),
-                           kRelTol * std::fmax(max_ref * 2 + 2, 1.0));
-          }
-      }
+    check_row_conv(cs, aio::conv_direct, ranges, 2, 51);
+  }
+}
+
+// The 3x3 convolution from padded rows (where the ISA has it: NEON): 4, 8, 12, 16 and 20 output
+// channels (tiles of 4, 8 and 12 rows, panel remainders), rows of 8 to 32 pixels (4-channel
+// tiles of 16 pixels, of 8, and of two output rows, an odd row count falling back to one-row
+// tiles), strides 1 and 2, padding 1 and 0, a level prefix of the input channels, panel and row
+// sub-ranges as workers get them, and the whole epilogue (every activation, the residual apart
+// and in place).
+void test_conv3x3_rows() {
+  const RowConvCase cases[] = {
+      {geom(4, 32, 32, 3, 1, 1, 1), 4, 16}, {geom(4, 9, 24, 3, 1, 1, 1), 4, 4},
+      {geom(8, 16, 16, 3, 1, 1, 1), 8, 8},  {geom(16, 8, 8, 3, 1, 1, 1), 16, 16},
+      {geom(3, 10, 8, 3, 1, 1, 1), 20, 3},  {geom(2, 10, 18, 3, 1, 0, 1), 4, 2},
+      {geom(4, 32, 32, 3, 2, 1, 1), 8, 4},  {geom(8, 16, 16, 3, 2, 1, 1), 16, 32},
+      {geom(4, 18, 18, 3, 2, 0, 1), 12, 4}, {geom(5, 15, 31, 3, 2, 1, 1), 4, 5}};
+  for (const RowConvCase& cs : cases) {
+    const ConvGeom& g = cs.g;
+    if (!aio::conv3x3_rows_available(g, cs.m)) {
+      AIO_CHECK(std::string(aio::isa_name()) != "neon");
+      continue;
     }
+    const size_t m0 = cs.m > aio::kGemmRowAlign ? aio::kGemmRowAlign : 0;
+    const size_t ranges[][4] = {{0, cs.m, 0, g.h_out}, {m0, cs.m, g.h_out / 2, g.h_out},
+                                {0, cs.m, 1, 2}, {0, 4, 1, g.h_out}};
+    check_row_conv(cs, aio::conv3x3_rows, ranges, 3, 61);
   }
 }
 
@@ -647,6 +686,7 @@ int main() {
     test_gemm_conv();
     test_winograd_tiles(isa);
     test_conv_direct();
+    test_conv3x3_rows();
     test_conv_cout_lanes();
     test_depthwise(isa);
     test_pools();
