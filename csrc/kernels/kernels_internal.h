@@ -115,14 +115,14 @@ struct WinogradFns {
   WinogradOutputFn output = nullptr;
   size_t lanes = 1;  // tiles per vector (one tile-row segment per vector: see winograd_lanes)
   // Products of a whole kMR-row panel times at most 4 columns (a block of at most 4 tiles: the
-  // 4 tiles of a 7 x 7 map), C[kMR][4] (+)= A_panel x B (ldb floats per k, ldc per row of C),
-  // all 4 columns written; nullptr: the GEMM micro-kernel.
+  // 4 tiles of a 7 x 7 map), C[kMR][4] = A_panel (k x kMR) x B (k x 4, contiguous), ldc floats
+  // per row of C, all kMR rows and 4 columns written (rows past the level's are the panel's
+  // other rows or zeros); nullptr: the GEMM micro-kernel.
   // The input transforms want a zero-bordered copy of the input (the driver makes one: windows
   // then never cross the image's edge, and a vector's lanes past n read zeros, not past the
   // plane's end), rather than the image with its padding in g.
   bool padded_input = false;
-  void (*narrow_product)(size_t kc, const float* a, const float* b, size_t ldb, float* c,
-                         size_t ldc, bool accumulate) = nullptr;
+  void (*narrow_product)(size_t k, const float* a, const float* b, float* c, size_t ldc) = nullptr;
 };
 // Output tile sides with transforms (F(2x2, 3x3) and F(4x4, 3x3)): KernelTable::winograd[i] for
 // tile 2 (i + 1).

@@ -238,11 +238,14 @@ size_t row_block(size_t m, size_t elems, size_t nr) {
   return std::max<size_t>(1, std::min(m, ceil_div(ceil_div(m, blocks), kMR) * kMR));
 }
 
-// prod[r - r0][nr] for rows r in [r0, r1) = U (columns [0, C)) x v (C x nr, row-major), straight
+// prod[r - r0][nr] for rows r in [r0, r1) = U (columns [0, C)) x v (C x vr, row-major), straight
 // through the micro-kernel: a block is a single strip, so the GEMM driver's N and M blocking had
 // nothing to do but cost its setup per position per block, which small levels (C = 16-32) felt.
+// A block of at most 4 tiles takes the ISA's narrow product where it has one (v then 4 floats a
+// row, vr = 4), whole kMR-row panels over all of C at once: prod needs rows up to r1 rounded up
+// to a panel (the driver's m_floats).
 void multiply(const detail::KernelTable& kt, const WinogradFns& fns, const PackedA& u,
-              const float* v, size_t C, size_t r0, size_t r1, size_t nb, float* prod) {
+              const float* v, size_t vr, size_t C, size_t r0, size_t r1, size_t nb, float* prod) {
   using detail::kKC;
   using detail::kMR;
   const size_t nr = kt.gemm_nr;
@@ -254,13 +257,14 @@ void multiply(const detail::KernelTable& kt, const WinogradFns& fns, const Packe
   for (size_t row = r0; row < r1; row += kMR) {
     const float* panel = u.data() + row * u.cols();  // row is a panel start: kMR rows x K
     const size_t mr = std::min(kMR, r1 - row);
+    if (narrow) {
+      narrow(C, panel, v, prod + (row - r0) * nr, nr);
+      continue;
+    }
     for (size_t k0 = 0; k0 < C; k0 += kKC) {
       const size_t kc = std::min(kKC, C - k0);
-      if (narrow && mr == kMR)
-        narrow(kc, panel + k0 * kMR, v + k0 * nr, nr, prod + (row - r0) * nr, nr, k0 > 0);
-      else
-        kt.gemm(mr, nb, kc, panel + k0 * kMR, v + k0 * nr, nr, prod + (row - r0) * nr, nr, k0 > 0,
-                nullptr);
+      kt.gemm(mr, nb, kc, panel + k0 * kMR, v + k0 * vr, vr, prod + (row - r0) * nr, nr, k0 > 0,
+              nullptr);
     }
   }
 }
@@ -308,27 +312,31 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
   const size_t ty_base = xi == x ? 0 : ty0, plane_in = gi.h_in * gi.w_in;
   // One cache line past a multiple of 4 KiB: the transforms touch all matrices at the same
   // offset, and 16-36 streams 4 KiB apart would share one L1 set (12 ways).
-  const size_t v_floats = C * nr + 16, m_floats = mb * nr + 16;
+  const size_t v_floats = C * nr + 16, m_floats = ceil_div(mb, detail::kMR) * detail::kMR * nr + 16;
   float* v = thread_scratch(Scratch::Winograd, elems * (v_floats + m_floats));
   float* prod = v + elems * v_floats;
   Segment segs[detail::kMaxNR];
   for (size_t b0 = t0; b0 < t1; b0 += nr) {
     const size_t nb = std::min(nr, t1 - b0);
     const size_t n_segs = block_segments(g, tile, b0, b0 + nb, segs);
-    // The micro-kernel multiplies the lanes past nb too (it never stores them): keep them finite.
-    // (The narrow product reads 4 lanes, which whole-vector transforms write: see WinogradFns.)
-    if (nb < nr && !(nb <= 4 && fns.narrow_product && fns.lanes == 4))
+    // A narrow block (fns.narrow_product) keeps v 4 floats a row, which the transforms' whole
+    // vectors fill (a segment's lanes past its tiles are overwritten by the next segment or
+    // channel: see WinogradFns). Otherwise the micro-kernel multiplies the lanes past nb too (it
+    // never stores them): keep them finite.
+    const bool narrow = nb <= 4 && fns.narrow_product;
+    const size_t vr = narrow ? 4 : nr;
+    if (nb < nr && !narrow)
       for (size_t t = 0; t < elems; ++t)
         for (size_t c = 0; c < C; ++c)
           std::fill(v + t * v_floats + c * nr + nb, v + t * v_floats + (c + 1) * nr, 0.f);
     for (size_t c = 0; c < C; ++c)
       for (size_t s = 0; s < n_segs; ++s)
         fns.input(xi + c * plane_in, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
-                  v + c * nr + segs[s].j, v_floats);
+                  v + c * vr + segs[s].j, v_floats);
     for (size_t o0 = 0; o0 < m; o0 += mb) {
       const size_t o1 = std::min(m, o0 + mb);
       for (size_t t = 0; t < elems; ++t)
-        multiply(kt, fns, w.element(t), v + t * v_floats, C, o0, o1, nb, prod + t * m_floats);
+        multiply(kt, fns, w.element(t), v + t * v_floats, vr, C, o0, o1, nb, prod + t * m_floats);
       for (size_t o = o0; o < o1; ++o) {
         const float scale = epi.scale ? epi.scale[o] : 1.f;
         const float bias = epi.bias ? epi.bias[o] : 0.f;

@@ -316,69 +316,75 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
 }
 
 // The products of a block of at most 4 tiles (a 7 x 7 map's 4 F(4x4) tiles), 12 rows x 4
-// columns: 12 accumulators, per k one 3-register load of the panel's A, one of B, 12 FMAs by
-// element (14 instructions for 48 multiply-adds; the micro-kernel's intrinsics 12-row, 4-column
-// tile took about 21). As the 12 x 8 tile: per 4 k one loop branch and three A prefetches (the
-// transformed weights of a 7 x 7 x 512 layer, 1 MB per position, stream from memory).
-void narrow_product_neon(size_t kc, const float* a, const float* b, size_t ldb, float* c,
-                         size_t ldc, bool accumulate) {
-#define AIO_WINO_KSTEP(op)                              \
-  "ld1 {v0.4s, v1.4s, v2.4s}, [x10], #48\n"             \
-  "ld1 {v3.4s}, [x11], %[ldb]\n"                        \
-  op " v8.4s, v3.4s, v0.s[0]\n" op " v9.4s, v3.4s, v0.s[1]\n"   \
-  op " v10.4s, v3.4s, v0.s[2]\n" op " v11.4s, v3.4s, v0.s[3]\n" \
-  op " v12.4s, v3.4s, v1.s[0]\n" op " v13.4s, v3.4s, v1.s[1]\n" \
-  op " v14.4s, v3.4s, v1.s[2]\n" op " v15.4s, v3.4s, v1.s[3]\n" \
-  op " v16.4s, v3.4s, v2.s[0]\n" op " v17.4s, v3.4s, v2.s[1]\n" \
-  op " v18.4s, v3.4s, v2.s[2]\n" op " v19.4s, v3.4s, v2.s[3]\n"
-#define AIO_WINO_ROW(acc) \
-  "ld1 {v0.4s}, [x12]\n"  \
-  "fadd " acc ".4s, " acc ".4s, v0.4s\n" \
-  "st1 {" acc ".4s}, [x12], %[ldc]\n"
+// columns: 12 accumulators, 12 FMAs by element per k. B is 4 floats a row, so 4 k of it are one
+// 4-register load, and 4 k of the panel's A (48 floats) three: 57 instructions per 4 k for 192
+// multiply-adds (with a loop branch and three A prefetches: the transformed weights of a
+// 7 x 7 x 512 layer, 1 MB per position, stream from memory), where one A and one B load per k
+// took 61. All of K at once: B (at most 8 KB here) stays in L1, C is written once.
+void narrow_product_neon(size_t k, const float* a, const float* b, float* c, size_t ldc) {
+#define AIO_WINO_KSTEP(op, B, A0, A1, A2)                                 \
+  op " v8.4s, " B ".4s, " A0 ".s[0]\n" op " v9.4s, " B ".4s, " A0 ".s[1]\n"   \
+  op " v10.4s, " B ".4s, " A0 ".s[2]\n" op " v11.4s, " B ".4s, " A0 ".s[3]\n" \
+  op " v12.4s, " B ".4s, " A1 ".s[0]\n" op " v13.4s, " B ".4s, " A1 ".s[1]\n" \
+  op " v14.4s, " B ".4s, " A1 ".s[2]\n" op " v15.4s, " B ".4s, " A1 ".s[3]\n" \
+  op " v16.4s, " B ".4s, " A2 ".s[0]\n" op " v17.4s, " B ".4s, " A2 ".s[1]\n" \
+  op " v18.4s, " B ".4s, " A2 ".s[2]\n" op " v19.4s, " B ".4s, " A2 ".s[3]\n"
+#define AIO_WINO_LOAD4                                  \
+  "ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [x10], #64\n" \
+  "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [x10], #64\n" \
+  "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [x10], #64\n" \
+  "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [x11], #64\n"
+#define AIO_WINO_STEP4(op0)                           \
+  AIO_WINO_KSTEP(op0, "v0", "v20", "v21", "v22")     \
+  AIO_WINO_KSTEP("fmla", "v1", "v23", "v24", "v25")  \
+  AIO_WINO_KSTEP("fmla", "v2", "v26", "v27", "v28")  \
+  AIO_WINO_KSTEP("fmla", "v3", "v29", "v30", "v31")
 #define AIO_WINO_STORE(acc) "st1 {" acc ".4s}, [x12], %[ldc]\n"
   __asm__ volatile(
       "mov x10, %[a]\n"
       "mov x11, %[b]\n"
-      AIO_WINO_KSTEP("fmul")
-      "sub x13, %[kc], #1\n"
-      "lsr x9, x13, #2\n"
-      "cbz x9, 2f\n"
+      "lsr x9, %[k], #2\n"
+      "and x13, %[k], #3\n"
+      "cbnz x9, 1f\n"
+      // k < 4: the single steps accumulate from zero.
+      "movi v8.4s, #0\n" "movi v9.4s, #0\n" "movi v10.4s, #0\n" "movi v11.4s, #0\n"
+      "movi v12.4s, #0\n" "movi v13.4s, #0\n" "movi v14.4s, #0\n" "movi v15.4s, #0\n"
+      "movi v16.4s, #0\n" "movi v17.4s, #0\n" "movi v18.4s, #0\n" "movi v19.4s, #0\n"
+      "b 3f\n"
       "1:\n"
+      AIO_WINO_LOAD4
+      AIO_WINO_STEP4("fmul")
+      "subs x9, x9, #1\n"
+      "b.eq 3f\n"
+      "2:\n"
       "prfm pldl1keep, [x10, #2304]\n"
       "prfm pldl1keep, [x10, #2368]\n"
       "prfm pldl1keep, [x10, #2432]\n"
-      AIO_WINO_KSTEP("fmla")
-      AIO_WINO_KSTEP("fmla")
-      AIO_WINO_KSTEP("fmla")
-      AIO_WINO_KSTEP("fmla")
+      AIO_WINO_LOAD4
+      AIO_WINO_STEP4("fmla")
       "subs x9, x9, #1\n"
-      "b.ne 1b\n"
-      "2:\n"
-      "ands x9, x13, #3\n"
-      "b.eq 4f\n"
+      "b.ne 2b\n"
       "3:\n"
-      AIO_WINO_KSTEP("fmla")
-      "subs x9, x9, #1\n"
-      "b.ne 3b\n"
+      "cbz x13, 5f\n"
       "4:\n"
-      "mov x12, %[c]\n"
-      "cbz %w[acc], 5f\n"
-      AIO_WINO_ROW("v8") AIO_WINO_ROW("v9") AIO_WINO_ROW("v10") AIO_WINO_ROW("v11")
-      AIO_WINO_ROW("v12") AIO_WINO_ROW("v13") AIO_WINO_ROW("v14") AIO_WINO_ROW("v15")
-      AIO_WINO_ROW("v16") AIO_WINO_ROW("v17") AIO_WINO_ROW("v18") AIO_WINO_ROW("v19")
-      "b 9f\n"
+      "ld1 {v20.4s, v21.4s, v22.4s}, [x10], #48\n"
+      "ld1 {v0.4s}, [x11], #16\n"
+      AIO_WINO_KSTEP("fmla", "v0", "v20", "v21", "v22")
+      "subs x13, x13, #1\n"
+      "b.ne 4b\n"
       "5:\n"
+      "mov x12, %[c]\n"
       AIO_WINO_STORE("v8") AIO_WINO_STORE("v9") AIO_WINO_STORE("v10") AIO_WINO_STORE("v11")
       AIO_WINO_STORE("v12") AIO_WINO_STORE("v13") AIO_WINO_STORE("v14") AIO_WINO_STORE("v15")
       AIO_WINO_STORE("v16") AIO_WINO_STORE("v17") AIO_WINO_STORE("v18") AIO_WINO_STORE("v19")
-      "9:\n"
       :
-      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb * sizeof(float)), [c] "r"(c),
-        [ldc] "r"(ldc * sizeof(float)), [acc] "r"(static_cast<uint32_t>(accumulate))
+      : [a] "r"(a), [b] "r"(b), [k] "r"(k), [c] "r"(c), [ldc] "r"(ldc * sizeof(float))
       : "x9", "x10", "x11", "x12", "x13", "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12",
-        "v13", "v14", "v15", "v16", "v17", "v18", "v19", "cc", "memory");
+        "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25",
+        "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
 #undef AIO_WINO_KSTEP
-#undef AIO_WINO_ROW
+#undef AIO_WINO_LOAD4
+#undef AIO_WINO_STEP4
 #undef AIO_WINO_STORE
 }
 
