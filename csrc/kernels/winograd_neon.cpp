@@ -231,11 +231,151 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   r[3] = vaddq_f32(vfmaq_n_f32(b, d, 8.f), x[5]);
 }
 
+// Whole 4-tile groups of F(4x4)'s output transform in assembly, for `groups` groups from p, y
+// and res (4 output rows each, `ys` floats apart; res, if kRes, laid out as y), Act None or ReLU.
+// GCC's code for the intrinsics below spent about 490 instructions a group (register copies
+// around the accumulating FMAs, pointers spilled to the stack); here about 205: per column s of
+// the product tile, six loads (one pointer, post-incremented by six positions) and A^T down the
+// column (10 operations) into q[dy][s] = v(8 + 6 dy + s), all 24 in registers; then per output
+// row dy, A^T along the row into v0-v3 (10), scale and bias (8, the residual loaded into the
+// row's own dead registers by ld4), ReLU (4) and one st4. v7 holds {2, 4, 8, scale}, v6 the
+// bias.
+#define AIO_OUT_COL(D0, D1, D2, D3)                          \
+  "ld1 {v0.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v1.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v2.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v3.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v4.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v5.4s}, [x9], %[s6]\n"                               \
+  "sub x9, x9, %[s35]\n"                                     \
+  "fsub " D1 ".4s, v1.4s, v2.4s\n"                           \
+  "fadd " D2 ".4s, v1.4s, v2.4s\n"                           \
+  "fadd v1.4s, v3.4s, v4.4s\n"                               \
+  "fsub v4.4s, v3.4s, v4.4s\n"                               \
+  "fadd v0.4s, v0.4s, " D2 ".4s\n"                           \
+  "fadd " D0 ".4s, v0.4s, v1.4s\n"                           \
+  "fmla " D2 ".4s, v1.4s, v7.s[1]\n"                         \
+  "fadd " D3 ".4s, v5.4s, " D1 ".4s\n"                       \
+  "fmla " D3 ".4s, v4.4s, v7.s[2]\n"                         \
+  "fmla " D1 ".4s, v4.4s, v7.s[0]\n"
+#define AIO_OUT_EPI_BIAS(X0, X1, X2, X3)                                       \
+  "fmul v0.4s, v0.4s, v7.s[3]\n" "fmul v1.4s, v1.4s, v7.s[3]\n"                \
+  "fmul v2.4s, v2.4s, v7.s[3]\n" "fmul v3.4s, v3.4s, v7.s[3]\n"                \
+  "fadd v0.4s, v0.4s, v6.4s\n" "fadd v1.4s, v1.4s, v6.4s\n"                    \
+  "fadd v2.4s, v2.4s, v6.4s\n" "fadd v3.4s, v3.4s, v6.4s\n"
+#define AIO_OUT_EPI_RES(X0, X1, X2, X3)                                        \
+  "ld4 {" X0 ".4s, " X1 ".4s, " X2 ".4s, " X3 ".4s}, [x11], %[ys]\n"           \
+  "fmla " X0 ".4s, v0.4s, v7.s[3]\n" "fmla " X1 ".4s, v1.4s, v7.s[3]\n"        \
+  "fmla " X2 ".4s, v2.4s, v7.s[3]\n" "fmla " X3 ".4s, v3.4s, v7.s[3]\n"        \
+  "fadd v0.4s, " X0 ".4s, v6.4s\n" "fadd v1.4s, " X1 ".4s, v6.4s\n"            \
+  "fadd v2.4s, " X2 ".4s, v6.4s\n" "fadd v3.4s, " X3 ".4s, v6.4s\n"
+#define AIO_OUT_RELU                                                           \
+  "fmax v0.4s, v0.4s, v4.4s\n" "fmax v1.4s, v1.4s, v4.4s\n"                    \
+  "fmax v2.4s, v2.4s, v4.4s\n" "fmax v3.4s, v3.4s, v4.4s\n"
+#define AIO_OUT_NOACT
+#define AIO_OUT_ROW(X0, X1, X2, X3, X4, X5, EPI, ACT)        \
+  "fsub v1.4s, " X1 ".4s, " X2 ".4s\n"                       \
+  "fadd v2.4s, " X1 ".4s, " X2 ".4s\n"                       \
+  "fadd " X1 ".4s, " X3 ".4s, " X4 ".4s\n"                   \
+  "fsub " X4 ".4s, " X3 ".4s, " X4 ".4s\n"                   \
+  "fadd " X0 ".4s, " X0 ".4s, v2.4s\n"                       \
+  "fadd v0.4s, " X0 ".4s, " X1 ".4s\n"                       \
+  "fmla v2.4s, " X1 ".4s, v7.s[1]\n"                         \
+  "fadd v3.4s, " X5 ".4s, v1.4s\n"                           \
+  "fmla v3.4s, " X4 ".4s, v7.s[2]\n"                         \
+  "fmla v1.4s, " X4 ".4s, v7.s[0]\n"                         \
+  EPI(X0, X1, X2, X3)                                        \
+  ACT                                                        \
+  "st4 {v0.4s, v1.4s, v2.4s, v3.4s}, [x10], %[ys]\n"
+#define AIO_OUT_GROUPS(EPI, ACT)                                                   \
+  __asm__ volatile(                                                                \
+      "ld1 {v7.4s}, [%[kv]]\n"                                                     \
+      "ld1r {v6.4s}, [%[bias]]\n"                                                  \
+      "1:\n"                                                                       \
+      "mov x9, %[p]\n"                                                             \
+      AIO_OUT_COL("v8", "v14", "v20", "v26") AIO_OUT_COL("v9", "v15", "v21", "v27")   \
+      AIO_OUT_COL("v10", "v16", "v22", "v28") AIO_OUT_COL("v11", "v17", "v23", "v29") \
+      AIO_OUT_COL("v12", "v18", "v24", "v30") AIO_OUT_COL("v13", "v19", "v25", "v31") \
+      "movi v4.4s, #0\n"                                                           \
+      "mov x10, %[y]\n"                                                            \
+      "mov x11, %[r]\n"                                                            \
+      AIO_OUT_ROW("v8", "v9", "v10", "v11", "v12", "v13", EPI, ACT)                \
+      AIO_OUT_ROW("v14", "v15", "v16", "v17", "v18", "v19", EPI, ACT)              \
+      AIO_OUT_ROW("v20", "v21", "v22", "v23", "v24", "v25", EPI, ACT)              \
+      AIO_OUT_ROW("v26", "v27", "v28", "v29", "v30", "v31", EPI, ACT)              \
+      "add %[p], %[p], #16\n"                                                      \
+      "add %[y], %[y], #64\n"                                                      \
+      "add %[r], %[r], #64\n"                                                      \
+      "subs %[n], %[n], #1\n"                                                      \
+      "b.ne 1b\n"                                                                  \
+      : [p] "+r"(p), [y] "+r"(y), [r] "+r"(res), [n] "+r"(groups)                   \
+      : [s6] "r"(6 * sb), [s35] "r"(35 * sb), [ys] "r"(ys * sizeof(float)),       \
+        [kv] "r"(kv), [bias] "r"(&bias)                                            \
+      : "x9", "x10", "x11", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", \
+        "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",   \
+        "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",   \
+        "cc", "memory")
+// dst[i] = src[i] for i < n <= 16: whole vectors, then lane by lane.
+inline void copy_short(const float* src, float* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vld1q_f32(src + i));
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+template <bool kRes, bool kRelu>
+void output_f4_groups(const float* p, size_t stride, size_t groups, float scale, float bias,
+                      const float* res, float* y, size_t ys) {
+  const size_t sb = stride * sizeof(float);
+  const float kv[4] = {2.f, 4.f, 8.f, scale};
+  if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_RELU);
+  if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_NOACT);
+  if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU);
+  if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT);
+}
+#undef AIO_OUT_COL
+#undef AIO_OUT_EPI_BIAS
+#undef AIO_OUT_EPI_RES
+#undef AIO_OUT_RELU
+#undef AIO_OUT_NOACT
+#undef AIO_OUT_ROW
+#undef AIO_OUT_GROUPS
+
 // kAct: the activation when it is None, ReLU or ReLU6 (chosen once per call, not per vector);
 // Act::Silu stands for any other, through act4.
 template <Act kAct>
 void output_f4_act(const float* p, size_t stride, size_t n, float scale, float bias,
                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+  if constexpr (kAct == Act::None || kAct == Act::Relu) {
+    // In assembly: whole groups (16 columns on the map, all 4 rows) straight into y; the others
+    // (a segment's last tiles, the map's last rows) through a 4 x 16 buffer, their residual
+    // columns copied into another first.
+    constexpr bool kRelu = kAct == Act::Relu;
+    const size_t full = y_rows[3] ? cols / 16 : 0;
+    if (full > 0) {
+      const size_t ys = static_cast<size_t>(y_rows[1] - y_rows[0]);
+      if (res)
+        output_f4_groups<true, kRelu>(p, stride, full, scale, bias, res[0], y_rows[0], ys);
+      else
+        output_f4_groups<false, kRelu>(p, stride, full, scale, bias, y_rows[0], y_rows[0], ys);
+    }
+    for (size_t i0 = 4 * full; i0 < n; i0 += 4) {
+      const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
+      float out[4][16], rt[4][16];
+      if (res) {
+        for (size_t dy = 0; dy < 4; ++dy) {
+          float32x4_t* d = reinterpret_cast<float32x4_t*>(rt[dy]);
+          d[0] = d[1] = d[2] = d[3] = vdupq_n_f32(0.f);
+          if (res[dy]) copy_short(res[dy] + x0, rt[dy], w);
+        }
+        output_f4_groups<true, kRelu>(p + i0, stride, 1, scale, bias, rt[0], out[0], 16);
+      } else {
+        output_f4_groups<false, kRelu>(p + i0, stride, 1, scale, bias, out[0], out[0], 16);
+      }
+      for (size_t dy = 0; dy < 4; ++dy)
+        if (y_rows[dy]) copy_short(out[dy], y_rows[dy] + x0, w);
+    }
+    return;
+  }
   const float32x4_t vs = vdupq_n_f32(scale), vb = vdupq_n_f32(bias);
   for (size_t i0 = 0; i0 < n; i0 += 4) {
     float32x4_t q[4][6];  // A^T M
