@@ -143,82 +143,105 @@ void output_f2_neon(const float* p, size_t stride, size_t n, float scale, float 
   }
 }
 
-// B^T x of F(4x4) on vectors (as bt6 in winograd.cpp).
-inline void bt6(const float32x4_t* x, float32x4_t* r) {
-  const float32x4_t a = vfmsq_n_f32(x[4], x[2], 4.f), b = vfmsq_n_f32(x[3], x[1], 4.f);
-  const float32x4_t c = vsubq_f32(x[4], x[2]), d = vsubq_f32(x[3], x[1]);
-  r[0] = vfmsq_n_f32(vfmaq_n_f32(x[4], x[0], 4.f), x[2], 5.f);
-  r[1] = vaddq_f32(a, b);
-  r[2] = vsubq_f32(a, b);
-  r[3] = vfmaq_n_f32(c, d, 2.f);
-  r[4] = vfmsq_n_f32(c, d, 2.f);
-  r[5] = vfmsq_n_f32(vfmaq_n_f32(x[5], x[1], 4.f), x[3], 5.f);
+// F(4x4)'s input transform of `groups` 4-tile groups (tiles 4 columns apart, 16 floats from
+// one group to the next) of a zero-bordered plane, in assembly: GCC's code for the intrinsics
+// spent about 430 instructions a group (register copies around the accumulating FMAs, pointers
+// spilled), this about 255. The row transform's six outputs come in three pairs that share
+// their terms ({0, 5}, {1, 2}, {3, 4}); each pair is computed for the six rows (two ld4 a row:
+// phases 4i + k for k < 4, and 4 columns on, the last two) and transformed down its columns at
+// once. A row's second ld4 goes to the registers after the previous row's pair, so the pair
+// accumulates where it was loaded: row r's pair ends in v(8 + 2r), v(9 + 2r). Each column's B^T
+// (14 operations) is stored down its six positions by one pointer post-incremented by six
+// positions. v31 holds {4, 5, 2, 0}.
+#define AIO_IN_ROWS(ROW)                                                        \
+  ROW("v8", "v9", "v10", "v11") ROW("v10", "v11", "v12", "v13")                 \
+  ROW("v12", "v13", "v14", "v15") ROW("v14", "v15", "v16", "v17")               \
+  ROW("v16", "v17", "v18", "v19") ROW("v18", "v19", "v20", "v21")               \
+  "sub x9, x9, %[rs6]\n" "sub x12, x12, %[rs6]\n"
+#define AIO_IN_LOAD(A, B, C, D)                                                 \
+  "ld4 {v0.4s, v1.4s, v2.4s, v3.4s}, [x9], %[rs]\n"                             \
+  "ld4 {" A ".4s, " B ".4s, " C ".4s, " D ".4s}, [x12], %[rs]\n"
+// Columns 0 (in A) and 5 (in B): e4 + 4 e0 - 5 e2 and e5 + 4 e1 - 5 e3.
+#define AIO_IN_ROW05(A, B, C, D) AIO_IN_LOAD(A, B, C, D)                        \
+  "fmla " A ".4s, v0.4s, v31.s[0]\n" "fmls " A ".4s, v2.4s, v31.s[1]\n"         \
+  "fmla " B ".4s, v1.4s, v31.s[0]\n" "fmls " B ".4s, v3.4s, v31.s[1]\n"
+// Columns 1 (in B) and 2 (in A): a + b and a - b, a = e4 - 4 e2, b = e3 - 4 e1.
+#define AIO_IN_ROW12(A, B, C, D) AIO_IN_LOAD(A, B, C, D)                        \
+  "fmls " A ".4s, v2.4s, v31.s[0]\n" "fmls v3.4s, v1.4s, v31.s[0]\n"            \
+  "fadd " B ".4s, " A ".4s, v3.4s\n" "fsub " A ".4s, " A ".4s, v3.4s\n"
+// Columns 3 (in B) and 4 (in A): c + 2 d and c - 2 d, c = e4 - e2, d = e3 - e1.
+#define AIO_IN_ROW34(A, B, C, D) AIO_IN_LOAD(A, B, C, D)                        \
+  "fsub " A ".4s, " A ".4s, v2.4s\n" "fsub v3.4s, v3.4s, v1.4s\n"               \
+  "fadd " B ".4s, " A ".4s, v3.4s\n" "fadd " B ".4s, " B ".4s, v3.4s\n"         \
+  "fmls " A ".4s, v3.4s, v31.s[2]\n"
+// B^T down a column x0..x5 (as bt6), stored at positions 6 r + s, then x13 moves by DELTA.
+#define AIO_IN_COL(X0, X1, X2, X3, X4, X5, DELTA)                               \
+  "fsub v2.4s, " X4 ".4s, " X2 ".4s\n"                                          \
+  "fsub v3.4s, " X3 ".4s, " X1 ".4s\n"                                          \
+  "fsub " X0 ".4s, " X0 ".4s, " X2 ".4s\n"                                      \
+  "fmul " X0 ".4s, " X0 ".4s, v31.s[0]\n"                                       \
+  "fadd " X0 ".4s, " X0 ".4s, v2.4s\n"                                          \
+  "fsub " X5 ".4s, " X5 ".4s, " X3 ".4s\n"                                      \
+  "fmls " X5 ".4s, v3.4s, v31.s[0]\n"                                           \
+  "fmls " X4 ".4s, " X2 ".4s, v31.s[0]\n"                                       \
+  "fmls " X3 ".4s, " X1 ".4s, v31.s[0]\n"                                       \
+  "fadd " X1 ".4s, " X4 ".4s, " X3 ".4s\n"                                      \
+  "fsub " X2 ".4s, " X4 ".4s, " X3 ".4s\n"                                      \
+  "fmul v1.4s, v3.4s, v31.s[2]\n"                                               \
+  "fadd " X4 ".4s, v2.4s, v1.4s\n"                                              \
+  "fsub " X3 ".4s, v2.4s, v1.4s\n"                                              \
+  "st1 {" X0 ".4s}, [x13], %[s6]\n" "st1 {" X1 ".4s}, [x13], %[s6]\n"           \
+  "st1 {" X2 ".4s}, [x13], %[s6]\n" "st1 {" X4 ".4s}, [x13], %[s6]\n"           \
+  "st1 {" X3 ".4s}, [x13], %[s6]\n" "st1 {" X5 ".4s}, [x13], %[s6]\n"           \
+  "add x13, x13, %[" DELTA "]\n"
+#define AIO_IN_COL_(...) AIO_IN_COL(__VA_ARGS__)
+#define AIO_IN_EVEN "v8", "v10", "v12", "v14", "v16", "v18"
+#define AIO_IN_ODD "v9", "v11", "v13", "v15", "v17", "v19"
+void input_f4_groups(const float* src, size_t rs, size_t groups, float* v, size_t stride) {
+  static const float kv[4] = {4.f, 5.f, 2.f, 0.f};
+  const size_t sb = stride * sizeof(float);
+  const ptrdiff_t d05 = -31 * static_cast<ptrdiff_t>(sb), d51 = -40 * static_cast<ptrdiff_t>(sb),
+                  d35 = -35 * static_cast<ptrdiff_t>(sb);
+  __asm__ volatile(
+      "ld1 {v31.4s}, [%[kv]]\n"
+      "1:\n"
+      "mov x9, %[src]\n"
+      "add x12, %[src], #16\n"
+      "mov x13, %[v]\n"
+      AIO_IN_ROWS(AIO_IN_ROW05)
+      AIO_IN_COL_(AIO_IN_EVEN, "d05")
+      AIO_IN_COL_(AIO_IN_ODD, "d51")
+      AIO_IN_ROWS(AIO_IN_ROW12)
+      AIO_IN_COL_(AIO_IN_ODD, "d35")
+      AIO_IN_COL_(AIO_IN_EVEN, "d35")
+      AIO_IN_ROWS(AIO_IN_ROW34)
+      AIO_IN_COL_(AIO_IN_ODD, "d35")
+      AIO_IN_COL_(AIO_IN_EVEN, "d35")
+      "add %[src], %[src], #64\n"
+      "add %[v], %[v], #16\n"
+      "subs %[n], %[n], #1\n"
+      "b.ne 1b\n"
+      : [src] "+r"(src), [v] "+r"(v), [n] "+r"(groups)
+      : [rs] "r"(rs * sizeof(float)), [rs6] "r"(6 * rs * sizeof(float)), [s6] "r"(6 * sb),
+        [d05] "r"(d05), [d51] "r"(d51), [d35] "r"(d35), [kv] "r"(kv)
+      : "x9", "x12", "x13", "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12", "v13",
+        "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v31", "cc", "memory");
 }
+#undef AIO_IN_ROWS
+#undef AIO_IN_LOAD
+#undef AIO_IN_ROW05
+#undef AIO_IN_ROW12
+#undef AIO_IN_ROW34
+#undef AIO_IN_COL
+#undef AIO_IN_COL_
+#undef AIO_IN_EVEN
+#undef AIO_IN_ODD
 
-// Row r's six phases e_k (columns 4i + k) of a 4-tile group: two vld4q, 4 columns apart (the
-// second's first two phases are columns 4i + 4 and 4i + 5), so a window row is 20 floats.
-struct Phases {
-  float32x4_t e[6];
-};
-inline Phases load_phases(const float* src) {
-  const float32x4x4_t c = vld4q_f32(src), d = vld4q_f32(src + 4);
-  return {{c.val[0], c.val[1], c.val[2], c.val[3], d.val[0], d.val[1]}};
-}
-
-// Stores the vertical transform (B^T) of column s of the row-transformed tile, x[r] for r < 6,
-// at positions 6 r + s.
-inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride) {
-  float32x4_t t[6];
-  bt6(x, t);
-#pragma GCC unroll 6
-  for (size_t r = 0; r < 6; ++r) vst1q_f32(v + (6 * r + s) * stride, t[r]);
-}
-
-// The row transform's six outputs come in three pairs that share their terms ({0, 5}, {1, 2},
-// {3, 4}); each pair is computed for the six rows (re-reading the rows: vld4q is one
-// instruction) and transformed down its columns at once, so 12 vectors are live instead of 36.
+// The input is zero-bordered (WinogradFns::padded_input), so every window lies inside it, and a
+// partial group's lanes read the windows after it (whole vectors: see WinogradFns).
 void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
                    float* v, size_t stride) {
-  const long h_in = static_cast<long>(g.h_in);
-  static const float kZeros[20] = {};
-  float buf[6][20];
-  for (size_t i0 = 0; i0 < n; i0 += 4) {
-    const long ix0 = static_cast<long>(4 * (tx0 + i0)) - static_cast<long>(g.pw);
-    const float* src[6];
-#pragma GCC unroll 6
-    for (size_t r = 0; r < 6; ++r) {
-      const long iy = static_cast<long>(4 * ty + r) - static_cast<long>(g.ph);
-      src[r] = iy < 0 || iy >= h_in ? kZeros : window_row(plane, g, iy, ix0, 20, buf[r]);
-    }
-    float* vi = v + i0;
-    float32x4_t p[6], q[6];
-#pragma GCC unroll 6
-    for (size_t r = 0; r < 6; ++r) {  // columns 0 and 5
-      const Phases h = load_phases(src[r]);
-      p[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[4], h.e[0], 4.f), h.e[2], 5.f);
-      q[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[5], h.e[1], 4.f), h.e[3], 5.f);
-    }
-    store_column(p, 0, vi, stride);
-    store_column(q, 5, vi, stride);
-#pragma GCC unroll 6
-    for (size_t r = 0; r < 6; ++r) {  // columns 1 and 2
-      const Phases h = load_phases(src[r]);
-      const float32x4_t a = vfmsq_n_f32(h.e[4], h.e[2], 4.f), b = vfmsq_n_f32(h.e[3], h.e[1], 4.f);
-      p[r] = vaddq_f32(a, b);
-      q[r] = vsubq_f32(a, b);
-    }
-    store_column(p, 1, vi, stride);
-    store_column(q, 2, vi, stride);
-#pragma GCC unroll 6
-    for (size_t r = 0; r < 6; ++r) {  // columns 3 and 4
-      const Phases h = load_phases(src[r]);
-      const float32x4_t c = vsubq_f32(h.e[4], h.e[2]), d = vsubq_f32(h.e[3], h.e[1]);
-      p[r] = vfmaq_n_f32(c, d, 2.f);
-      q[r] = vfmsq_n_f32(c, d, 2.f);
-    }
-    store_column(p, 3, vi, stride);
-    store_column(q, 4, vi, stride);
-  }
+  input_f4_groups(plane + 4 * (ty * g.w_in + tx0), g.w_in, (n + 3) / 4, v, stride);
 }
 
 // A^T x of F(4x4) on vectors (as at6 in winograd.cpp).
