@@ -88,7 +88,16 @@ void pack_conv_b_portable(const float* x, const ConvGeom& g, size_t k0, size_t k
 // Per-thread scratch of at least `floats` floats, 64-byte aligned, one buffer per slot (so kernels
 // that nest, like the Winograd driver around the GEMM, keep theirs apart). It grows on demand and
 // is then reused, so a warm inference path does not allocate.
-enum class Scratch { GemmPackB, ConvRows, Plane, Winograd, ConvDirect, CoutLanes, Count };
+enum class Scratch {
+  GemmPackB,
+  ConvRows,
+  ConvRowBuf,
+  Plane,
+  Winograd,
+  ConvDirect,
+  CoutLanes,
+  Count
+};
 float* thread_scratch(Scratch slot, size_t floats);
 
 // The two transforms of Winograd F(m x m, 3x3) (see winograd.cpp; m = 2 or 4, alpha = m + 2) for
