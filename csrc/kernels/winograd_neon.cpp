@@ -286,17 +286,32 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   "fmul v2.4s, v2.4s, v7.s[3]\n" "fmul v3.4s, v3.4s, v7.s[3]\n"                \
   "fadd v0.4s, v0.4s, v6.4s\n" "fadd v1.4s, v1.4s, v6.4s\n"                    \
   "fadd v2.4s, v2.4s, v6.4s\n" "fadd v3.4s, v3.4s, v6.4s\n"
-#define AIO_OUT_EPI_RES(X0, X1, X2, X3)                                        \
-  "ld4 {" X0 ".4s, " X1 ".4s, " X2 ".4s, " X3 ".4s}, [x11], %[ys]\n"           \
+#define AIO_OUT_RES_ADD(X0, X1, X2, X3)                                        \
   "fmla " X0 ".4s, v0.4s, v7.s[3]\n" "fmla " X1 ".4s, v1.4s, v7.s[3]\n"        \
   "fmla " X2 ".4s, v2.4s, v7.s[3]\n" "fmla " X3 ".4s, v3.4s, v7.s[3]\n"        \
   "fadd v0.4s, " X0 ".4s, v6.4s\n" "fadd v1.4s, " X1 ".4s, v6.4s\n"            \
   "fadd v2.4s, " X2 ".4s, v6.4s\n" "fadd v3.4s, " X3 ".4s, v6.4s\n"
+#define AIO_OUT_EPI_RES(X0, X1, X2, X3)                                        \
+  "ld4 {" X0 ".4s, " X1 ".4s, " X2 ".4s, " X3 ".4s}, [x11], %[ys]\n"           \
+  AIO_OUT_RES_ADD(X0, X1, X2, X3)
+// A partial group's first %[wt] (1-3) tiles: lane loads and stores (lane i is tile i's 4
+// columns); the other lanes are computed and dropped.
+#define AIO_OUT_LANES(OP, REGS, PTR, L)                                        \
+  OP " {" REGS "}[0], [" PTR "]\n"                                             \
+  "cmp %[wt], #2\n" "b.lt " L "f\n"                                            \
+  "add x14, " PTR ", #16\n" OP " {" REGS "}[1], [x14]\n" "b.eq " L "f\n"      \
+  "add x14, " PTR ", #32\n" OP " {" REGS "}[2], [x14]\n"                       \
+  L ":\n" "add " PTR ", " PTR ", %[ys]\n"
+#define AIO_OUT_EPI_RES_PART(X0, X1, X2, X3)                                   \
+  AIO_OUT_LANES("ld4", X0 ".s, " X1 ".s, " X2 ".s, " X3 ".s", "x11", "21")      \
+  AIO_OUT_RES_ADD(X0, X1, X2, X3)
+#define AIO_OUT_STORE "st4 {v0.4s, v1.4s, v2.4s, v3.4s}, [x10], %[ys]\n"
+#define AIO_OUT_STORE_PART AIO_OUT_LANES("st4", "v0.s, v1.s, v2.s, v3.s", "x10", "22")
 #define AIO_OUT_RELU                                                           \
   "fmax v0.4s, v0.4s, v4.4s\n" "fmax v1.4s, v1.4s, v4.4s\n"                    \
   "fmax v2.4s, v2.4s, v4.4s\n" "fmax v3.4s, v3.4s, v4.4s\n"
 #define AIO_OUT_NOACT
-#define AIO_OUT_ROW(X0, X1, X2, X3, X4, X5, EPI, ACT)        \
+#define AIO_OUT_ROW(X0, X1, X2, X3, X4, X5, EPI, ACT, STORE) \
   "fsub v1.4s, " X1 ".4s, " X2 ".4s\n"                       \
   "fadd v2.4s, " X1 ".4s, " X2 ".4s\n"                       \
   "fadd " X1 ".4s, " X3 ".4s, " X4 ".4s\n"                   \
@@ -309,8 +324,8 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   "fmla v1.4s, " X4 ".4s, v7.s[0]\n"                         \
   EPI(X0, X1, X2, X3)                                        \
   ACT                                                        \
-  "st4 {v0.4s, v1.4s, v2.4s, v3.4s}, [x10], %[ys]\n"
-#define AIO_OUT_GROUPS(EPI, ACT)                                                   \
+  STORE
+#define AIO_OUT_GROUPS(EPI, ACT, STORE)                                                 \
   __asm__ volatile(                                                                \
       "ld1 {v7.4s}, [%[kv]]\n"                                                     \
       "ld1r {v6.4s}, [%[bias]]\n"                                                  \
@@ -322,10 +337,10 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
       "movi v4.4s, #0\n"                                                           \
       "mov x10, %[y]\n"                                                            \
       "mov x11, %[r]\n"                                                            \
-      AIO_OUT_ROW("v8", "v9", "v10", "v11", "v12", "v13", EPI, ACT)                \
-      AIO_OUT_ROW("v14", "v15", "v16", "v17", "v18", "v19", EPI, ACT)              \
-      AIO_OUT_ROW("v20", "v21", "v22", "v23", "v24", "v25", EPI, ACT)              \
-      AIO_OUT_ROW("v26", "v27", "v28", "v29", "v30", "v31", EPI, ACT)              \
+      AIO_OUT_ROW("v8", "v9", "v10", "v11", "v12", "v13", EPI, ACT, STORE)              \
+      AIO_OUT_ROW("v14", "v15", "v16", "v17", "v18", "v19", EPI, ACT, STORE)            \
+      AIO_OUT_ROW("v20", "v21", "v22", "v23", "v24", "v25", EPI, ACT, STORE)            \
+      AIO_OUT_ROW("v26", "v27", "v28", "v29", "v30", "v31", EPI, ACT, STORE)            \
       "add %[p], %[p], #16\n"                                                      \
       "add %[y], %[y], #64\n"                                                      \
       "add %[r], %[r], #64\n"                                                      \
@@ -333,8 +348,8 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
       "b.ne 1b\n"                                                                  \
       : [p] "+r"(p), [y] "+r"(y), [r] "+r"(res), [n] "+r"(groups)                   \
       : [s6] "r"(6 * sb), [s35] "r"(35 * sb), [ys] "r"(ys * sizeof(float)),       \
-        [kv] "r"(kv), [bias] "r"(&bias)                                            \
-      : "x9", "x10", "x11", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", \
+        [kv] "r"(kv), [bias] "r"(&bias), [wt] "r"(whole)                           \
+      : "x9", "x10", "x11", "x14", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", \
         "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",   \
         "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",   \
         "cc", "memory")
@@ -345,19 +360,32 @@ inline void copy_short(const float* src, float* dst, size_t n) {
   for (; i < n; ++i) dst[i] = src[i];
 }
 
-template <bool kRes, bool kRelu>
+// kPart: one group of `whole` (1-3) tiles.
+template <bool kRes, bool kRelu, bool kPart = false>
 void output_f4_groups(const float* p, size_t stride, size_t groups, float scale, float bias,
-                      const float* res, float* y, size_t ys) {
+                      const float* res, float* y, size_t ys, size_t whole = 4) {
   const size_t sb = stride * sizeof(float);
   const float kv[4] = {2.f, 4.f, 8.f, scale};
-  if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_RELU);
-  if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_NOACT);
-  if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU);
-  if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT);
+  if constexpr (kPart) {
+    if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_RELU, AIO_OUT_STORE_PART);
+    if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_NOACT, AIO_OUT_STORE_PART);
+    if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE_PART);
+    if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE_PART);
+  } else {
+    if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_RELU, AIO_OUT_STORE);
+    if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_NOACT, AIO_OUT_STORE);
+    if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE);
+    if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE);
+  }
 }
 #undef AIO_OUT_COL
 #undef AIO_OUT_EPI_BIAS
 #undef AIO_OUT_EPI_RES
+#undef AIO_OUT_RES_ADD
+#undef AIO_OUT_LANES
+#undef AIO_OUT_EPI_RES_PART
+#undef AIO_OUT_STORE
+#undef AIO_OUT_STORE_PART
 #undef AIO_OUT_RELU
 #undef AIO_OUT_NOACT
 #undef AIO_OUT_ROW
@@ -383,6 +411,16 @@ void output_f4_act(const float* p, size_t stride, size_t n, float scale, float b
     }
     for (size_t i0 = 4 * full; i0 < n; i0 += 4) {
       const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
+      if (w % 4 == 0 && y_rows[3]) {  // whole tiles on all 4 rows: lane stores
+        const size_t ys = static_cast<size_t>(y_rows[1] - y_rows[0]);
+        if (res)
+          output_f4_groups<true, kRelu, true>(p + i0, stride, 1, scale, bias, res[0] + x0,
+                                              y_rows[0] + x0, ys, w / 4);
+        else
+          output_f4_groups<false, kRelu, true>(p + i0, stride, 1, scale, bias, y_rows[0] + x0,
+                                               y_rows[0] + x0, ys, w / 4);
+        continue;
+      }
       float out[4][16], rt[4][16];
       if (res) {
         for (size_t dy = 0; dy < 4; ++dy) {
