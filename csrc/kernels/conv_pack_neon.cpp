@@ -129,16 +129,12 @@ void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t
     }
     for (size_t q = 0; q < nruns; ++q) {
       const float* src = base + runs[q].src;
-      if constexpr (S == 1) {
+      if constexpr (S == 1)
         neon::copy_strips8(src, d, runs[q].full, kNR * kc * sizeof(float));
-        src += runs[q].full * kNR;
-        d += runs[q].full * kNR * kc;
-      } else {
-        for (size_t t = runs[q].full; t > 0; --t, src += kNR * S, d += kNR * kc) {
-          vst1q_f32(d, vld2q_f32(src).val[0]);
-          vst1q_f32(d + 4, vld2q_f32(src + 8).val[0]);
-        }
-      }
+      else
+        neon::copy_strips8_s2(src, d, runs[q].full, kNR * kc * sizeof(float));
+      src += runs[q].full * kNR * S;
+      d += runs[q].full * kNR * kc;
       if (runs[q].tail) {  // the block's partial last strip: zeros past its pixels
         for (size_t l = 0; l < kNR; ++l) d[l] = l < runs[q].tail ? src[l * S] : 0.f;
         d += kNR * kc;
