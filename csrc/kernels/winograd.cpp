@@ -21,6 +21,7 @@
 // price of larger transform coefficients: its rounding error is a few times F(2x2)'s (measured in
 // tests/cpp/test_kernels_spatial.cpp, stated in kernels.h).
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/kernels_internal.h"
@@ -300,13 +301,17 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
     float* pad = thread_scratch(Scratch::Plane, C * gi.h_in * gi.w_in);
     std::fill(pad, pad + C * gi.h_in * gi.w_in, 0.f);
     const size_t left = std::min(g.pw, gi.w_in), body = std::min(g.w_in, gi.w_in - left);
-    for (size_t c = 0; c < C; ++c)
-      for (size_t r = 0; r < gi.h_in; ++r) {
-        const long iy = static_cast<long>(tile * ty0 + r) - static_cast<long>(g.ph);
-        if (iy < 0 || iy >= static_cast<long>(g.h_in)) continue;
-        const float* src = x + (c * g.h_in + static_cast<size_t>(iy)) * g.w_in;
-        std::copy(src, src + body, pad + (c * gi.h_in + r) * gi.w_in + left);
-      }
+    // Padded rows [r0, r1) hold image rows r + tile ty0 - ph; the others stay zero.
+    const long shift = static_cast<long>(tile * ty0) - static_cast<long>(g.ph);
+    const size_t r0 = static_cast<size_t>(std::clamp(-shift, 0L, static_cast<long>(gi.h_in)));
+    const size_t r1 = static_cast<size_t>(
+        std::clamp(static_cast<long>(g.h_in) - shift, static_cast<long>(r0),
+                   static_cast<long>(gi.h_in)));
+    for (size_t c = 0; c < C; ++c) {
+      const float* src = x + (c * g.h_in + static_cast<size_t>(static_cast<long>(r0) + shift)) * g.w_in;
+      float* dst = pad + (c * gi.h_in + r0) * gi.w_in + left;
+      for (size_t r = r0; r < r1; ++r, src += g.w_in, dst += gi.w_in) std::copy(src, src + body, dst);
+    }
     xi = pad;
   }
   const size_t ty_base = xi == x ? 0 : ty0, plane_in = gi.h_in * gi.w_in;
@@ -337,21 +342,31 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
       const size_t o1 = std::min(m, o0 + mb);
       for (size_t t = 0; t < elems; ++t)
         multiply(kt, fns, w.element(t), v + t * v_floats, vr, C, o0, o1, nb, prod + t * m_floats);
+      // Each segment's output rows for channel 0 (null past the map), once per block; channel o
+      // adds o planes.
+      size_t at[detail::kMaxNR][detail::kMaxWinogradTile], cols[detail::kMaxNR];
+      for (size_t s = 0; s < n_segs; ++s) {
+        const Segment& sg = segs[s];
+        const size_t ox = tile * sg.tx0;
+        cols[s] = std::min(tile * sg.n, g.w_out - ox);
+        for (size_t r = 0; r < tile; ++r)
+          at[s][r] = tile * sg.ty + r < g.h_out ? (tile * sg.ty + r) * g.w_out + ox : SIZE_MAX;
+      }
       for (size_t o = o0; o < o1; ++o) {
         const float scale = epi.scale ? epi.scale[o] : 1.f;
         const float bias = epi.bias ? epi.bias[o] : 0.f;
+        float* const yo = y + o * HW;
+        const float* const ro = epi.residual ? epi.residual + o * HW : nullptr;
         for (size_t s = 0; s < n_segs; ++s) {
-          const Segment& sg = segs[s];
-          const size_t ox = tile * sg.tx0, cols = std::min(tile * sg.n, g.w_out - ox);
           float* rows[detail::kMaxWinogradTile] = {};
           const float* res_rows[detail::kMaxWinogradTile] = {};
-          for (size_t r = 0; r < tile && tile * sg.ty + r < g.h_out; ++r) {
-            const size_t at = o * HW + (tile * sg.ty + r) * g.w_out + ox;
-            rows[r] = y + at;
-            if (epi.residual) res_rows[r] = epi.residual + at;
+          for (size_t r = 0; r < tile; ++r) {
+            if (at[s][r] == SIZE_MAX) break;
+            rows[r] = yo + at[s][r];
+            if (ro) res_rows[r] = ro + at[s][r];
           }
-          fns.output(prod + (o - o0) * nr + sg.j, m_floats, sg.n, scale, bias,
-                     epi.residual ? res_rows : nullptr, rows, cols, epi.act);
+          fns.output(prod + (o - o0) * nr + segs[s].j, m_floats, segs[s].n, scale, bias,
+                     ro ? res_rows : nullptr, rows, cols[s], epi.act);
         }
       }
     }
