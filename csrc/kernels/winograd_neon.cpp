@@ -518,10 +518,10 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
 
 // The products of a block of at most 4 tiles (a 7 x 7 map's 4 F(4x4) tiles), 12 rows x 4
 // columns: 12 accumulators, 12 FMAs by element per k. B is 4 floats a row, so 4 k of it are one
-// 4-register load, and 4 k of the panel's A (48 floats) three: 57 instructions per 4 k for 192
-// multiply-adds (with a loop branch and three A prefetches: the transformed weights of a
-// 7 x 7 x 512 layer, 1 MB per position, stream from memory), where one A and one B load per k
-// took 61. All of K at once: B (at most 8 KB here) stays in L1, C is written once.
+// 4-register load, and 4 k of the panel's A (48 floats) three: 56 instructions per 4 k for 192
+// multiply-adds (with three A prefetches, the transformed weights of a 7 x 7 x 512 layer, 1 MB
+// per position, streaming from memory, and a loop branch per 8 k), where one A and one B load
+// per k and a branch per 4 k took 61. All of K at once: B (at most 8 KB here) stays in L1, C is written once.
 void narrow_product_neon(size_t k, const float* a, const float* b, float* c, size_t ldc) {
 #define AIO_WINO_KSTEP(op, B, A0, A1, A2)                                 \
   op " v8.4s, " B ".4s, " A0 ".s[0]\n" op " v9.4s, " B ".4s, " A0 ".s[1]\n"   \
@@ -541,6 +541,10 @@ void narrow_product_neon(size_t k, const float* a, const float* b, float* c, siz
   AIO_WINO_KSTEP("fmla", "v2", "v26", "v27", "v28")  \
   AIO_WINO_KSTEP("fmla", "v3", "v29", "v30", "v31")
 #define AIO_WINO_STORE(acc) "st1 {" acc ".4s}, [x12], %[ldc]\n"
+#define AIO_WINO_PRFM                   \
+  "prfm pldl1keep, [x10, #2304]\n"      \
+  "prfm pldl1keep, [x10, #2368]\n"      \
+  "prfm pldl1keep, [x10, #2432]\n"
   __asm__ volatile(
       "mov x10, %[a]\n"
       "mov x11, %[b]\n"
@@ -557,10 +561,19 @@ void narrow_product_neon(size_t k, const float* a, const float* b, float* c, siz
       AIO_WINO_STEP4("fmul")
       "subs x9, x9, #1\n"
       "b.eq 3f\n"
+      "tbz x9, #0, 6f\n"  // an odd count of 4-k groups left: one alone, then pairs
+      AIO_WINO_PRFM
+      AIO_WINO_LOAD4
+      AIO_WINO_STEP4("fmla")
+      "subs x9, x9, #1\n"
+      "b.eq 3f\n"
+      "6:\n"
+      "lsr x9, x9, #1\n"
       "2:\n"
-      "prfm pldl1keep, [x10, #2304]\n"
-      "prfm pldl1keep, [x10, #2368]\n"
-      "prfm pldl1keep, [x10, #2432]\n"
+      AIO_WINO_PRFM
+      AIO_WINO_LOAD4
+      AIO_WINO_STEP4("fmla")
+      AIO_WINO_PRFM
       AIO_WINO_LOAD4
       AIO_WINO_STEP4("fmla")
       "subs x9, x9, #1\n"
@@ -587,6 +600,7 @@ void narrow_product_neon(size_t k, const float* a, const float* b, float* c, siz
 #undef AIO_WINO_LOAD4
 #undef AIO_WINO_STEP4
 #undef AIO_WINO_STORE
+#undef AIO_WINO_PRFM
 }
 
 }  // namespace
