@@ -294,19 +294,42 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
 #define AIO_OUT_EPI_RES(X0, X1, X2, X3)                                        \
   "ld4 {" X0 ".4s, " X1 ".4s, " X2 ".4s, " X3 ".4s}, [x11], %[ys]\n"           \
   AIO_OUT_RES_ADD(X0, X1, X2, X3)
-// A partial group's first %[wt] (1-3) tiles: lane loads and stores (lane i is tile i's 4
-// columns); the other lanes are computed and dropped.
+// A partial group: its rows through pointer arrays (x10: y's, x11: the residual's; rows past the
+// map point at a dummy), its first %[wt] (0-4) whole tiles by lane loads and stores (lane i is
+// tile i's 4 columns), then %[rs] (0-3) more columns of tile %[wt] one float at a time; the
+// other lanes are computed and dropped.
 #define AIO_OUT_LANES(OP, REGS, PTR, L)                                        \
+  "cbz %[wt], " L "f\n"                                                        \
   OP " {" REGS "}[0], [" PTR "]\n"                                             \
   "cmp %[wt], #2\n" "b.lt " L "f\n"                                            \
   "add x14, " PTR ", #16\n" OP " {" REGS "}[1], [x14]\n" "b.eq " L "f\n"      \
   "add x14, " PTR ", #32\n" OP " {" REGS "}[2], [x14]\n"                       \
-  L ":\n" "add " PTR ", " PTR ", %[ys]\n"
+  "cmp %[wt], #3\n" "b.eq " L "f\n"                                            \
+  "add x14, " PTR ", #48\n" OP " {" REGS "}[3], [x14]\n"                       \
+  L ":\n"
+#define AIO_OUT_REST_LANE(OP, R0, R1, R2, I, E)                                 \
+  OP " {" R0 ".s}[" I "], [x14], #4\n" "cmp %[rs], #2\n" "b.lt " E "f\n"         \
+  OP " {" R1 ".s}[" I "], [x14], #4\n" "b.eq " E "f\n"                           \
+  OP " {" R2 ".s}[" I "], [x14]\n"
+#define AIO_OUT_REST(OP, R0, R1, R2, PTR, L1, L2, L3, E)                        \
+  "cbz %[rs], " E "f\n"                                                        \
+  "add x14, " PTR ", %[w16]\n"                                                 \
+  "cmp %[wt], #2\n" "b.eq " L2 "f\n" "b.hi " L3 "f\n" "cbnz %[wt], " L1 "f\n"  \
+  AIO_OUT_REST_LANE(OP, R0, R1, R2, "0", E) "b " E "f\n"                        \
+  L1 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "1", E) "b " E "f\n"               \
+  L2 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "2", E) "b " E "f\n"               \
+  L3 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "3", E)                            \
+  E ":\n"
 #define AIO_OUT_EPI_RES_PART(X0, X1, X2, X3)                                   \
-  AIO_OUT_LANES("ld4", X0 ".s, " X1 ".s, " X2 ".s, " X3 ".s", "x11", "21")      \
+  "ldr x16, [x11], #8\n"                                                       \
+  AIO_OUT_LANES("ld4", X0 ".s, " X1 ".s, " X2 ".s, " X3 ".s", "x16", "41")      \
+  AIO_OUT_REST("ld1", X0, X1, X2, "x16", "42", "43", "44", "45")                \
   AIO_OUT_RES_ADD(X0, X1, X2, X3)
 #define AIO_OUT_STORE "st4 {v0.4s, v1.4s, v2.4s, v3.4s}, [x10], %[ys]\n"
-#define AIO_OUT_STORE_PART AIO_OUT_LANES("st4", "v0.s, v1.s, v2.s, v3.s", "x10", "22")
+#define AIO_OUT_STORE_PART                                                     \
+  "ldr x15, [x10], #8\n"                                                       \
+  AIO_OUT_LANES("st4", "v0.s, v1.s, v2.s, v3.s", "x15", "51")                  \
+  AIO_OUT_REST("st1", "v0", "v1", "v2", "x15", "52", "53", "54", "55")
 #define AIO_OUT_RELU                                                           \
   "fmax v0.4s, v0.4s, v4.4s\n" "fmax v1.4s, v1.4s, v4.4s\n"                    \
   "fmax v2.4s, v2.4s, v4.4s\n" "fmax v3.4s, v3.4s, v4.4s\n"
@@ -348,22 +371,17 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
       "b.ne 1b\n"                                                                  \
       : [p] "+r"(p), [y] "+r"(y), [r] "+r"(res), [n] "+r"(groups)                   \
       : [s6] "r"(6 * sb), [s35] "r"(35 * sb), [ys] "r"(ys * sizeof(float)),       \
-        [kv] "r"(kv), [bias] "r"(&bias), [wt] "r"(whole)                           \
-      : "x9", "x10", "x11", "x14", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", \
+        [kv] "r"(kv), [bias] "r"(&bias), [wt] "r"(whole), [rs] "r"(rest),           \
+        [w16] "r"(16 * whole)                                                      \
+      : "x9", "x10", "x11", "x14", "x15", "x16", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", \
         "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",   \
         "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",   \
         "cc", "memory")
-// dst[i] = src[i] for i < n <= 16: whole vectors, then lane by lane.
-inline void copy_short(const float* src, float* dst, size_t n) {
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vld1q_f32(src + i));
-  for (; i < n; ++i) dst[i] = src[i];
-}
-
-// kPart: one group of `whole` (1-3) tiles.
+// Whole groups: y and res point at row 0's first column (rows ys floats apart). kPart: one group
+// of `whole` tiles and `rest` columns; y and res point at arrays of 4 row pointers.
 template <bool kRes, bool kRelu, bool kPart = false>
 void output_f4_groups(const float* p, size_t stride, size_t groups, float scale, float bias,
-                      const float* res, float* y, size_t ys, size_t whole = 4) {
+                      const void* res, void* y, size_t ys, size_t whole = 4, size_t rest = 0) {
   const size_t sb = stride * sizeof(float);
   const float kv[4] = {2.f, 4.f, 8.f, scale};
   if constexpr (kPart) {
@@ -383,6 +401,8 @@ void output_f4_groups(const float* p, size_t stride, size_t groups, float scale,
 #undef AIO_OUT_EPI_RES
 #undef AIO_OUT_RES_ADD
 #undef AIO_OUT_LANES
+#undef AIO_OUT_REST_LANE
+#undef AIO_OUT_REST
 #undef AIO_OUT_EPI_RES_PART
 #undef AIO_OUT_STORE
 #undef AIO_OUT_STORE_PART
@@ -397,9 +417,8 @@ template <Act kAct>
 void output_f4_act(const float* p, size_t stride, size_t n, float scale, float bias,
                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
   if constexpr (kAct == Act::None || kAct == Act::Relu) {
-    // In assembly: whole groups (16 columns on the map, all 4 rows) straight into y; the others
-    // (a segment's last tiles, the map's last rows) through a 4 x 16 buffer, their residual
-    // columns copied into another first.
+    // In assembly: whole groups (16 columns on the map, all 4 rows) by rows 4 x 16 floats, the
+    // others (a segment's last tiles, the map's last rows) by lanes and single floats.
     constexpr bool kRelu = kAct == Act::Relu;
     const size_t full = y_rows[3] ? cols / 16 : 0;
     if (full > 0) {
@@ -411,29 +430,19 @@ void output_f4_act(const float* p, size_t stride, size_t n, float scale, float b
     }
     for (size_t i0 = 4 * full; i0 < n; i0 += 4) {
       const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
-      if (w % 4 == 0 && y_rows[3]) {  // whole tiles on all 4 rows: lane stores
-        const size_t ys = static_cast<size_t>(y_rows[1] - y_rows[0]);
-        if (res)
-          output_f4_groups<true, kRelu, true>(p + i0, stride, 1, scale, bias, res[0] + x0,
-                                              y_rows[0] + x0, ys, w / 4);
-        else
-          output_f4_groups<false, kRelu, true>(p + i0, stride, 1, scale, bias, y_rows[0] + x0,
-                                               y_rows[0] + x0, ys, w / 4);
-        continue;
+      float dummy[16];
+      float* yp[4];
+      const float* rp[4];
+      for (size_t dy = 0; dy < 4; ++dy) {
+        yp[dy] = y_rows[dy] ? y_rows[dy] + x0 : dummy;
+        rp[dy] = res && res[dy] ? res[dy] + x0 : dummy;
       }
-      float out[4][16], rt[4][16];
-      if (res) {
-        for (size_t dy = 0; dy < 4; ++dy) {
-          float32x4_t* d = reinterpret_cast<float32x4_t*>(rt[dy]);
-          d[0] = d[1] = d[2] = d[3] = vdupq_n_f32(0.f);
-          if (res[dy]) copy_short(res[dy] + x0, rt[dy], w);
-        }
-        output_f4_groups<true, kRelu>(p + i0, stride, 1, scale, bias, rt[0], out[0], 16);
-      } else {
-        output_f4_groups<false, kRelu>(p + i0, stride, 1, scale, bias, out[0], out[0], 16);
-      }
-      for (size_t dy = 0; dy < 4; ++dy)
-        if (y_rows[dy]) copy_short(out[dy], y_rows[dy] + x0, w);
+      if (res)
+        output_f4_groups<true, kRelu, true>(p + i0, stride, 1, scale, bias, rp, yp, 0, w / 4,
+                                            w % 4);
+      else
+        output_f4_groups<false, kRelu, true>(p + i0, stride, 1, scale, bias, rp, yp, 0, w / 4,
+                                             w % 4);
     }
     return;
   }
