@@ -8,6 +8,7 @@
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/kernels_internal.h"
@@ -257,13 +258,15 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
 // Whole 4-tile groups of F(4x4)'s output transform in assembly, for `groups` groups from p, y
 // and res (4 output rows each, `ys` floats apart; res, if kRes, laid out as y), Act None or ReLU.
 // GCC's code for the intrinsics below spent about 490 instructions a group (register copies
-// around the accumulating FMAs, pointers spilled to the stack); here about 205: per column s of
+// around the accumulating FMAs, pointers spilled to the stack); here about 190: per column s of
 // the product tile, six loads (one pointer, post-incremented by six positions) and A^T down the
 // column (10 operations) into q[dy][s] = v(8 + 6 dy + s), all 24 in registers; then per output
-// row dy, A^T along the row into v0-v3 (10), scale and bias (8, the residual loaded into the
-// row's own dead registers by ld4), ReLU (4) and one st4. v7 holds {2, 4, 8, scale}, v6 the
-// bias.
-#define AIO_OUT_COL(D0, D1, D2, D3)                          \
+// row dy, A^T along the row into v0-v3 (10), the scale (4 multiplies, or with the residual,
+// loaded into the row's own dead registers by ld4, 4 multiply-adds), ReLU (4) and one st4. The
+// bias costs one add a group: A^T E A is all ones for E = 1 at position (1, 1) alone, so
+// scale * (A^T (M + E bias / scale) A) = scale * Y + bias. v7 holds {2, 4, 8, scale}, v6
+// bias / scale.
+#define AIO_OUT_COL(D0, D1, D2, D3, EXTRA)                   \
   "ld1 {v0.4s}, [x9], %[s6]\n"                               \
   "ld1 {v1.4s}, [x9], %[s6]\n"                               \
   "ld1 {v2.4s}, [x9], %[s6]\n"                               \
@@ -271,6 +274,7 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   "ld1 {v4.4s}, [x9], %[s6]\n"                               \
   "ld1 {v5.4s}, [x9], %[s6]\n"                               \
   "sub x9, x9, %[s35]\n"                                     \
+  EXTRA                                                      \
   "fsub " D1 ".4s, v1.4s, v2.4s\n"                           \
   "fadd " D2 ".4s, v1.4s, v2.4s\n"                           \
   "fadd v1.4s, v3.4s, v4.4s\n"                               \
@@ -281,19 +285,19 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   "fadd " D3 ".4s, v5.4s, " D1 ".4s\n"                       \
   "fmla " D3 ".4s, v4.4s, v7.s[2]\n"                         \
   "fmla " D1 ".4s, v4.4s, v7.s[0]\n"
-#define AIO_OUT_EPI_BIAS(X0, X1, X2, X3)                                       \
+// The epilogues: y = scale * (out + bias / scale) [+ residual], the bias folded into the
+// products (below), then the activation and the store on the registers that hold the result.
+#define AIO_OUT_EPI_BIAS(X0, X1, X2, X3, ACT, STORE)                           \
   "fmul v0.4s, v0.4s, v7.s[3]\n" "fmul v1.4s, v1.4s, v7.s[3]\n"                \
   "fmul v2.4s, v2.4s, v7.s[3]\n" "fmul v3.4s, v3.4s, v7.s[3]\n"                \
-  "fadd v0.4s, v0.4s, v6.4s\n" "fadd v1.4s, v1.4s, v6.4s\n"                    \
-  "fadd v2.4s, v2.4s, v6.4s\n" "fadd v3.4s, v3.4s, v6.4s\n"
-#define AIO_OUT_RES_ADD(X0, X1, X2, X3)                                        \
+  ACT("v0", "v1", "v2", "v3") STORE("v0", "v1", "v2", "v3")
+#define AIO_OUT_RES_ADD(X0, X1, X2, X3, ACT, STORE)                            \
   "fmla " X0 ".4s, v0.4s, v7.s[3]\n" "fmla " X1 ".4s, v1.4s, v7.s[3]\n"        \
   "fmla " X2 ".4s, v2.4s, v7.s[3]\n" "fmla " X3 ".4s, v3.4s, v7.s[3]\n"        \
-  "fadd v0.4s, " X0 ".4s, v6.4s\n" "fadd v1.4s, " X1 ".4s, v6.4s\n"            \
-  "fadd v2.4s, " X2 ".4s, v6.4s\n" "fadd v3.4s, " X3 ".4s, v6.4s\n"
-#define AIO_OUT_EPI_RES(X0, X1, X2, X3)                                        \
+  ACT(X0, X1, X2, X3) STORE(X0, X1, X2, X3)
+#define AIO_OUT_EPI_RES(X0, X1, X2, X3, ACT, STORE)                            \
   "ld4 {" X0 ".4s, " X1 ".4s, " X2 ".4s, " X3 ".4s}, [x11], %[ys]\n"           \
-  AIO_OUT_RES_ADD(X0, X1, X2, X3)
+  AIO_OUT_RES_ADD(X0, X1, X2, X3, ACT, STORE)
 // A partial group: its rows through pointer arrays (x10: y's, x11: the residual's; rows past the
 // map point at a dummy), its first %[wt] (0-4) whole tiles by lane loads and stores (lane i is
 // tile i's 4 columns), then %[rs] (0-3) more columns of tile %[wt] one float at a time; the
@@ -320,20 +324,21 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   L2 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "2", E) "b " E "f\n"               \
   L3 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "3", E)                            \
   E ":\n"
-#define AIO_OUT_EPI_RES_PART(X0, X1, X2, X3)                                   \
+#define AIO_OUT_EPI_RES_PART(X0, X1, X2, X3, ACT, STORE)                       \
   "ldr x16, [x11], #8\n"                                                       \
   AIO_OUT_LANES("ld4", X0 ".s, " X1 ".s, " X2 ".s, " X3 ".s", "x16", "41")      \
   AIO_OUT_REST("ld1", X0, X1, X2, "x16", "42", "43", "44", "45")                \
-  AIO_OUT_RES_ADD(X0, X1, X2, X3)
-#define AIO_OUT_STORE "st4 {v0.4s, v1.4s, v2.4s, v3.4s}, [x10], %[ys]\n"
-#define AIO_OUT_STORE_PART                                                     \
+  AIO_OUT_RES_ADD(X0, X1, X2, X3, ACT, STORE)
+#define AIO_OUT_STORE(R0, R1, R2, R3)                                          \
+  "st4 {" R0 ".4s, " R1 ".4s, " R2 ".4s, " R3 ".4s}, [x10], %[ys]\n"
+#define AIO_OUT_STORE_PART(R0, R1, R2, R3)                                     \
   "ldr x15, [x10], #8\n"                                                       \
-  AIO_OUT_LANES("st4", "v0.s, v1.s, v2.s, v3.s", "x15", "51")                  \
-  AIO_OUT_REST("st1", "v0", "v1", "v2", "x15", "52", "53", "54", "55")
-#define AIO_OUT_RELU                                                           \
-  "fmax v0.4s, v0.4s, v4.4s\n" "fmax v1.4s, v1.4s, v4.4s\n"                    \
-  "fmax v2.4s, v2.4s, v4.4s\n" "fmax v3.4s, v3.4s, v4.4s\n"
-#define AIO_OUT_NOACT
+  AIO_OUT_LANES("st4", R0 ".s, " R1 ".s, " R2 ".s, " R3 ".s", "x15", "51")      \
+  AIO_OUT_REST("st1", R0, R1, R2, "x15", "52", "53", "54", "55")
+#define AIO_OUT_RELU(R0, R1, R2, R3)                                           \
+  "fmax " R0 ".4s, " R0 ".4s, v4.4s\n" "fmax " R1 ".4s, " R1 ".4s, v4.4s\n"    \
+  "fmax " R2 ".4s, " R2 ".4s, v4.4s\n" "fmax " R3 ".4s, " R3 ".4s, v4.4s\n"
+#define AIO_OUT_NOACT(R0, R1, R2, R3)
 #define AIO_OUT_ROW(X0, X1, X2, X3, X4, X5, EPI, ACT, STORE) \
   "fsub v1.4s, " X1 ".4s, " X2 ".4s\n"                       \
   "fadd v2.4s, " X1 ".4s, " X2 ".4s\n"                       \
@@ -345,18 +350,17 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   "fadd v3.4s, " X5 ".4s, v1.4s\n"                           \
   "fmla v3.4s, " X4 ".4s, v7.s[2]\n"                         \
   "fmla v1.4s, " X4 ".4s, v7.s[0]\n"                         \
-  EPI(X0, X1, X2, X3)                                        \
-  ACT                                                        \
-  STORE
+  EPI(X0, X1, X2, X3, ACT, STORE)
 #define AIO_OUT_GROUPS(EPI, ACT, STORE)                                                 \
   __asm__ volatile(                                                                \
       "ld1 {v7.4s}, [%[kv]]\n"                                                     \
       "ld1r {v6.4s}, [%[bias]]\n"                                                  \
       "1:\n"                                                                       \
       "mov x9, %[p]\n"                                                             \
-      AIO_OUT_COL("v8", "v14", "v20", "v26") AIO_OUT_COL("v9", "v15", "v21", "v27")   \
-      AIO_OUT_COL("v10", "v16", "v22", "v28") AIO_OUT_COL("v11", "v17", "v23", "v29") \
-      AIO_OUT_COL("v12", "v18", "v24", "v30") AIO_OUT_COL("v13", "v19", "v25", "v31") \
+      AIO_OUT_COL("v8", "v14", "v20", "v26", "")                                   \
+      AIO_OUT_COL("v9", "v15", "v21", "v27", "fadd v1.4s, v1.4s, v6.4s\n")          \
+      AIO_OUT_COL("v10", "v16", "v22", "v28", "") AIO_OUT_COL("v11", "v17", "v23", "v29", "") \
+      AIO_OUT_COL("v12", "v18", "v24", "v30", "") AIO_OUT_COL("v13", "v19", "v25", "v31", "") \
       "movi v4.4s, #0\n"                                                           \
       "mov x10, %[y]\n"                                                            \
       "mov x11, %[r]\n"                                                            \
@@ -371,7 +375,7 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
       "b.ne 1b\n"                                                                  \
       : [p] "+r"(p), [y] "+r"(y), [r] "+r"(res), [n] "+r"(groups)                   \
       : [s6] "r"(6 * sb), [s35] "r"(35 * sb), [ys] "r"(ys * sizeof(float)),       \
-        [kv] "r"(kv), [bias] "r"(&bias), [wt] "r"(whole), [rs] "r"(rest),           \
+        [kv] "r"(kv), [bias] "r"(&folded), [wt] "r"(whole), [rs] "r"(rest),           \
         [w16] "r"(16 * whole)                                                      \
       : "x9", "x10", "x11", "x14", "x15", "x16", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", \
         "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",   \
@@ -380,7 +384,7 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
 // Whole groups: y and res point at row 0's first column (rows ys floats apart). kPart: one group
 // of `whole` tiles and `rest` columns; y and res point at arrays of 4 row pointers.
 template <bool kRes, bool kRelu, bool kPart = false>
-void output_f4_groups(const float* p, size_t stride, size_t groups, float scale, float bias,
+void output_f4_groups(const float* p, size_t stride, size_t groups, float scale, float folded,
                       const void* res, void* y, size_t ys, size_t whole = 4, size_t rest = 0) {
   const size_t sb = stride * sizeof(float);
   const float kv[4] = {2.f, 4.f, 8.f, scale};
@@ -416,7 +420,9 @@ void output_f4_groups(const float* p, size_t stride, size_t groups, float scale,
 template <Act kAct>
 void output_f4_act(const float* p, size_t stride, size_t n, float scale, float bias,
                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
-  if constexpr (kAct == Act::None || kAct == Act::Relu) {
+  // A zero scale (or one that makes bias / scale overflow) takes the intrinsics below.
+  const float folded = bias / scale;
+  if ((kAct == Act::None || kAct == Act::Relu) && std::isfinite(folded)) {
     // In assembly: whole groups (16 columns on the map, all 4 rows) by rows 4 x 16 floats, the
     // others (a segment's last tiles, the map's last rows) by lanes and single floats.
     constexpr bool kRelu = kAct == Act::Relu;
@@ -424,9 +430,9 @@ void output_f4_act(const float* p, size_t stride, size_t n, float scale, float b
     if (full > 0) {
       const size_t ys = static_cast<size_t>(y_rows[1] - y_rows[0]);
       if (res)
-        output_f4_groups<true, kRelu>(p, stride, full, scale, bias, res[0], y_rows[0], ys);
+        output_f4_groups<true, kRelu>(p, stride, full, scale, folded, res[0], y_rows[0], ys);
       else
-        output_f4_groups<false, kRelu>(p, stride, full, scale, bias, y_rows[0], y_rows[0], ys);
+        output_f4_groups<false, kRelu>(p, stride, full, scale, folded, y_rows[0], y_rows[0], ys);
     }
     for (size_t i0 = 4 * full; i0 < n; i0 += 4) {
       const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
@@ -438,10 +444,10 @@ void output_f4_act(const float* p, size_t stride, size_t n, float scale, float b
         rp[dy] = res && res[dy] ? res[dy] + x0 : dummy;
       }
       if (res)
-        output_f4_groups<true, kRelu, true>(p + i0, stride, 1, scale, bias, rp, yp, 0, w / 4,
+        output_f4_groups<true, kRelu, true>(p + i0, stride, 1, scale, folded, rp, yp, 0, w / 4,
                                             w % 4);
       else
-        output_f4_groups<false, kRelu, true>(p + i0, stride, 1, scale, bias, rp, yp, 0, w / 4,
+        output_f4_groups<false, kRelu, true>(p + i0, stride, 1, scale, folded, rp, yp, 0, w / 4,
                                              w % 4);
     }
     return;
