@@ -132,6 +132,12 @@ struct WinogradFns {
   // plane's end), rather than the image with its padding in g.
   bool padded_input = false;
   void (*narrow_product)(size_t k, const float* a, const float* b, float* c, size_t ldc) = nullptr;
+  // The output transform of one segment for mc channels at once (channel o: products at
+  // p + o p_step, rows at y[r] + o plane and res[r] + o plane, scale[o] and bias[o], either
+  // array nullptr meaning 1 and 0), where per-call costs matter; nullptr: `output` per channel.
+  void (*output_run)(const float* p, size_t stride, size_t p_step, size_t n, size_t mc,
+                     const float* scale, const float* bias, const float* const* res,
+                     float* const* y, size_t plane, size_t cols, Act act) = nullptr;
 };
 // Output tile sides with transforms (F(2x2, 3x3) and F(4x4, 3x3)): KernelTable::winograd[i] for
 // tile 2 (i + 1).

@@ -352,6 +352,21 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
         for (size_t r = 0; r < tile; ++r)
           at[s][r] = tile * sg.ty + r < g.h_out ? (tile * sg.ty + r) * g.w_out + ox : SIZE_MAX;
       }
+      if (fns.output_run) {
+        for (size_t s = 0; s < n_segs; ++s) {
+          float* rows[detail::kMaxWinogradTile] = {};
+          const float* res_rows[detail::kMaxWinogradTile] = {};
+          for (size_t r = 0; r < tile; ++r) {
+            if (at[s][r] == SIZE_MAX) break;
+            rows[r] = y + o0 * HW + at[s][r];
+            if (epi.residual) res_rows[r] = epi.residual + o0 * HW + at[s][r];
+          }
+          fns.output_run(prod + segs[s].j, m_floats, nr, segs[s].n, o1 - o0,
+                         epi.scale ? epi.scale + o0 : nullptr, epi.bias ? epi.bias + o0 : nullptr,
+                         epi.residual ? res_rows : nullptr, rows, HW, cols[s], epi.act);
+        }
+        continue;
+      }
       for (size_t o = o0; o < o1; ++o) {
         const float scale = epi.scale ? epi.scale[o] : 1.f;
         const float bias = epi.bias ? epi.bias[o] : 0.f;

@@ -298,10 +298,9 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
 #define AIO_OUT_EPI_RES(X0, X1, X2, X3, ACT, STORE)                            \
   "ld4 {" X0 ".4s, " X1 ".4s, " X2 ".4s, " X3 ".4s}, [x11], %[ys]\n"           \
   AIO_OUT_RES_ADD(X0, X1, X2, X3, ACT, STORE)
-// A partial group: its rows through pointer arrays (x10: y's, x11: the residual's; rows past the
-// map point at a dummy), its first %[wt] (0-4) whole tiles by lane loads and stores (lane i is
-// tile i's 4 columns), then %[rs] (0-3) more columns of tile %[wt] one float at a time; the
-// other lanes are computed and dropped.
+// A partial group: its first %[nr] (1-4) rows (the rest lie past the map: skipped), its first
+// %[wt] (0-4) whole tiles by lane loads and stores (lane i is tile i's 4 columns), then %[rs]
+// (0-3) more columns of tile %[wt] one float at a time; the other lanes are computed and dropped.
 #define AIO_OUT_LANES(OP, REGS, PTR, L)                                        \
   "cbz %[wt], " L "f\n"                                                        \
   OP " {" REGS "}[0], [" PTR "]\n"                                             \
@@ -325,21 +324,22 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   L3 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "3", E)                            \
   E ":\n"
 #define AIO_OUT_EPI_RES_PART(X0, X1, X2, X3, ACT, STORE)                       \
-  "ldr x16, [x11], #8\n"                                                       \
+  "mov x16, x11\n" "add x11, x11, %[ys]\n"                                      \
   AIO_OUT_LANES("ld4", X0 ".s, " X1 ".s, " X2 ".s, " X3 ".s", "x16", "41")      \
   AIO_OUT_REST("ld1", X0, X1, X2, "x16", "42", "43", "44", "45")                \
   AIO_OUT_RES_ADD(X0, X1, X2, X3, ACT, STORE)
 #define AIO_OUT_STORE(R0, R1, R2, R3)                                          \
   "st4 {" R0 ".4s, " R1 ".4s, " R2 ".4s, " R3 ".4s}, [x10], %[ys]\n"
 #define AIO_OUT_STORE_PART(R0, R1, R2, R3)                                     \
-  "ldr x15, [x10], #8\n"                                                       \
+  "mov x15, x10\n" "add x10, x10, %[ys]\n"                                      \
   AIO_OUT_LANES("st4", R0 ".s, " R1 ".s, " R2 ".s, " R3 ".s", "x15", "51")      \
   AIO_OUT_REST("st1", R0, R1, R2, "x15", "52", "53", "54", "55")
 #define AIO_OUT_RELU(R0, R1, R2, R3)                                           \
   "fmax " R0 ".4s, " R0 ".4s, v4.4s\n" "fmax " R1 ".4s, " R1 ".4s, v4.4s\n"    \
   "fmax " R2 ".4s, " R2 ".4s, v4.4s\n" "fmax " R3 ".4s, " R3 ".4s, v4.4s\n"
 #define AIO_OUT_NOACT(R0, R1, R2, R3)
-#define AIO_OUT_ROW(X0, X1, X2, X3, X4, X5, EPI, ACT, STORE) \
+#define AIO_OUT_ROW(PRE, X0, X1, X2, X3, X4, X5, EPI, ACT, STORE) \
+  PRE                                                        \
   "fsub v1.4s, " X1 ".4s, " X2 ".4s\n"                       \
   "fadd v2.4s, " X1 ".4s, " X2 ".4s\n"                       \
   "fadd " X1 ".4s, " X3 ".4s, " X4 ".4s\n"                   \
@@ -351,7 +351,10 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   "fmla v3.4s, " X4 ".4s, v7.s[2]\n"                         \
   "fmla v1.4s, " X4 ".4s, v7.s[0]\n"                         \
   EPI(X0, X1, X2, X3, ACT, STORE)
-#define AIO_OUT_GROUPS(EPI, ACT, STORE)                                                 \
+// CHK(dy): the partial group's test that row dy lies on the map.
+#define AIO_OUT_CHK(DY) "cmp %[nr], #" DY "\n" "b.le 8f\n"
+#define AIO_OUT_NOCHK(DY) ""
+#define AIO_OUT_GROUPS(EPI, ACT, STORE, CHK)                                            \
   __asm__ volatile(                                                                \
       "ld1 {v7.4s}, [%[kv]]\n"                                                     \
       "ld1r {v6.4s}, [%[bias]]\n"                                                  \
@@ -364,10 +367,11 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
       "movi v4.4s, #0\n"                                                           \
       "mov x10, %[y]\n"                                                            \
       "mov x11, %[r]\n"                                                            \
-      AIO_OUT_ROW("v8", "v9", "v10", "v11", "v12", "v13", EPI, ACT, STORE)              \
-      AIO_OUT_ROW("v14", "v15", "v16", "v17", "v18", "v19", EPI, ACT, STORE)            \
-      AIO_OUT_ROW("v20", "v21", "v22", "v23", "v24", "v25", EPI, ACT, STORE)            \
-      AIO_OUT_ROW("v26", "v27", "v28", "v29", "v30", "v31", EPI, ACT, STORE)            \
+      AIO_OUT_ROW(CHK("0"), "v8", "v9", "v10", "v11", "v12", "v13", EPI, ACT, STORE)    \
+      AIO_OUT_ROW(CHK("1"), "v14", "v15", "v16", "v17", "v18", "v19", EPI, ACT, STORE)  \
+      AIO_OUT_ROW(CHK("2"), "v20", "v21", "v22", "v23", "v24", "v25", EPI, ACT, STORE)  \
+      AIO_OUT_ROW(CHK("3"), "v26", "v27", "v28", "v29", "v30", "v31", EPI, ACT, STORE)  \
+      "8:\n"                                                                       \
       "add %[p], %[p], #16\n"                                                      \
       "add %[y], %[y], #64\n"                                                      \
       "add %[r], %[r], #64\n"                                                      \
@@ -376,28 +380,29 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
       : [p] "+r"(p), [y] "+r"(y), [r] "+r"(res), [n] "+r"(groups)                   \
       : [s6] "r"(6 * sb), [s35] "r"(35 * sb), [ys] "r"(ys * sizeof(float)),       \
         [kv] "r"(kv), [bias] "r"(&folded), [wt] "r"(whole), [rs] "r"(rest),           \
-        [w16] "r"(16 * whole)                                                      \
+        [w16] "r"(16 * whole), [nr] "r"(rows)                                      \
       : "x9", "x10", "x11", "x14", "x15", "x16", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", \
         "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",   \
         "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",   \
         "cc", "memory")
-// Whole groups: y and res point at row 0's first column (rows ys floats apart). kPart: one group
-// of `whole` tiles and `rest` columns; y and res point at arrays of 4 row pointers.
+// y and res point at row 0's first column (rows ys floats apart). kPart: one group of `whole`
+// tiles and `rest` columns on its first `rows` rows.
 template <bool kRes, bool kRelu, bool kPart = false>
 void output_f4_groups(const float* p, size_t stride, size_t groups, float scale, float folded,
-                      const void* res, void* y, size_t ys, size_t whole = 4, size_t rest = 0) {
+                      const float* res, float* y, size_t ys, size_t whole = 4, size_t rest = 0,
+                      size_t rows = 4) {
   const size_t sb = stride * sizeof(float);
   const float kv[4] = {2.f, 4.f, 8.f, scale};
   if constexpr (kPart) {
-    if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_RELU, AIO_OUT_STORE_PART);
-    if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_NOACT, AIO_OUT_STORE_PART);
-    if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE_PART);
-    if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE_PART);
+    if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_RELU, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_NOACT, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE_PART, AIO_OUT_CHK);
   } else {
-    if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_RELU, AIO_OUT_STORE);
-    if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_NOACT, AIO_OUT_STORE);
-    if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE);
-    if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE);
+    if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_RELU, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_NOACT, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE, AIO_OUT_NOCHK);
   }
 }
 #undef AIO_OUT_COL
@@ -414,44 +419,15 @@ void output_f4_groups(const float* p, size_t stride, size_t groups, float scale,
 #undef AIO_OUT_NOACT
 #undef AIO_OUT_ROW
 #undef AIO_OUT_GROUPS
+#undef AIO_OUT_CHK
+#undef AIO_OUT_NOCHK
 
-// kAct: the activation when it is None, ReLU or ReLU6 (chosen once per call, not per vector);
-// Act::Silu stands for any other, through act4.
+// One channel in intrinsics (ReLU6, the other activations, and a zero scale). kAct: the
+// activation when it is None, ReLU or ReLU6 (chosen once per call, not per vector); Act::Silu
+// stands for any other, through act4.
 template <Act kAct>
-void output_f4_act(const float* p, size_t stride, size_t n, float scale, float bias,
+void output_f4_intrinsics(const float* p, size_t stride, size_t n, float scale, float bias,
                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
-  // A zero scale (or one that makes bias / scale overflow) takes the intrinsics below.
-  const float folded = bias / scale;
-  if ((kAct == Act::None || kAct == Act::Relu) && std::isfinite(folded)) {
-    // In assembly: whole groups (16 columns on the map, all 4 rows) by rows 4 x 16 floats, the
-    // others (a segment's last tiles, the map's last rows) by lanes and single floats.
-    constexpr bool kRelu = kAct == Act::Relu;
-    const size_t full = y_rows[3] ? cols / 16 : 0;
-    if (full > 0) {
-      const size_t ys = static_cast<size_t>(y_rows[1] - y_rows[0]);
-      if (res)
-        output_f4_groups<true, kRelu>(p, stride, full, scale, folded, res[0], y_rows[0], ys);
-      else
-        output_f4_groups<false, kRelu>(p, stride, full, scale, folded, y_rows[0], y_rows[0], ys);
-    }
-    for (size_t i0 = 4 * full; i0 < n; i0 += 4) {
-      const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
-      float dummy[16];
-      float* yp[4];
-      const float* rp[4];
-      for (size_t dy = 0; dy < 4; ++dy) {
-        yp[dy] = y_rows[dy] ? y_rows[dy] + x0 : dummy;
-        rp[dy] = res && res[dy] ? res[dy] + x0 : dummy;
-      }
-      if (res)
-        output_f4_groups<true, kRelu, true>(p + i0, stride, 1, scale, folded, rp, yp, 0, w / 4,
-                                            w % 4);
-      else
-        output_f4_groups<false, kRelu, true>(p + i0, stride, 1, scale, folded, rp, yp, 0, w / 4,
-                                             w % 4);
-    }
-    return;
-  }
   const float32x4_t vs = vdupq_n_f32(scale), vb = vdupq_n_f32(bias);
   for (size_t i0 = 0; i0 < n; i0 += 4) {
     float32x4_t q[4][6];  // A^T M
@@ -522,13 +498,69 @@ void output_f4_act(const float* p, size_t stride, size_t n, float scale, float b
   }
 }
 
-void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
-                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+// Channels [0, mc) of one segment (channel o: products at p + o p_step, rows at y_rows[r] +
+// o plane, residual likewise; scale and bias per channel, nullptr meaning 1 and 0), so that the
+// per-call work (the driver's, the prologue saving d8-d15, the group counts) is paid once per
+// segment rather than once per channel. ReLU and no activation in assembly: whole groups (16
+// columns on the map, all 4 rows) by rows of 4 x 16 floats, the others (a segment's last
+// tiles, the map's last rows) by lanes and single floats.
+template <Act kAct>
+void output_f4_act(const float* p, size_t stride, size_t p_step, size_t n, size_t mc,
+                   const float* scale, const float* bias, const float* const* res,
+                   float* const* y_rows, size_t plane, size_t cols, Act act) {
+  constexpr bool kAsm = kAct == Act::None || kAct == Act::Relu, kRelu = kAct == Act::Relu;
+  size_t rows = 0;
+  while (rows < 4 && y_rows[rows]) ++rows;
+  const size_t full = rows == 4 ? cols / 16 : 0;
+  const size_t ys = rows > 1 ? static_cast<size_t>(y_rows[1] - y_rows[0]) : 0;
+  for (size_t o = 0; o < mc; ++o, p += p_step) {
+    const float so = scale ? scale[o] : 1.f, bo = bias ? bias[o] : 0.f;
+    const size_t off = o * plane;
+    // A zero scale (or one that makes bias / scale overflow) takes the intrinsics.
+    const float folded = bo / so;
+    if (!kAsm || !std::isfinite(folded)) {
+      float* yo[4] = {};
+      const float* ro[4] = {};
+      for (size_t dy = 0; dy < rows; ++dy) {
+        yo[dy] = y_rows[dy] + off;
+        if (res) ro[dy] = res[dy] + off;
+      }
+      output_f4_intrinsics<kAct>(p, stride, n, so, bo, res ? ro : nullptr, yo, cols, act);
+      continue;
+    }
+    float* const y0 = y_rows[0] + off;
+    const float* const r0 = res ? res[0] + off : y0;
+    if (full > 0) {
+      if (res)
+        output_f4_groups<true, kRelu>(p, stride, full, so, folded, r0, y0, ys);
+      else
+        output_f4_groups<false, kRelu>(p, stride, full, so, folded, r0, y0, ys);
+    }
+    for (size_t i0 = 4 * full; i0 < n; i0 += 4) {
+      const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
+      if (res)
+        output_f4_groups<true, kRelu, true>(p + i0, stride, 1, so, folded, r0 + x0, y0 + x0, ys,
+                                            w / 4, w % 4, rows);
+      else
+        output_f4_groups<false, kRelu, true>(p + i0, stride, 1, so, folded, r0 + x0, y0 + x0,
+                                             ys, w / 4, w % 4, rows);
+    }
+  }
+}
+
+void output_f4_run(const float* p, size_t stride, size_t p_step, size_t n, size_t mc,
+                   const float* scale, const float* bias, const float* const* res,
+                   float* const* y_rows, size_t plane, size_t cols, Act act) {
   const auto f = act == Act::None    ? output_f4_act<Act::None>
                  : act == Act::Relu  ? output_f4_act<Act::Relu>
                  : act == Act::Relu6 ? output_f4_act<Act::Relu6>
                                      : output_f4_act<Act::Silu>;
-  f(p, stride, n, scale, bias, res, y_rows, cols, act);
+  f(p, stride, p_step, n, mc, scale, bias, res, y_rows, plane, cols, act);
+}
+
+void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
+                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+  output_f4_run(p, stride, 0, n, 1, &scale, &bias, res, y_rows, 0, cols, act);
 }
 
 // The products of a block of at most 4 tiles (a 7 x 7 map's 4 F(4x4) tiles), 12 rows x 4
@@ -622,7 +654,8 @@ void narrow_product_neon(size_t k, const float* a, const float* b, float* c, siz
 
 void fill_table_winograd_neon(KernelTable& t) {
   t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4, true, narrow_product_neon};
-  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4, true, narrow_product_neon};
+  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4, true, narrow_product_neon,
+                                   output_f4_run};
 }
 
 }  // namespace detail
