@@ -138,6 +138,11 @@ struct WinogradFns {
   void (*output_run)(const float* p, size_t stride, size_t p_step, size_t n, size_t mc,
                      const float* scale, const float* bias, const float* const* res,
                      float* const* y, size_t plane, size_t cols, Act act) = nullptr;
+  // The input transform of one segment for `channels` channels at once (channel c's plane at
+  // plane + c plane_step, its columns at v + c v_step); nullptr: `input` per channel.
+  void (*input_run)(const float* plane, size_t plane_step, size_t channels, const ConvGeom& g,
+                    size_t ty, size_t tx0, size_t n, float* v, size_t v_step,
+                    size_t stride) = nullptr;
 };
 // Output tile sides with transforms (F(2x2, 3x3) and F(4x4, 3x3)): KernelTable::winograd[i] for
 // tile 2 (i + 1).

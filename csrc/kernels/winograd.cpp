@@ -334,10 +334,22 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
       for (size_t t = 0; t < elems; ++t)
         for (size_t c = 0; c < C; ++c)
           std::fill(v + t * v_floats + c * nr + nb, v + t * v_floats + (c + 1) * nr, 0.f);
-    for (size_t c = 0; c < C; ++c)
+    // input_run takes a segment through all channels, segment after segment: right where no
+    // segment's whole vectors pass the end of the row (they would land in the next channel's
+    // row, which an earlier segment has written); otherwise channel after channel, as written.
+    bool by_segment = fns.input_run != nullptr;
+    for (size_t s = 0; s < n_segs && by_segment; ++s)
+      by_segment = segs[s].j + ceil_div(segs[s].n, fns.lanes) * fns.lanes <= vr;
+    if (by_segment) {
       for (size_t s = 0; s < n_segs; ++s)
-        fns.input(xi + c * plane_in, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
-                  v + c * vr + segs[s].j, v_floats);
+        fns.input_run(xi, plane_in, C, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
+                      v + segs[s].j, vr, v_floats);
+    } else {
+      for (size_t c = 0; c < C; ++c)
+        for (size_t s = 0; s < n_segs; ++s)
+          fns.input(xi + c * plane_in, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
+                    v + c * vr + segs[s].j, v_floats);
+    }
     for (size_t o0 = 0; o0 < m; o0 += mb) {
       const size_t o1 = std::min(m, o0 + mb);
       for (size_t t = 0; t < elems; ++t)

@@ -198,17 +198,24 @@ void output_f2_neon(const float* p, size_t stride, size_t n, float scale, float 
 #define AIO_IN_COL_(...) AIO_IN_COL(__VA_ARGS__)
 #define AIO_IN_EVEN "v8", "v10", "v12", "v14", "v16", "v18"
 #define AIO_IN_ODD "v9", "v11", "v13", "v15", "v17", "v19"
-void input_f4_groups(const float* src, size_t rs, size_t groups, float* v, size_t stride) {
+// Channels [0, channels): channel c's plane at src + c src_step, its matrices' columns at
+// v + c v_step.
+void input_f4_groups(const float* src, size_t src_step, size_t channels, size_t rs,
+                     size_t groups, float* v, size_t v_step, size_t stride) {
   static const float kv[4] = {4.f, 5.f, 2.f, 0.f};
   const size_t sb = stride * sizeof(float);
   const ptrdiff_t d05 = -31 * static_cast<ptrdiff_t>(sb), d51 = -40 * static_cast<ptrdiff_t>(sb),
                   d35 = -35 * static_cast<ptrdiff_t>(sb);
   __asm__ volatile(
       "ld1 {v31.4s}, [%[kv]]\n"
+      "0:\n"
+      "mov x15, %[src]\n"
+      "mov x16, %[v]\n"
+      "mov x17, %[n]\n"
       "1:\n"
-      "mov x9, %[src]\n"
-      "add x12, %[src], #16\n"
-      "mov x13, %[v]\n"
+      "mov x9, x15\n"
+      "add x12, x15, #16\n"
+      "mov x13, x16\n"
       AIO_IN_ROWS(AIO_IN_ROW05)
       AIO_IN_COL_(AIO_IN_EVEN, "d05")
       AIO_IN_COL_(AIO_IN_ODD, "d51")
@@ -218,15 +225,21 @@ void input_f4_groups(const float* src, size_t rs, size_t groups, float* v, size_
       AIO_IN_ROWS(AIO_IN_ROW34)
       AIO_IN_COL_(AIO_IN_ODD, "d35")
       AIO_IN_COL_(AIO_IN_EVEN, "d35")
-      "add %[src], %[src], #64\n"
-      "add %[v], %[v], #16\n"
-      "subs %[n], %[n], #1\n"
+      "add x15, x15, #64\n"
+      "add x16, x16, #16\n"
+      "subs x17, x17, #1\n"
       "b.ne 1b\n"
-      : [src] "+r"(src), [v] "+r"(v), [n] "+r"(groups)
-      : [rs] "r"(rs * sizeof(float)), [rs6] "r"(6 * rs * sizeof(float)), [s6] "r"(6 * sb),
-        [d05] "r"(d05), [d51] "r"(d51), [d35] "r"(d35), [kv] "r"(kv)
-      : "x9", "x12", "x13", "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12", "v13",
-        "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v31", "cc", "memory");
+      "add %[src], %[src], %[ss]\n"
+      "add %[v], %[v], %[vs]\n"
+      "subs %[c], %[c], #1\n"
+      "b.ne 0b\n"
+      : [src] "+r"(src), [v] "+r"(v), [c] "+r"(channels)
+      : [n] "r"(groups), [rs] "r"(rs * sizeof(float)), [rs6] "r"(6 * rs * sizeof(float)),
+        [s6] "r"(6 * sb), [d05] "r"(d05), [d51] "r"(d51), [d35] "r"(d35), [kv] "r"(kv),
+        [ss] "r"(src_step * sizeof(float)), [vs] "r"(v_step * sizeof(float))
+      : "x9", "x12", "x13", "x15", "x16", "x17", "v0", "v1", "v2", "v3", "v8", "v9", "v10",
+        "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v31", "cc",
+        "memory");
 }
 #undef AIO_IN_ROWS
 #undef AIO_IN_LOAD
@@ -242,7 +255,14 @@ void input_f4_groups(const float* src, size_t rs, size_t groups, float* v, size_
 // partial group's lanes read the windows after it (whole vectors: see WinogradFns).
 void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
                    float* v, size_t stride) {
-  input_f4_groups(plane + 4 * (ty * g.w_in + tx0), g.w_in, (n + 3) / 4, v, stride);
+  input_f4_groups(plane + 4 * (ty * g.w_in + tx0), 0, 1, g.w_in, (n + 3) / 4, v, 0, stride);
+}
+
+void input_f4_run(const float* plane, size_t plane_step, size_t channels, const ConvGeom& g,
+                  size_t ty, size_t tx0, size_t n, float* v, size_t v_step, size_t stride) {
+  if (channels == 0) return;
+  input_f4_groups(plane + 4 * (ty * g.w_in + tx0), plane_step, channels, g.w_in, (n + 3) / 4, v,
+                  v_step, stride);
 }
 
 // A^T x of F(4x4) on vectors (as at6 in winograd.cpp).
@@ -655,7 +675,7 @@ void narrow_product_neon(size_t k, const float* a, const float* b, float* c, siz
 void fill_table_winograd_neon(KernelTable& t) {
   t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4, true, narrow_product_neon};
   t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4, true, narrow_product_neon,
-                                   output_f4_run};
+                                   output_f4_run, input_f4_run};
 }
 
 }  // namespace detail
