@@ -1,8 +1,10 @@
 // NEON implicit-GEMM B packing for convolutions (see PackConvBFn): per K row (channel, tap), the
 // output rows the block spans are generated into a row buffer (stride 1: a vector copy of each
-// row's in-image span; stride 2: the even columns by a de-interleaving vld2q), zeros where the tap
-// falls in the padding, then copied into the 8-wide strips. The portable version moves one float
-// per instruction pair with a runtime stride; other strides still use it.
+// row's in-image span, zeros where the tap falls in the padding; stride 2: the even columns of
+// zero-bordered rows by de-interleaving loads, pack_gather), then copied into the 8-wide strips;
+// blocks of whole strips on rows of a multiple of 8 skip the row buffer (pack_padded). The
+// portable version moves one float per instruction pair with a runtime stride; other strides
+// still use it.
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -209,10 +211,7 @@ void aio_f32_packconv_8__neon(const float* x, const ConvGeom& g, size_t k0, size
   float* row = thread_scratch(Scratch::ConvRows, (oy1 - oy0) * g.w_out + kNR);
   for (size_t kk = 0; kk < kc; ++kk) {
     const size_t k = k0 + kk, ch = k / taps, r = k - ch * taps, i = r / g.kw, j = r - i * g.kw;
-    if (g.sw == 1)
-      conv_rows<1>(x + ch * plane, g, i, j, oy0, oy1, row);
-    else
-      conv_rows<2>(x + ch * plane, g, i, j, oy0, oy1, row);
+    conv_rows<1>(x + ch * plane, g, i, j, oy0, oy1, row);
     const float* src = row + skip;
     float* d = dst + kk * kNR;
     for (size_t s = strips - 1; s > 0; --s, src += kNR, d += kNR * kc)
