@@ -3,8 +3,9 @@
 // tx0 + i. The structure loads split the columns by phase for free: F(2x2)'s 4 tiles read 10
 // columns, vld2q gives columns 2i and 2i + 1 (and, 2 columns on, 2i + 2 and 2i + 3); F(4x4)'s read
 // 18 (20 are loaded), vld4q gives 4i + k for k < 4 and, 4 columns on, the last two taps. The
-// outputs go back with vst2q / vst4q, the residual read with vld2q / vld4q. Windows that cross
-// the image's edge (or the plane's end) are first copied into a zero-padded row.
+// outputs go back with vst2q / vst4q, the residual read with vld2q / vld4q. F(2x2)'s windows that
+// cross the image's edge (or the plane's end) are first copied into a zero-padded row; F(4x4)'s
+// transforms are assembly over the driver's zero-bordered copy (WinogradFns::padded_input).
 #include <arm_neon.h>
 
 #include <algorithm>
