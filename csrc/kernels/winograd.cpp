@@ -308,9 +308,11 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
         std::clamp(static_cast<long>(g.h_in) - shift, static_cast<long>(r0),
                    static_cast<long>(gi.h_in)));
     for (size_t c = 0; c < C; ++c) {
-      const float* src = x + (c * g.h_in + static_cast<size_t>(static_cast<long>(r0) + shift)) * g.w_in;
+      const size_t iy0 = static_cast<size_t>(static_cast<long>(r0) + shift);
+      const float* src = x + (c * g.h_in + iy0) * g.w_in;
       float* dst = pad + (c * gi.h_in + r0) * gi.w_in + left;
-      for (size_t r = r0; r < r1; ++r, src += g.w_in, dst += gi.w_in) std::copy(src, src + body, dst);
+      for (size_t r = r0; r < r1; ++r, src += g.w_in, dst += gi.w_in)
+        std::copy(src, src + body, dst);
     }
     xi = pad;
   }

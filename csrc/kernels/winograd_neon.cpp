@@ -402,8 +402,8 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
       : [s6] "r"(6 * sb), [s35] "r"(35 * sb), [ys] "r"(ys * sizeof(float)),       \
         [kv] "r"(kv), [bias] "r"(&folded), [wt] "r"(whole), [rs] "r"(rest),           \
         [w16] "r"(16 * whole), [nr] "r"(rows)                                      \
-      : "x9", "x10", "x11", "x14", "x15", "x16", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", \
-        "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",   \
+      : "x9", "x10", "x11", "x14", "x15", "x16", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", \
+        "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",   \
         "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",   \
         "cc", "memory")
 // y and res point at row 0's first column (rows ys floats apart). kPart: one group of `whole`
@@ -415,15 +415,23 @@ void output_f4_groups(const float* p, size_t stride, size_t groups, float scale,
   const size_t sb = stride * sizeof(float);
   const float kv[4] = {2.f, 4.f, 8.f, scale};
   if constexpr (kPart) {
-    if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_RELU, AIO_OUT_STORE_PART, AIO_OUT_CHK);
-    if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_NOACT, AIO_OUT_STORE_PART, AIO_OUT_CHK);
-    if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE_PART, AIO_OUT_CHK);
-    if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (kRes && kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_RELU, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (kRes && !kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_NOACT, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (!kRes && kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (!kRes && !kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE_PART, AIO_OUT_CHK);
   } else {
-    if constexpr (kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_RELU, AIO_OUT_STORE, AIO_OUT_NOCHK);
-    if constexpr (kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_NOACT, AIO_OUT_STORE, AIO_OUT_NOCHK);
-    if constexpr (!kRes && kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE, AIO_OUT_NOCHK);
-    if constexpr (!kRes && !kRelu) AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (kRes && kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_RELU, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (kRes && !kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_NOACT, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (!kRes && kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (!kRes && !kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE, AIO_OUT_NOCHK);
   }
 }
 #undef AIO_OUT_COL
@@ -589,7 +597,8 @@ void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float 
 // 4-register load, and 4 k of the panel's A (48 floats) three: 56 instructions per 4 k for 192
 // multiply-adds (with three A prefetches, the transformed weights of a 7 x 7 x 512 layer, 1 MB
 // per position, streaming from memory, and a loop branch per 8 k), where one A and one B load
-// per k and a branch per 4 k took 61. All of K at once: B (at most 8 KB here) stays in L1, C is written once.
+// per k and a branch per 4 k took 61. All of K at once: B (at most 8 KB here) stays in L1, C is
+// written once.
 void narrow_product_neon(size_t k, const float* a, const float* b, float* c, size_t ldc) {
 #define AIO_WINO_KSTEP(op, B, A0, A1, A2)                                 \
   op " v8.4s, " B ".4s, " A0 ".s[0]\n" op " v9.4s, " B ".4s, " A0 ".s[1]\n"   \
