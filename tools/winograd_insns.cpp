@@ -35,14 +35,22 @@ int main(int argc, char** argv) {
   g.kh = g.kw = 3;
   g.ph = g.pw = 1;
   const size_t tw = (map + tile - 1) / tile, nr = kt.gemm_nr, stride = nr + 16;
-  std::vector<float> x(ch * map * map, 0.5f), y(ch * map * map);
+  // Transforms that want a zero-bordered input (f.padded_input) read the driver's padded copy.
+  aio::ConvGeom gi = g;
+  if (f.padded_input) {
+    gi.h_in = tw * tile + 2;
+    gi.w_in = tile * (tw + f.lanes) + 2;
+    gi.ph = gi.pw = 0;
+  }
+  const size_t plane_in = gi.h_in * gi.w_in;
+  std::vector<float> x(ch * plane_in, 0.5f), y(ch * map * map);
   std::vector<float> v((tile + 2) * (tile + 2) * stride, 0.f);
   for (long r = 0; r < reps; ++r)
     for (size_t c = 0; c < ch; ++c)  // channel c's input transform, output channel c's output one
       for (size_t ty = 0; ty < tw; ++ty)
         for (size_t tx = 0; tx < tw; tx += nr) {
           const size_t n = std::min(nr, tw - tx);
-          if (mode & 1) f.input(x.data() + c * map * map, g, ty, tx, n, v.data(), stride);
+          if (mode & 1) f.input(x.data() + c * plane_in, gi, ty, tx, n, v.data(), stride);
           float* rows[aio::detail::kMaxWinogradTile] = {};
           for (size_t i = 0; i < tile && ty * tile + i < map; ++i)
             rows[i] = y.data() + (c * map + ty * tile + i) * map;

@@ -1,8 +1,10 @@
 // NEON implicit-GEMM B packing for convolutions (see PackConvBFn): per K row (channel, tap), the
 // output rows the block spans are generated into a row buffer (stride 1: a vector copy of each
-// row's in-image span; stride 2: the even columns by a de-interleaving vld2q), zeros where the tap
-// falls in the padding, then copied into the 8-wide strips. The portable version moves one float
-// per instruction pair with a runtime stride; other strides still use it.
+// row's in-image span, zeros where the tap falls in the padding; stride 2: the even columns of
+// zero-bordered rows by de-interleaving loads, pack_gather), then copied into the 8-wide strips;
+// blocks of whole strips on rows of a multiple of 8 skip the row buffer (pack_padded). The
+// portable version moves one float per instruction pair with a runtime stride; other strides
+// still use it.
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -51,20 +53,22 @@ void conv_rows(const float* plane, const ConvGeom& g, size_t i, size_t j, size_t
   }
 }
 
-// Strips that never straddle an output row (w_out and the block start multiples of 8): the input
-// rows the block reads are first copied, for its channels, into zero-bordered rows (padding rows
-// and columns become real zeros, about 1 / (kh kw) of the packing's traffic), so that each
-// strip's 8 pixels of one K row are one unmasked run: two vector loads and stores (stride 2: two
-// de-interleaving loads), no bounds test, no row buffer in between.
+// Zero-bordered copies of the input rows that output rows [oy0, oy1) read, for the channels of K
+// rows [k0, k0 + kc): padding rows and columns become real zeros (about 1 / (kh kw) of the
+// packing's traffic), so that every tap of a run of output pixels is read without a bounds test.
+// Rows are `cols` floats: wide enough for whole vectors of outputs up to w_out rounded up to 4.
+struct PaddedRows {
+  const float* pad;
+  size_t ch0, rows, cols;
+};
 template <int S>
-void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t p0, size_t nb,
-                 float* dst) {
+PaddedRows pad_rows(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t oy0,
+                    size_t oy1) {
   const size_t taps = g.kh * g.kw, plane = g.h_in * g.w_in;
   const size_t ch0 = k0 / taps, ch1 = (k0 + kc - 1) / taps + 1;
-  const size_t oy0 = p0 / g.w_out, oy1 = (p0 + nb - 1) / g.w_out + 1;
   const size_t rows = (oy1 - 1 - oy0) * g.sh + (g.kh - 1) * g.dh + 1;
-  // Strip reads reach column (w_out - 8) S + (kw - 1) dw + 8 S - 1 of the padded row.
-  const size_t cols = (g.w_out * S + (g.kw - 1) * g.dw + 3) / 4 * 4;
+  // Vector reads reach column (w_out rounded to 4) S + (kw - 1) dw - 1 of the padded row.
+  const size_t cols = ((g.w_out + 3) / 4 * 4 * S + (g.kw - 1) * g.dw + 3) / 4 * 4;
   float* pad = thread_scratch(Scratch::ConvRows, (ch1 - ch0) * rows * cols);
   const long h_in = static_cast<long>(g.h_in);
   // Image columns land at [pw, pw + w_in) of a padded row, clipped to the columns read.
@@ -86,6 +90,20 @@ void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t
       for (; q < span; ++q) dd[q] = src[q];
     }
   }
+  return {pad, ch0, rows, cols};
+}
+
+// Strips that never straddle an output row (w_out and the block start multiples of 8): from the
+// zero-bordered rows, each strip's 8 pixels of one K row are one unmasked run: two vector loads
+// and stores (stride 2: two de-interleaving loads), no bounds test, no row buffer in between.
+template <int S>
+void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t p0, size_t nb,
+                 float* dst) {
+  const size_t taps = g.kh * g.kw;
+  const size_t oy0 = p0 / g.w_out, oy1 = (p0 + nb - 1) / g.w_out + 1;
+  const PaddedRows pr = pad_rows<S>(x, g, k0, kc, oy0, oy1);
+  const float* pad = pr.pad;
+  const size_t ch0 = pr.ch0, rows = pr.rows, cols = pr.cols;
   // Per output row of the block, where its pixels start in the padded row, its whole strips and
   // the pixels of a partial last strip (the same for every K row: computed once per call).
   struct RowRun {
@@ -113,21 +131,67 @@ void pack_padded(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t
     }
     for (size_t q = 0; q < nruns; ++q) {
       const float* src = base + runs[q].src;
-      if constexpr (S == 1) {
+      if constexpr (S == 1)
         neon::copy_strips8(src, d, runs[q].full, kNR * kc * sizeof(float));
-        src += runs[q].full * kNR;
-        d += runs[q].full * kNR * kc;
-      } else {
-        for (size_t t = runs[q].full; t > 0; --t, src += kNR * S, d += kNR * kc) {
-          vst1q_f32(d, vld2q_f32(src).val[0]);
-          vst1q_f32(d + 4, vld2q_f32(src + 8).val[0]);
-        }
-      }
+      else
+        neon::copy_strips8_s2(src, d, runs[q].full, kNR * kc * sizeof(float));
+      src += runs[q].full * kNR * S;
+      d += runs[q].full * kNR * kc;
       if (runs[q].tail) {  // the block's partial last strip: zeros past its pixels
         for (size_t l = 0; l < kNR; ++l) d[l] = l < runs[q].tail ? src[l * S] : 0.f;
         d += kNR * kc;
       }
     }
+  }
+}
+
+// Other blocks of stride 1 or 2 (maps whose width is not a multiple of 8: ResNet-18's 28, 14
+// and 7 at stride 2): per K row, the block's output rows are gathered from the zero-bordered
+// rows into a row buffer, whole vectors with no bounds test (a row's last vector runs past
+// w_out into the next row's place, which that row then overwrites), then copied into the
+// strips. Where conv_rows tested every row and fell back to single floats near the edges (six
+// instructions a float at stride 2 on a 28-wide map), this takes about one and a half.
+template <int S>
+void pack_gather(const float* x, const ConvGeom& g, size_t k0, size_t kc, size_t p0, size_t nb,
+                 float* dst) {
+  const size_t taps = g.kh * g.kw, w = g.w_out;
+  const size_t oy0 = p0 / w, oy1 = (p0 + nb - 1) / w + 1;
+  // A 1x1 layer without padding (a strided projection) reads its rows in place: nothing to
+  // border, and a copy of whole rows would move S^2 times the floats packed.
+  const bool in_place = taps == 1 && g.ph == 0 && g.pw == 0;
+  const PaddedRows pr = in_place ? PaddedRows{x, 0, g.h_in, g.w_in}
+                                 : pad_rows<S>(x, g, k0, kc, oy0, oy1);
+  // In place, a row's vectors stop where they would read past the row (the last row's end may
+  // be the tensor's); the rest one float at a time.
+  const size_t safe = in_place ? (g.w_in >= 4 * S ? (g.w_in - 4 * S) / (4 * S) + 1 : 0) * 4
+                               : (w + 3) / 4 * 4;
+  const size_t vec = std::min(safe, (w + 3) / 4 * 4);
+  const size_t skip = p0 - oy0 * w, strips = (nb + kNR - 1) / kNR;
+  const size_t tail = nb - (strips - 1) * kNR;
+  const size_t t0 = std::min<size_t>(tail, 4), t1 = tail > 4 ? tail - 4 : 0;
+  float* row = thread_scratch(Scratch::ConvRowBuf, (oy1 - oy0) * w + kNR);
+  const size_t step = g.sh * pr.cols;
+  for (size_t kk = 0; kk < kc; ++kk) {
+    const size_t k = k0 + kk, ch = k / taps, r = k - ch * taps, i = r / g.kw, j = r - i * g.kw;
+    const float* base = pr.pad + ((ch - pr.ch0) * pr.rows + i * g.dh) * pr.cols + j * g.dw;
+    if (in_place) base += oy0 * step;
+    float* out = row;
+    for (size_t oy = oy0; oy < oy1; ++oy, base += step, out += w) {
+      size_t ox = 0;
+      for (; ox < vec; ox += 4) {
+        if constexpr (S == 1)
+          vst1q_f32(out + ox, vld1q_f32(base + ox));
+        else
+          vst1q_f32(out + ox, vld2q_f32(base + 2 * ox).val[0]);
+      }
+      for (; ox < w; ++ox) out[ox] = base[S * ox];
+    }
+    const float* src = row + skip;
+    float* d = dst + kk * kNR;
+    for (size_t s = strips - 1; s > 0; --s, src += kNR, d += kNR * kc)
+      vst1q_f32_x2(d, vld1q_f32_x2(src));
+    vst1q_f32(d, t0 == 4 ? vld1q_f32(src) : neon::load_partial(src, t0));
+    vst1q_f32(d + 4, t1 == 4 ? vld1q_f32(src + 4) : neon::load_partial(src + 4, t1));
   }
 }
 
@@ -138,6 +202,7 @@ void aio_f32_packconv_8__neon(const float* x, const ConvGeom& g, size_t k0, size
   if (g.w_out % kNR == 0 && p0 % kNR == 0)
     return g.sw == 1 ? pack_padded<1>(x, g, k0, kc, p0, nb, dst)
                      : pack_padded<2>(x, g, k0, kc, p0, nb, dst);
+  if (g.sw == 2) return pack_gather<2>(x, g, k0, kc, p0, nb, dst);
   const size_t taps = g.kh * g.kw, plane = g.h_in * g.w_in;
   const size_t oy0 = p0 / g.w_out, oy1 = (p0 + nb - 1) / g.w_out + 1;
   const size_t skip = p0 - oy0 * g.w_out, strips = (nb + kNR - 1) / kNR;
@@ -146,10 +211,7 @@ void aio_f32_packconv_8__neon(const float* x, const ConvGeom& g, size_t k0, size
   float* row = thread_scratch(Scratch::ConvRows, (oy1 - oy0) * g.w_out + kNR);
   for (size_t kk = 0; kk < kc; ++kk) {
     const size_t k = k0 + kk, ch = k / taps, r = k - ch * taps, i = r / g.kw, j = r - i * g.kw;
-    if (g.sw == 1)
-      conv_rows<1>(x + ch * plane, g, i, j, oy0, oy1, row);
-    else
-      conv_rows<2>(x + ch * plane, g, i, j, oy0, oy1, row);
+    conv_rows<1>(x + ch * plane, g, i, j, oy0, oy1, row);
     const float* src = row + skip;
     float* d = dst + kk * kNR;
     for (size_t s = strips - 1; s > 0; --s, src += kNR, d += kNR * kc)

@@ -94,7 +94,16 @@ void pack_conv_b_portable(const float* x, const ConvGeom& g, size_t k0, size_t k
 // Per-thread scratch of at least `floats` floats, 64-byte aligned, one buffer per slot (so kernels
 // that nest, like the Winograd driver around the GEMM, keep theirs apart). It grows on demand and
 // is then reused, so a warm inference path does not allocate.
-enum class Scratch { GemmPackB, ConvRows, Plane, Winograd, ConvDirect, CoutLanes, Count };
+enum class Scratch {
+  GemmPackB,
+  ConvRows,
+  ConvRowBuf,
+  Plane,
+  Winograd,
+  ConvDirect,
+  CoutLanes,
+  Count
+};
 float* thread_scratch(Scratch slot, size_t floats);
 
 // The two transforms of Winograd F(m x m, 3x3) (see winograd.cpp; m = 2 or 4, alpha = m + 2) for
@@ -121,14 +130,25 @@ struct WinogradFns {
   WinogradOutputFn output = nullptr;
   size_t lanes = 1;  // tiles per vector (one tile-row segment per vector: see winograd_lanes)
   // Products of a whole kMR-row panel times at most 4 columns (a block of at most 4 tiles: the
-  // 4 tiles of a 7 x 7 map), C[kMR][4] (+)= A_panel x B (ldb floats per k, ldc per row of C),
-  // all 4 columns written; nullptr: the GEMM micro-kernel.
+  // 4 tiles of a 7 x 7 map), C[kMR][4] = A_panel (k x kMR) x B (k x 4, contiguous), ldc floats
+  // per row of C, all kMR rows and 4 columns written (rows past the level's are the panel's
+  // other rows or zeros); nullptr: the GEMM micro-kernel.
   // The input transforms want a zero-bordered copy of the input (the driver makes one: windows
   // then never cross the image's edge, and a vector's lanes past n read zeros, not past the
   // plane's end), rather than the image with its padding in g.
   bool padded_input = false;
-  void (*narrow_product)(size_t kc, const float* a, const float* b, size_t ldb, float* c,
-                         size_t ldc, bool accumulate) = nullptr;
+  void (*narrow_product)(size_t k, const float* a, const float* b, float* c, size_t ldc) = nullptr;
+  // The output transform of one segment for mc channels at once (channel o: products at
+  // p + o p_step, rows at y[r] + o plane and res[r] + o plane, scale[o] and bias[o], either
+  // array nullptr meaning 1 and 0), where per-call costs matter; nullptr: `output` per channel.
+  void (*output_run)(const float* p, size_t stride, size_t p_step, size_t n, size_t mc,
+                     const float* scale, const float* bias, const float* const* res,
+                     float* const* y, size_t plane, size_t cols, Act act) = nullptr;
+  // The input transform of one segment for `channels` channels at once (channel c's plane at
+  // plane + c plane_step, its columns at v + c v_step); nullptr: `input` per channel.
+  void (*input_run)(const float* plane, size_t plane_step, size_t channels, const ConvGeom& g,
+                    size_t ty, size_t tx0, size_t n, float* v, size_t v_step,
+                    size_t stride) = nullptr;
 };
 // Output tile sides with transforms (F(2x2, 3x3) and F(4x4, 3x3)): KernelTable::winograd[i] for
 // tile 2 (i + 1).

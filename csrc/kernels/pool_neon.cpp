@@ -28,6 +28,8 @@ template <int S>
 void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_t c1, size_t oy0,
                    size_t oy1) {
   const size_t outs = (g.w_out + 3) / 4 * 4;
+  // Read once: the loops' stores may alias g, and GCC then reloads its fields every step.
+  const size_t w_in = g.w_in, w_out = g.w_out;
   size_t cols = (outs - 1) * S + (g.kw - 1) * g.dw + 1 + (S == 2);
   if (cols < g.pw + g.w_in) cols = g.pw + g.w_in;
   cols = (cols + 3) / 4 * 4;
@@ -52,6 +54,16 @@ void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_
       if (n == 16) return max_pool_portable(x, g, y, ch, c1, oy0, oy1);  // taller than handled
       if (n == 0) continue;  // the window is all padding: the row stays -inf
       size_t ix = 0;
+      if (n == 3) {  // the common window (3 rows inside the image): straight-line, 8 a step
+        const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+        for (; ix + 8 <= w_in; ix += 8) {
+          vst1q_f32(body + ix, vmaxq_f32(vmaxq_f32(vld1q_f32(r0 + ix), vld1q_f32(r1 + ix)),
+                                         vld1q_f32(r2 + ix)));
+          vst1q_f32(body + ix + 4,
+                    vmaxq_f32(vmaxq_f32(vld1q_f32(r0 + ix + 4), vld1q_f32(r1 + ix + 4)),
+                              vld1q_f32(r2 + ix + 4)));
+        }
+      }
       for (; ix + 4 <= g.w_in; ix += 4) {
         float32x4_t v = vld1q_f32(rows[0] + ix);
         for (size_t r = 1; r < n; ++r) v = vmaxq_f32(v, vld1q_f32(rows[r] + ix));
@@ -69,7 +81,15 @@ void max_pool_rows(const float* x, const ConvGeom& g, float* y, size_t c0, size_
     for (size_t oy = oy0; oy < oy1; ++oy) {
       const float* row = plane + (oy - oy0) * cols;
       float* yr = yc + oy * g.w_out;
-      for (size_t ox = 0; ox < g.w_out; ox += 4) {
+      size_t ox = 0;
+      if (S == 2 && g.kw == 3 && g.dw == 1) {  // the common window: whole vectors first
+        for (; ox + 4 <= w_out; ox += 4) {
+          const float32x4x2_t v = vld2q_f32(row + 2 * ox);
+          vst1q_f32(yr + ox,
+                    vmaxq_f32(vmaxq_f32(v.val[0], v.val[1]), vld2q_f32(row + 2 * ox + 2).val[0]));
+        }
+      }
+      for (; ox < g.w_out; ox += 4) {
         const float* r = row + ox * S;
         float32x4_t m;
         if (S == 2 && g.kw == 3 && g.dw == 1) {

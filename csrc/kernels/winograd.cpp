@@ -21,6 +21,7 @@
 // price of larger transform coefficients: its rounding error is a few times F(2x2)'s (measured in
 // tests/cpp/test_kernels_spatial.cpp, stated in kernels.h).
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/kernels_internal.h"
@@ -238,11 +239,14 @@ size_t row_block(size_t m, size_t elems, size_t nr) {
   return std::max<size_t>(1, std::min(m, ceil_div(ceil_div(m, blocks), kMR) * kMR));
 }
 
-// prod[r - r0][nr] for rows r in [r0, r1) = U (columns [0, C)) x v (C x nr, row-major), straight
+// prod[r - r0][nr] for rows r in [r0, r1) = U (columns [0, C)) x v (C x vr, row-major), straight
 // through the micro-kernel: a block is a single strip, so the GEMM driver's N and M blocking had
 // nothing to do but cost its setup per position per block, which small levels (C = 16-32) felt.
+// A block of at most 4 tiles takes the ISA's narrow product where it has one (v then 4 floats a
+// row, vr = 4), whole kMR-row panels over all of C at once: prod needs rows up to r1 rounded up
+// to a panel (the driver's m_floats).
 void multiply(const detail::KernelTable& kt, const WinogradFns& fns, const PackedA& u,
-              const float* v, size_t C, size_t r0, size_t r1, size_t nb, float* prod) {
+              const float* v, size_t vr, size_t C, size_t r0, size_t r1, size_t nb, float* prod) {
   using detail::kKC;
   using detail::kMR;
   const size_t nr = kt.gemm_nr;
@@ -254,13 +258,14 @@ void multiply(const detail::KernelTable& kt, const WinogradFns& fns, const Packe
   for (size_t row = r0; row < r1; row += kMR) {
     const float* panel = u.data() + row * u.cols();  // row is a panel start: kMR rows x K
     const size_t mr = std::min(kMR, r1 - row);
+    if (narrow) {
+      narrow(C, panel, v, prod + (row - r0) * nr, nr);
+      continue;
+    }
     for (size_t k0 = 0; k0 < C; k0 += kKC) {
       const size_t kc = std::min(kKC, C - k0);
-      if (narrow && mr == kMR)
-        narrow(kc, panel + k0 * kMR, v + k0 * nr, nr, prod + (row - r0) * nr, nr, k0 > 0);
-      else
-        kt.gemm(mr, nb, kc, panel + k0 * kMR, v + k0 * nr, nr, prod + (row - r0) * nr, nr, k0 > 0,
-                nullptr);
+      kt.gemm(mr, nb, kc, panel + k0 * kMR, v + k0 * vr, vr, prod + (row - r0) * nr, nr, k0 > 0,
+              nullptr);
     }
   }
 }
@@ -296,54 +301,101 @@ void winograd_conv3x3(const WinogradWeights& w, const float* x, const ConvGeom& 
     float* pad = thread_scratch(Scratch::Plane, C * gi.h_in * gi.w_in);
     std::fill(pad, pad + C * gi.h_in * gi.w_in, 0.f);
     const size_t left = std::min(g.pw, gi.w_in), body = std::min(g.w_in, gi.w_in - left);
-    for (size_t c = 0; c < C; ++c)
-      for (size_t r = 0; r < gi.h_in; ++r) {
-        const long iy = static_cast<long>(tile * ty0 + r) - static_cast<long>(g.ph);
-        if (iy < 0 || iy >= static_cast<long>(g.h_in)) continue;
-        const float* src = x + (c * g.h_in + static_cast<size_t>(iy)) * g.w_in;
-        std::copy(src, src + body, pad + (c * gi.h_in + r) * gi.w_in + left);
-      }
+    // Padded rows [r0, r1) hold image rows r + tile ty0 - ph; the others stay zero.
+    const long shift = static_cast<long>(tile * ty0) - static_cast<long>(g.ph);
+    const size_t r0 = static_cast<size_t>(std::clamp(-shift, 0L, static_cast<long>(gi.h_in)));
+    const size_t r1 = static_cast<size_t>(
+        std::clamp(static_cast<long>(g.h_in) - shift, static_cast<long>(r0),
+                   static_cast<long>(gi.h_in)));
+    for (size_t c = 0; c < C; ++c) {
+      const size_t iy0 = static_cast<size_t>(static_cast<long>(r0) + shift);
+      const float* src = x + (c * g.h_in + iy0) * g.w_in;
+      float* dst = pad + (c * gi.h_in + r0) * gi.w_in + left;
+      for (size_t r = r0; r < r1; ++r, src += g.w_in, dst += gi.w_in)
+        std::copy(src, src + body, dst);
+    }
     xi = pad;
   }
   const size_t ty_base = xi == x ? 0 : ty0, plane_in = gi.h_in * gi.w_in;
   // One cache line past a multiple of 4 KiB: the transforms touch all matrices at the same
   // offset, and 16-36 streams 4 KiB apart would share one L1 set (12 ways).
-  const size_t v_floats = C * nr + 16, m_floats = mb * nr + 16;
+  const size_t v_floats = C * nr + 16, m_floats = ceil_div(mb, detail::kMR) * detail::kMR * nr + 16;
   float* v = thread_scratch(Scratch::Winograd, elems * (v_floats + m_floats));
   float* prod = v + elems * v_floats;
   Segment segs[detail::kMaxNR];
   for (size_t b0 = t0; b0 < t1; b0 += nr) {
     const size_t nb = std::min(nr, t1 - b0);
     const size_t n_segs = block_segments(g, tile, b0, b0 + nb, segs);
-    // The micro-kernel multiplies the lanes past nb too (it never stores them): keep them finite.
-    // (The narrow product reads 4 lanes, which whole-vector transforms write: see WinogradFns.)
-    if (nb < nr && !(nb <= 4 && fns.narrow_product && fns.lanes == 4))
+    // A narrow block (fns.narrow_product) keeps v 4 floats a row, which the transforms' whole
+    // vectors fill (a segment's lanes past its tiles are overwritten by the next segment or
+    // channel: see WinogradFns). Otherwise the micro-kernel multiplies the lanes past nb too (it
+    // never stores them): keep them finite.
+    const bool narrow = nb <= 4 && fns.narrow_product;
+    const size_t vr = narrow ? 4 : nr;
+    if (nb < nr && !narrow)
       for (size_t t = 0; t < elems; ++t)
         for (size_t c = 0; c < C; ++c)
           std::fill(v + t * v_floats + c * nr + nb, v + t * v_floats + (c + 1) * nr, 0.f);
-    for (size_t c = 0; c < C; ++c)
+    // input_run takes a segment through all channels, segment after segment: right where no
+    // segment's whole vectors pass the end of the row (they would land in the next channel's
+    // row, which an earlier segment has written); otherwise channel after channel, as written.
+    bool by_segment = fns.input_run != nullptr;
+    for (size_t s = 0; s < n_segs && by_segment; ++s)
+      by_segment = segs[s].j + ceil_div(segs[s].n, fns.lanes) * fns.lanes <= vr;
+    if (by_segment) {
       for (size_t s = 0; s < n_segs; ++s)
-        fns.input(xi + c * plane_in, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
-                  v + c * nr + segs[s].j, v_floats);
+        fns.input_run(xi, plane_in, C, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
+                      v + segs[s].j, vr, v_floats);
+    } else {
+      for (size_t c = 0; c < C; ++c)
+        for (size_t s = 0; s < n_segs; ++s)
+          fns.input(xi + c * plane_in, gi, segs[s].ty - ty_base, segs[s].tx0, segs[s].n,
+                    v + c * vr + segs[s].j, v_floats);
+    }
     for (size_t o0 = 0; o0 < m; o0 += mb) {
       const size_t o1 = std::min(m, o0 + mb);
       for (size_t t = 0; t < elems; ++t)
-        multiply(kt, fns, w.element(t), v + t * v_floats, C, o0, o1, nb, prod + t * m_floats);
+        multiply(kt, fns, w.element(t), v + t * v_floats, vr, C, o0, o1, nb, prod + t * m_floats);
+      // Each segment's output rows for channel 0 (null past the map), once per block; channel o
+      // adds o planes.
+      size_t at[detail::kMaxNR][detail::kMaxWinogradTile], cols[detail::kMaxNR];
+      for (size_t s = 0; s < n_segs; ++s) {
+        const Segment& sg = segs[s];
+        const size_t ox = tile * sg.tx0;
+        cols[s] = std::min(tile * sg.n, g.w_out - ox);
+        for (size_t r = 0; r < tile; ++r)
+          at[s][r] = tile * sg.ty + r < g.h_out ? (tile * sg.ty + r) * g.w_out + ox : SIZE_MAX;
+      }
+      if (fns.output_run) {
+        for (size_t s = 0; s < n_segs; ++s) {
+          float* rows[detail::kMaxWinogradTile] = {};
+          const float* res_rows[detail::kMaxWinogradTile] = {};
+          for (size_t r = 0; r < tile; ++r) {
+            if (at[s][r] == SIZE_MAX) break;
+            rows[r] = y + o0 * HW + at[s][r];
+            if (epi.residual) res_rows[r] = epi.residual + o0 * HW + at[s][r];
+          }
+          fns.output_run(prod + segs[s].j, m_floats, nr, segs[s].n, o1 - o0,
+                         epi.scale ? epi.scale + o0 : nullptr, epi.bias ? epi.bias + o0 : nullptr,
+                         epi.residual ? res_rows : nullptr, rows, HW, cols[s], epi.act);
+        }
+        continue;
+      }
       for (size_t o = o0; o < o1; ++o) {
         const float scale = epi.scale ? epi.scale[o] : 1.f;
         const float bias = epi.bias ? epi.bias[o] : 0.f;
+        float* const yo = y + o * HW;
+        const float* const ro = epi.residual ? epi.residual + o * HW : nullptr;
         for (size_t s = 0; s < n_segs; ++s) {
-          const Segment& sg = segs[s];
-          const size_t ox = tile * sg.tx0, cols = std::min(tile * sg.n, g.w_out - ox);
           float* rows[detail::kMaxWinogradTile] = {};
           const float* res_rows[detail::kMaxWinogradTile] = {};
-          for (size_t r = 0; r < tile && tile * sg.ty + r < g.h_out; ++r) {
-            const size_t at = o * HW + (tile * sg.ty + r) * g.w_out + ox;
-            rows[r] = y + at;
-            if (epi.residual) res_rows[r] = epi.residual + at;
+          for (size_t r = 0; r < tile; ++r) {
+            if (at[s][r] == SIZE_MAX) break;
+            rows[r] = yo + at[s][r];
+            if (ro) res_rows[r] = ro + at[s][r];
           }
-          fns.output(prod + (o - o0) * nr + sg.j, m_floats, sg.n, scale, bias,
-                     epi.residual ? res_rows : nullptr, rows, cols, epi.act);
+          fns.output(prod + (o - o0) * nr + segs[s].j, m_floats, segs[s].n, scale, bias,
+                     ro ? res_rows : nullptr, rows, cols[s], epi.act);
         }
       }
     }

@@ -3,11 +3,13 @@
 // tx0 + i. The structure loads split the columns by phase for free: F(2x2)'s 4 tiles read 10
 // columns, vld2q gives columns 2i and 2i + 1 (and, 2 columns on, 2i + 2 and 2i + 3); F(4x4)'s read
 // 18 (20 are loaded), vld4q gives 4i + k for k < 4 and, 4 columns on, the last two taps. The
-// outputs go back with vst2q / vst4q, the residual read with vld2q / vld4q. Windows that cross
-// the image's edge (or the plane's end) are first copied into a zero-padded row.
+// outputs go back with vst2q / vst4q, the residual read with vld2q / vld4q. F(2x2)'s windows that
+// cross the image's edge (or the plane's end) are first copied into a zero-padded row; F(4x4)'s
+// transforms are assembly over the driver's zero-bordered copy (WinogradFns::padded_input).
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/kernels_internal.h"
@@ -143,82 +145,125 @@ void output_f2_neon(const float* p, size_t stride, size_t n, float scale, float 
   }
 }
 
-// B^T x of F(4x4) on vectors (as bt6 in winograd.cpp).
-inline void bt6(const float32x4_t* x, float32x4_t* r) {
-  const float32x4_t a = vfmsq_n_f32(x[4], x[2], 4.f), b = vfmsq_n_f32(x[3], x[1], 4.f);
-  const float32x4_t c = vsubq_f32(x[4], x[2]), d = vsubq_f32(x[3], x[1]);
-  r[0] = vfmsq_n_f32(vfmaq_n_f32(x[4], x[0], 4.f), x[2], 5.f);
-  r[1] = vaddq_f32(a, b);
-  r[2] = vsubq_f32(a, b);
-  r[3] = vfmaq_n_f32(c, d, 2.f);
-  r[4] = vfmsq_n_f32(c, d, 2.f);
-  r[5] = vfmsq_n_f32(vfmaq_n_f32(x[5], x[1], 4.f), x[3], 5.f);
+// F(4x4)'s input transform of `groups` 4-tile groups (tiles 4 columns apart, 16 floats from
+// one group to the next) of a zero-bordered plane, in assembly: GCC's code for the intrinsics
+// spent about 430 instructions a group (register copies around the accumulating FMAs, pointers
+// spilled), this about 255. The row transform's six outputs come in three pairs that share
+// their terms ({0, 5}, {1, 2}, {3, 4}); each pair is computed for the six rows (two ld4 a row:
+// phases 4i + k for k < 4, and 4 columns on, the last two) and transformed down its columns at
+// once. A row's second ld4 goes to the registers after the previous row's pair, so the pair
+// accumulates where it was loaded: row r's pair ends in v(8 + 2r), v(9 + 2r). Each column's B^T
+// (14 operations) is stored down its six positions by one pointer post-incremented by six
+// positions. v31 holds {4, 5, 2, 0}.
+#define AIO_IN_ROWS(ROW)                                                        \
+  ROW("v8", "v9", "v10", "v11") ROW("v10", "v11", "v12", "v13")                 \
+  ROW("v12", "v13", "v14", "v15") ROW("v14", "v15", "v16", "v17")               \
+  ROW("v16", "v17", "v18", "v19") ROW("v18", "v19", "v20", "v21")               \
+  "sub x9, x9, %[rs6]\n" "sub x12, x12, %[rs6]\n"
+#define AIO_IN_LOAD(A, B, C, D)                                                 \
+  "ld4 {v0.4s, v1.4s, v2.4s, v3.4s}, [x9], %[rs]\n"                             \
+  "ld4 {" A ".4s, " B ".4s, " C ".4s, " D ".4s}, [x12], %[rs]\n"
+// Columns 0 (in A) and 5 (in B): e4 + 4 e0 - 5 e2 and e5 + 4 e1 - 5 e3.
+#define AIO_IN_ROW05(A, B, C, D) AIO_IN_LOAD(A, B, C, D)                        \
+  "fmla " A ".4s, v0.4s, v31.s[0]\n" "fmls " A ".4s, v2.4s, v31.s[1]\n"         \
+  "fmla " B ".4s, v1.4s, v31.s[0]\n" "fmls " B ".4s, v3.4s, v31.s[1]\n"
+// Columns 1 (in B) and 2 (in A): a + b and a - b, a = e4 - 4 e2, b = e3 - 4 e1.
+#define AIO_IN_ROW12(A, B, C, D) AIO_IN_LOAD(A, B, C, D)                        \
+  "fmls " A ".4s, v2.4s, v31.s[0]\n" "fmls v3.4s, v1.4s, v31.s[0]\n"            \
+  "fadd " B ".4s, " A ".4s, v3.4s\n" "fsub " A ".4s, " A ".4s, v3.4s\n"
+// Columns 3 (in B) and 4 (in A): c + 2 d and c - 2 d, c = e4 - e2, d = e3 - e1.
+#define AIO_IN_ROW34(A, B, C, D) AIO_IN_LOAD(A, B, C, D)                        \
+  "fsub " A ".4s, " A ".4s, v2.4s\n" "fsub v3.4s, v3.4s, v1.4s\n"               \
+  "fadd " B ".4s, " A ".4s, v3.4s\n" "fadd " B ".4s, " B ".4s, v3.4s\n"         \
+  "fmls " A ".4s, v3.4s, v31.s[2]\n"
+// B^T down a column x0..x5 (as bt6), stored at positions 6 r + s, then x13 moves by DELTA.
+#define AIO_IN_COL(X0, X1, X2, X3, X4, X5, DELTA)                               \
+  "fsub v2.4s, " X4 ".4s, " X2 ".4s\n"                                          \
+  "fsub v3.4s, " X3 ".4s, " X1 ".4s\n"                                          \
+  "fsub " X0 ".4s, " X0 ".4s, " X2 ".4s\n"                                      \
+  "fmul " X0 ".4s, " X0 ".4s, v31.s[0]\n"                                       \
+  "fadd " X0 ".4s, " X0 ".4s, v2.4s\n"                                          \
+  "fsub " X5 ".4s, " X5 ".4s, " X3 ".4s\n"                                      \
+  "fmls " X5 ".4s, v3.4s, v31.s[0]\n"                                           \
+  "fmls " X4 ".4s, " X2 ".4s, v31.s[0]\n"                                       \
+  "fmls " X3 ".4s, " X1 ".4s, v31.s[0]\n"                                       \
+  "fadd " X1 ".4s, " X4 ".4s, " X3 ".4s\n"                                      \
+  "fsub " X2 ".4s, " X4 ".4s, " X3 ".4s\n"                                      \
+  "fmul v1.4s, v3.4s, v31.s[2]\n"                                               \
+  "fadd " X4 ".4s, v2.4s, v1.4s\n"                                              \
+  "fsub " X3 ".4s, v2.4s, v1.4s\n"                                              \
+  "st1 {" X0 ".4s}, [x13], %[s6]\n" "st1 {" X1 ".4s}, [x13], %[s6]\n"           \
+  "st1 {" X2 ".4s}, [x13], %[s6]\n" "st1 {" X4 ".4s}, [x13], %[s6]\n"           \
+  "st1 {" X3 ".4s}, [x13], %[s6]\n" "st1 {" X5 ".4s}, [x13], %[s6]\n"           \
+  "add x13, x13, %[" DELTA "]\n"
+#define AIO_IN_COL_(...) AIO_IN_COL(__VA_ARGS__)
+#define AIO_IN_EVEN "v8", "v10", "v12", "v14", "v16", "v18"
+#define AIO_IN_ODD "v9", "v11", "v13", "v15", "v17", "v19"
+// Channels [0, channels): channel c's plane at src + c src_step, its matrices' columns at
+// v + c v_step.
+void input_f4_groups(const float* src, size_t src_step, size_t channels, size_t rs,
+                     size_t groups, float* v, size_t v_step, size_t stride) {
+  static const float kv[4] = {4.f, 5.f, 2.f, 0.f};
+  const size_t sb = stride * sizeof(float);
+  const ptrdiff_t d05 = -31 * static_cast<ptrdiff_t>(sb), d51 = -40 * static_cast<ptrdiff_t>(sb),
+                  d35 = -35 * static_cast<ptrdiff_t>(sb);
+  __asm__ volatile(
+      "ld1 {v31.4s}, [%[kv]]\n"
+      "0:\n"
+      "mov x15, %[src]\n"
+      "mov x16, %[v]\n"
+      "mov x17, %[n]\n"
+      "1:\n"
+      "mov x9, x15\n"
+      "add x12, x15, #16\n"
+      "mov x13, x16\n"
+      AIO_IN_ROWS(AIO_IN_ROW05)
+      AIO_IN_COL_(AIO_IN_EVEN, "d05")
+      AIO_IN_COL_(AIO_IN_ODD, "d51")
+      AIO_IN_ROWS(AIO_IN_ROW12)
+      AIO_IN_COL_(AIO_IN_ODD, "d35")
+      AIO_IN_COL_(AIO_IN_EVEN, "d35")
+      AIO_IN_ROWS(AIO_IN_ROW34)
+      AIO_IN_COL_(AIO_IN_ODD, "d35")
+      AIO_IN_COL_(AIO_IN_EVEN, "d35")
+      "add x15, x15, #64\n"
+      "add x16, x16, #16\n"
+      "subs x17, x17, #1\n"
+      "b.ne 1b\n"
+      "add %[src], %[src], %[ss]\n"
+      "add %[v], %[v], %[vs]\n"
+      "subs %[c], %[c], #1\n"
+      "b.ne 0b\n"
+      : [src] "+r"(src), [v] "+r"(v), [c] "+r"(channels)
+      : [n] "r"(groups), [rs] "r"(rs * sizeof(float)), [rs6] "r"(6 * rs * sizeof(float)),
+        [s6] "r"(6 * sb), [d05] "r"(d05), [d51] "r"(d51), [d35] "r"(d35), [kv] "r"(kv),
+        [ss] "r"(src_step * sizeof(float)), [vs] "r"(v_step * sizeof(float))
+      : "x9", "x12", "x13", "x15", "x16", "x17", "v0", "v1", "v2", "v3", "v8", "v9", "v10",
+        "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v31", "cc",
+        "memory");
 }
+#undef AIO_IN_ROWS
+#undef AIO_IN_LOAD
+#undef AIO_IN_ROW05
+#undef AIO_IN_ROW12
+#undef AIO_IN_ROW34
+#undef AIO_IN_COL
+#undef AIO_IN_COL_
+#undef AIO_IN_EVEN
+#undef AIO_IN_ODD
 
-// Row r's six phases e_k (columns 4i + k) of a 4-tile group: two vld4q, 4 columns apart (the
-// second's first two phases are columns 4i + 4 and 4i + 5), so a window row is 20 floats.
-struct Phases {
-  float32x4_t e[6];
-};
-inline Phases load_phases(const float* src) {
-  const float32x4x4_t c = vld4q_f32(src), d = vld4q_f32(src + 4);
-  return {{c.val[0], c.val[1], c.val[2], c.val[3], d.val[0], d.val[1]}};
-}
-
-// Stores the vertical transform (B^T) of column s of the row-transformed tile, x[r] for r < 6,
-// at positions 6 r + s.
-inline void store_column(const float32x4_t* x, size_t s, float* v, size_t stride) {
-  float32x4_t t[6];
-  bt6(x, t);
-#pragma GCC unroll 6
-  for (size_t r = 0; r < 6; ++r) vst1q_f32(v + (6 * r + s) * stride, t[r]);
-}
-
-// The row transform's six outputs come in three pairs that share their terms ({0, 5}, {1, 2},
-// {3, 4}); each pair is computed for the six rows (re-reading the rows: vld4q is one
-// instruction) and transformed down its columns at once, so 12 vectors are live instead of 36.
+// The input is zero-bordered (WinogradFns::padded_input), so every window lies inside it, and a
+// partial group's lanes read the windows after it (whole vectors: see WinogradFns).
 void input_f4_neon(const float* plane, const ConvGeom& g, size_t ty, size_t tx0, size_t n,
                    float* v, size_t stride) {
-  const long h_in = static_cast<long>(g.h_in);
-  static const float kZeros[20] = {};
-  float buf[6][20];
-  for (size_t i0 = 0; i0 < n; i0 += 4) {
-    const long ix0 = static_cast<long>(4 * (tx0 + i0)) - static_cast<long>(g.pw);
-    const float* src[6];
-#pragma GCC unroll 6
-    for (size_t r = 0; r < 6; ++r) {
-      const long iy = static_cast<long>(4 * ty + r) - static_cast<long>(g.ph);
-      src[r] = iy < 0 || iy >= h_in ? kZeros : window_row(plane, g, iy, ix0, 20, buf[r]);
-    }
-    float* vi = v + i0;
-    float32x4_t p[6], q[6];
-#pragma GCC unroll 6
-    for (size_t r = 0; r < 6; ++r) {  // columns 0 and 5
-      const Phases h = load_phases(src[r]);
-      p[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[4], h.e[0], 4.f), h.e[2], 5.f);
-      q[r] = vfmsq_n_f32(vfmaq_n_f32(h.e[5], h.e[1], 4.f), h.e[3], 5.f);
-    }
-    store_column(p, 0, vi, stride);
-    store_column(q, 5, vi, stride);
-#pragma GCC unroll 6
-    for (size_t r = 0; r < 6; ++r) {  // columns 1 and 2
-      const Phases h = load_phases(src[r]);
-      const float32x4_t a = vfmsq_n_f32(h.e[4], h.e[2], 4.f), b = vfmsq_n_f32(h.e[3], h.e[1], 4.f);
-      p[r] = vaddq_f32(a, b);
-      q[r] = vsubq_f32(a, b);
-    }
-    store_column(p, 1, vi, stride);
-    store_column(q, 2, vi, stride);
-#pragma GCC unroll 6
-    for (size_t r = 0; r < 6; ++r) {  // columns 3 and 4
-      const Phases h = load_phases(src[r]);
-      const float32x4_t c = vsubq_f32(h.e[4], h.e[2]), d = vsubq_f32(h.e[3], h.e[1]);
-      p[r] = vfmaq_n_f32(c, d, 2.f);
-      q[r] = vfmsq_n_f32(c, d, 2.f);
-    }
-    store_column(p, 3, vi, stride);
-    store_column(q, 4, vi, stride);
-  }
+  input_f4_groups(plane + 4 * (ty * g.w_in + tx0), 0, 1, g.w_in, (n + 3) / 4, v, 0, stride);
+}
+
+void input_f4_run(const float* plane, size_t plane_step, size_t channels, const ConvGeom& g,
+                  size_t ty, size_t tx0, size_t n, float* v, size_t v_step, size_t stride) {
+  if (channels == 0) return;
+  input_f4_groups(plane + 4 * (ty * g.w_in + tx0), plane_step, channels, g.w_in, (n + 3) / 4, v,
+                  v_step, stride);
 }
 
 // A^T x of F(4x4) on vectors (as at6 in winograd.cpp).
@@ -231,10 +276,186 @@ inline void at6(const float32x4_t* x, float32x4_t* r) {
   r[3] = vaddq_f32(vfmaq_n_f32(b, d, 8.f), x[5]);
 }
 
-// kAct: the activation when it is None, ReLU or ReLU6 (chosen once per call, not per vector);
-// Act::Silu stands for any other, through act4.
+// Whole 4-tile groups of F(4x4)'s output transform in assembly, for `groups` groups from p, y
+// and res (4 output rows each, `ys` floats apart; res, if kRes, laid out as y), Act None or ReLU.
+// GCC's code for the intrinsics below spent about 490 instructions a group (register copies
+// around the accumulating FMAs, pointers spilled to the stack); here about 190: per column s of
+// the product tile, six loads (one pointer, post-incremented by six positions) and A^T down the
+// column (10 operations) into q[dy][s] = v(8 + 6 dy + s), all 24 in registers; then per output
+// row dy, A^T along the row into v0-v3 (10), the scale (4 multiplies, or with the residual,
+// loaded into the row's own dead registers by ld4, 4 multiply-adds), ReLU (4) and one st4. The
+// bias costs one add a group: A^T E A is all ones for E = 1 at position (1, 1) alone, so
+// scale * (A^T (M + E bias / scale) A) = scale * Y + bias. v7 holds {2, 4, 8, scale}, v6
+// bias / scale.
+#define AIO_OUT_COL(D0, D1, D2, D3, EXTRA)                   \
+  "ld1 {v0.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v1.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v2.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v3.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v4.4s}, [x9], %[s6]\n"                               \
+  "ld1 {v5.4s}, [x9], %[s6]\n"                               \
+  "sub x9, x9, %[s35]\n"                                     \
+  EXTRA                                                      \
+  "fsub " D1 ".4s, v1.4s, v2.4s\n"                           \
+  "fadd " D2 ".4s, v1.4s, v2.4s\n"                           \
+  "fadd v1.4s, v3.4s, v4.4s\n"                               \
+  "fsub v4.4s, v3.4s, v4.4s\n"                               \
+  "fadd v0.4s, v0.4s, " D2 ".4s\n"                           \
+  "fadd " D0 ".4s, v0.4s, v1.4s\n"                           \
+  "fmla " D2 ".4s, v1.4s, v7.s[1]\n"                         \
+  "fadd " D3 ".4s, v5.4s, " D1 ".4s\n"                       \
+  "fmla " D3 ".4s, v4.4s, v7.s[2]\n"                         \
+  "fmla " D1 ".4s, v4.4s, v7.s[0]\n"
+// The epilogues: y = scale * (out + bias / scale) [+ residual], the bias folded into the
+// products (below), then the activation and the store on the registers that hold the result.
+#define AIO_OUT_EPI_BIAS(X0, X1, X2, X3, ACT, STORE)                           \
+  "fmul v0.4s, v0.4s, v7.s[3]\n" "fmul v1.4s, v1.4s, v7.s[3]\n"                \
+  "fmul v2.4s, v2.4s, v7.s[3]\n" "fmul v3.4s, v3.4s, v7.s[3]\n"                \
+  ACT("v0", "v1", "v2", "v3") STORE("v0", "v1", "v2", "v3")
+#define AIO_OUT_RES_ADD(X0, X1, X2, X3, ACT, STORE)                            \
+  "fmla " X0 ".4s, v0.4s, v7.s[3]\n" "fmla " X1 ".4s, v1.4s, v7.s[3]\n"        \
+  "fmla " X2 ".4s, v2.4s, v7.s[3]\n" "fmla " X3 ".4s, v3.4s, v7.s[3]\n"        \
+  ACT(X0, X1, X2, X3) STORE(X0, X1, X2, X3)
+#define AIO_OUT_EPI_RES(X0, X1, X2, X3, ACT, STORE)                            \
+  "ld4 {" X0 ".4s, " X1 ".4s, " X2 ".4s, " X3 ".4s}, [x11], %[ys]\n"           \
+  AIO_OUT_RES_ADD(X0, X1, X2, X3, ACT, STORE)
+// A partial group: its first %[nr] (1-4) rows (the rest lie past the map: skipped), its first
+// %[wt] (0-4) whole tiles by lane loads and stores (lane i is tile i's 4 columns), then %[rs]
+// (0-3) more columns of tile %[wt] one float at a time; the other lanes are computed and dropped.
+#define AIO_OUT_LANES(OP, REGS, PTR, L)                                        \
+  "cbz %[wt], " L "f\n"                                                        \
+  OP " {" REGS "}[0], [" PTR "]\n"                                             \
+  "cmp %[wt], #2\n" "b.lt " L "f\n"                                            \
+  "add x14, " PTR ", #16\n" OP " {" REGS "}[1], [x14]\n" "b.eq " L "f\n"      \
+  "add x14, " PTR ", #32\n" OP " {" REGS "}[2], [x14]\n"                       \
+  "cmp %[wt], #3\n" "b.eq " L "f\n"                                            \
+  "add x14, " PTR ", #48\n" OP " {" REGS "}[3], [x14]\n"                       \
+  L ":\n"
+#define AIO_OUT_REST_LANE(OP, R0, R1, R2, I, E)                                 \
+  OP " {" R0 ".s}[" I "], [x14], #4\n" "cmp %[rs], #2\n" "b.lt " E "f\n"         \
+  OP " {" R1 ".s}[" I "], [x14], #4\n" "b.eq " E "f\n"                           \
+  OP " {" R2 ".s}[" I "], [x14]\n"
+#define AIO_OUT_REST(OP, R0, R1, R2, PTR, L1, L2, L3, E)                        \
+  "cbz %[rs], " E "f\n"                                                        \
+  "add x14, " PTR ", %[w16]\n"                                                 \
+  "cmp %[wt], #2\n" "b.eq " L2 "f\n" "b.hi " L3 "f\n" "cbnz %[wt], " L1 "f\n"  \
+  AIO_OUT_REST_LANE(OP, R0, R1, R2, "0", E) "b " E "f\n"                        \
+  L1 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "1", E) "b " E "f\n"               \
+  L2 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "2", E) "b " E "f\n"               \
+  L3 ":\n" AIO_OUT_REST_LANE(OP, R0, R1, R2, "3", E)                            \
+  E ":\n"
+#define AIO_OUT_EPI_RES_PART(X0, X1, X2, X3, ACT, STORE)                       \
+  "mov x16, x11\n" "add x11, x11, %[ys]\n"                                      \
+  AIO_OUT_LANES("ld4", X0 ".s, " X1 ".s, " X2 ".s, " X3 ".s", "x16", "41")      \
+  AIO_OUT_REST("ld1", X0, X1, X2, "x16", "42", "43", "44", "45")                \
+  AIO_OUT_RES_ADD(X0, X1, X2, X3, ACT, STORE)
+#define AIO_OUT_STORE(R0, R1, R2, R3)                                          \
+  "st4 {" R0 ".4s, " R1 ".4s, " R2 ".4s, " R3 ".4s}, [x10], %[ys]\n"
+#define AIO_OUT_STORE_PART(R0, R1, R2, R3)                                     \
+  "mov x15, x10\n" "add x10, x10, %[ys]\n"                                      \
+  AIO_OUT_LANES("st4", R0 ".s, " R1 ".s, " R2 ".s, " R3 ".s", "x15", "51")      \
+  AIO_OUT_REST("st1", R0, R1, R2, "x15", "52", "53", "54", "55")
+#define AIO_OUT_RELU(R0, R1, R2, R3)                                           \
+  "fmax " R0 ".4s, " R0 ".4s, v4.4s\n" "fmax " R1 ".4s, " R1 ".4s, v4.4s\n"    \
+  "fmax " R2 ".4s, " R2 ".4s, v4.4s\n" "fmax " R3 ".4s, " R3 ".4s, v4.4s\n"
+#define AIO_OUT_NOACT(R0, R1, R2, R3)
+#define AIO_OUT_ROW(PRE, X0, X1, X2, X3, X4, X5, EPI, ACT, STORE) \
+  PRE                                                        \
+  "fsub v1.4s, " X1 ".4s, " X2 ".4s\n"                       \
+  "fadd v2.4s, " X1 ".4s, " X2 ".4s\n"                       \
+  "fadd " X1 ".4s, " X3 ".4s, " X4 ".4s\n"                   \
+  "fsub " X4 ".4s, " X3 ".4s, " X4 ".4s\n"                   \
+  "fadd " X0 ".4s, " X0 ".4s, v2.4s\n"                       \
+  "fadd v0.4s, " X0 ".4s, " X1 ".4s\n"                       \
+  "fmla v2.4s, " X1 ".4s, v7.s[1]\n"                         \
+  "fadd v3.4s, " X5 ".4s, v1.4s\n"                           \
+  "fmla v3.4s, " X4 ".4s, v7.s[2]\n"                         \
+  "fmla v1.4s, " X4 ".4s, v7.s[0]\n"                         \
+  EPI(X0, X1, X2, X3, ACT, STORE)
+// CHK(dy): the partial group's test that row dy lies on the map.
+#define AIO_OUT_CHK(DY) "cmp %[nr], #" DY "\n" "b.le 8f\n"
+#define AIO_OUT_NOCHK(DY) ""
+#define AIO_OUT_GROUPS(EPI, ACT, STORE, CHK)                                            \
+  __asm__ volatile(                                                                \
+      "ld1 {v7.4s}, [%[kv]]\n"                                                     \
+      "ld1r {v6.4s}, [%[bias]]\n"                                                  \
+      "1:\n"                                                                       \
+      "mov x9, %[p]\n"                                                             \
+      AIO_OUT_COL("v8", "v14", "v20", "v26", "")                                   \
+      AIO_OUT_COL("v9", "v15", "v21", "v27", "fadd v1.4s, v1.4s, v6.4s\n")          \
+      AIO_OUT_COL("v10", "v16", "v22", "v28", "") AIO_OUT_COL("v11", "v17", "v23", "v29", "") \
+      AIO_OUT_COL("v12", "v18", "v24", "v30", "") AIO_OUT_COL("v13", "v19", "v25", "v31", "") \
+      "movi v4.4s, #0\n"                                                           \
+      "mov x10, %[y]\n"                                                            \
+      "mov x11, %[r]\n"                                                            \
+      AIO_OUT_ROW(CHK("0"), "v8", "v9", "v10", "v11", "v12", "v13", EPI, ACT, STORE)    \
+      AIO_OUT_ROW(CHK("1"), "v14", "v15", "v16", "v17", "v18", "v19", EPI, ACT, STORE)  \
+      AIO_OUT_ROW(CHK("2"), "v20", "v21", "v22", "v23", "v24", "v25", EPI, ACT, STORE)  \
+      AIO_OUT_ROW(CHK("3"), "v26", "v27", "v28", "v29", "v30", "v31", EPI, ACT, STORE)  \
+      "8:\n"                                                                       \
+      "add %[p], %[p], #16\n"                                                      \
+      "add %[y], %[y], #64\n"                                                      \
+      "add %[r], %[r], #64\n"                                                      \
+      "subs %[n], %[n], #1\n"                                                      \
+      "b.ne 1b\n"                                                                  \
+      : [p] "+r"(p), [y] "+r"(y), [r] "+r"(res), [n] "+r"(groups)                   \
+      : [s6] "r"(6 * sb), [s35] "r"(35 * sb), [ys] "r"(ys * sizeof(float)),       \
+        [kv] "r"(kv), [bias] "r"(&folded), [wt] "r"(whole), [rs] "r"(rest),           \
+        [w16] "r"(16 * whole), [nr] "r"(rows)                                      \
+      : "x9", "x10", "x11", "x14", "x15", "x16", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", \
+        "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",   \
+        "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",   \
+        "cc", "memory")
+// y and res point at row 0's first column (rows ys floats apart). kPart: one group of `whole`
+// tiles and `rest` columns on its first `rows` rows.
+template <bool kRes, bool kRelu, bool kPart = false>
+void output_f4_groups(const float* p, size_t stride, size_t groups, float scale, float folded,
+                      const float* res, float* y, size_t ys, size_t whole = 4, size_t rest = 0,
+                      size_t rows = 4) {
+  const size_t sb = stride * sizeof(float);
+  const float kv[4] = {2.f, 4.f, 8.f, scale};
+  if constexpr (kPart) {
+    if constexpr (kRes && kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_RELU, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (kRes && !kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_RES_PART, AIO_OUT_NOACT, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (!kRes && kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+    if constexpr (!kRes && !kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE_PART, AIO_OUT_CHK);
+  } else {
+    if constexpr (kRes && kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_RELU, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (kRes && !kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_RES, AIO_OUT_NOACT, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (!kRes && kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_RELU, AIO_OUT_STORE, AIO_OUT_NOCHK);
+    if constexpr (!kRes && !kRelu)
+      AIO_OUT_GROUPS(AIO_OUT_EPI_BIAS, AIO_OUT_NOACT, AIO_OUT_STORE, AIO_OUT_NOCHK);
+  }
+}
+#undef AIO_OUT_COL
+#undef AIO_OUT_EPI_BIAS
+#undef AIO_OUT_EPI_RES
+#undef AIO_OUT_RES_ADD
+#undef AIO_OUT_LANES
+#undef AIO_OUT_REST_LANE
+#undef AIO_OUT_REST
+#undef AIO_OUT_EPI_RES_PART
+#undef AIO_OUT_STORE
+#undef AIO_OUT_STORE_PART
+#undef AIO_OUT_RELU
+#undef AIO_OUT_NOACT
+#undef AIO_OUT_ROW
+#undef AIO_OUT_GROUPS
+#undef AIO_OUT_CHK
+#undef AIO_OUT_NOCHK
+
+// One channel in intrinsics (ReLU6, the other activations, and a zero scale). kAct: the
+// activation when it is None, ReLU or ReLU6 (chosen once per call, not per vector); Act::Silu
+// stands for any other, through act4.
 template <Act kAct>
-void output_f4_act(const float* p, size_t stride, size_t n, float scale, float bias,
+void output_f4_intrinsics(const float* p, size_t stride, size_t n, float scale, float bias,
                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
   const float32x4_t vs = vdupq_n_f32(scale), vb = vdupq_n_f32(bias);
   for (size_t i0 = 0; i0 < n; i0 += 4) {
@@ -306,87 +527,165 @@ void output_f4_act(const float* p, size_t stride, size_t n, float scale, float b
   }
 }
 
-void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
-                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+// Channels [0, mc) of one segment (channel o: products at p + o p_step, rows at y_rows[r] +
+// o plane, residual likewise; scale and bias per channel, nullptr meaning 1 and 0), so that the
+// per-call work (the driver's, the prologue saving d8-d15, the group counts) is paid once per
+// segment rather than once per channel. ReLU and no activation in assembly: whole groups (16
+// columns on the map, all 4 rows) by rows of 4 x 16 floats, the others (a segment's last
+// tiles, the map's last rows) by lanes and single floats.
+template <Act kAct>
+void output_f4_act(const float* p, size_t stride, size_t p_step, size_t n, size_t mc,
+                   const float* scale, const float* bias, const float* const* res,
+                   float* const* y_rows, size_t plane, size_t cols, Act act) {
+  constexpr bool kAsm = kAct == Act::None || kAct == Act::Relu, kRelu = kAct == Act::Relu;
+  size_t rows = 0;
+  while (rows < 4 && y_rows[rows]) ++rows;
+  const size_t full = rows == 4 ? cols / 16 : 0;
+  const size_t ys = rows > 1 ? static_cast<size_t>(y_rows[1] - y_rows[0]) : 0;
+  for (size_t o = 0; o < mc; ++o, p += p_step) {
+    const float so = scale ? scale[o] : 1.f, bo = bias ? bias[o] : 0.f;
+    const size_t off = o * plane;
+    // A zero scale (or one that makes bias / scale overflow) takes the intrinsics.
+    const float folded = bo / so;
+    if (!kAsm || !std::isfinite(folded)) {
+      float* yo[4] = {};
+      const float* ro[4] = {};
+      for (size_t dy = 0; dy < rows; ++dy) {
+        yo[dy] = y_rows[dy] + off;
+        if (res) ro[dy] = res[dy] + off;
+      }
+      output_f4_intrinsics<kAct>(p, stride, n, so, bo, res ? ro : nullptr, yo, cols, act);
+      continue;
+    }
+    float* const y0 = y_rows[0] + off;
+    const float* const r0 = res ? res[0] + off : y0;
+    if (full > 0) {
+      if (res)
+        output_f4_groups<true, kRelu>(p, stride, full, so, folded, r0, y0, ys);
+      else
+        output_f4_groups<false, kRelu>(p, stride, full, so, folded, r0, y0, ys);
+    }
+    for (size_t i0 = 4 * full; i0 < n; i0 += 4) {
+      const size_t x0 = 4 * i0, w = std::min<size_t>(16, cols - x0);
+      if (res)
+        output_f4_groups<true, kRelu, true>(p + i0, stride, 1, so, folded, r0 + x0, y0 + x0, ys,
+                                            w / 4, w % 4, rows);
+      else
+        output_f4_groups<false, kRelu, true>(p + i0, stride, 1, so, folded, r0 + x0, y0 + x0,
+                                             ys, w / 4, w % 4, rows);
+    }
+  }
+}
+
+void output_f4_run(const float* p, size_t stride, size_t p_step, size_t n, size_t mc,
+                   const float* scale, const float* bias, const float* const* res,
+                   float* const* y_rows, size_t plane, size_t cols, Act act) {
   const auto f = act == Act::None    ? output_f4_act<Act::None>
                  : act == Act::Relu  ? output_f4_act<Act::Relu>
                  : act == Act::Relu6 ? output_f4_act<Act::Relu6>
                                      : output_f4_act<Act::Silu>;
-  f(p, stride, n, scale, bias, res, y_rows, cols, act);
+  f(p, stride, p_step, n, mc, scale, bias, res, y_rows, plane, cols, act);
+}
+
+void output_f4_neon(const float* p, size_t stride, size_t n, float scale, float bias,
+                    const float* const* res, float* const* y_rows, size_t cols, Act act) {
+  output_f4_run(p, stride, 0, n, 1, &scale, &bias, res, y_rows, 0, cols, act);
 }
 
 // The products of a block of at most 4 tiles (a 7 x 7 map's 4 F(4x4) tiles), 12 rows x 4
-// columns: 12 accumulators, per k one 3-register load of the panel's A, one of B, 12 FMAs by
-// element (14 instructions for 48 multiply-adds; the micro-kernel's intrinsics 12-row, 4-column
-// tile took about 21). As the 12 x 8 tile: per 4 k one loop branch and three A prefetches (the
-// transformed weights of a 7 x 7 x 512 layer, 1 MB per position, stream from memory).
-void narrow_product_neon(size_t kc, const float* a, const float* b, size_t ldb, float* c,
-                         size_t ldc, bool accumulate) {
-#define AIO_WINO_KSTEP(op)                              \
-  "ld1 {v0.4s, v1.4s, v2.4s}, [x10], #48\n"             \
-  "ld1 {v3.4s}, [x11], %[ldb]\n"                        \
-  op " v8.4s, v3.4s, v0.s[0]\n" op " v9.4s, v3.4s, v0.s[1]\n"   \
-  op " v10.4s, v3.4s, v0.s[2]\n" op " v11.4s, v3.4s, v0.s[3]\n" \
-  op " v12.4s, v3.4s, v1.s[0]\n" op " v13.4s, v3.4s, v1.s[1]\n" \
-  op " v14.4s, v3.4s, v1.s[2]\n" op " v15.4s, v3.4s, v1.s[3]\n" \
-  op " v16.4s, v3.4s, v2.s[0]\n" op " v17.4s, v3.4s, v2.s[1]\n" \
-  op " v18.4s, v3.4s, v2.s[2]\n" op " v19.4s, v3.4s, v2.s[3]\n"
-#define AIO_WINO_ROW(acc) \
-  "ld1 {v0.4s}, [x12]\n"  \
-  "fadd " acc ".4s, " acc ".4s, v0.4s\n" \
-  "st1 {" acc ".4s}, [x12], %[ldc]\n"
+// columns: 12 accumulators, 12 FMAs by element per k. B is 4 floats a row, so 4 k of it are one
+// 4-register load, and 4 k of the panel's A (48 floats) three: 56 instructions per 4 k for 192
+// multiply-adds (with three A prefetches, the transformed weights of a 7 x 7 x 512 layer, 1 MB
+// per position, streaming from memory, and a loop branch per 8 k), where one A and one B load
+// per k and a branch per 4 k took 61. All of K at once: B (at most 8 KB here) stays in L1, C is
+// written once.
+void narrow_product_neon(size_t k, const float* a, const float* b, float* c, size_t ldc) {
+#define AIO_WINO_KSTEP(op, B, A0, A1, A2)                                 \
+  op " v8.4s, " B ".4s, " A0 ".s[0]\n" op " v9.4s, " B ".4s, " A0 ".s[1]\n"   \
+  op " v10.4s, " B ".4s, " A0 ".s[2]\n" op " v11.4s, " B ".4s, " A0 ".s[3]\n" \
+  op " v12.4s, " B ".4s, " A1 ".s[0]\n" op " v13.4s, " B ".4s, " A1 ".s[1]\n" \
+  op " v14.4s, " B ".4s, " A1 ".s[2]\n" op " v15.4s, " B ".4s, " A1 ".s[3]\n" \
+  op " v16.4s, " B ".4s, " A2 ".s[0]\n" op " v17.4s, " B ".4s, " A2 ".s[1]\n" \
+  op " v18.4s, " B ".4s, " A2 ".s[2]\n" op " v19.4s, " B ".4s, " A2 ".s[3]\n"
+#define AIO_WINO_LOAD4                                  \
+  "ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [x10], #64\n" \
+  "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [x10], #64\n" \
+  "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [x10], #64\n" \
+  "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [x11], #64\n"
+#define AIO_WINO_STEP4(op0)                           \
+  AIO_WINO_KSTEP(op0, "v0", "v20", "v21", "v22")     \
+  AIO_WINO_KSTEP("fmla", "v1", "v23", "v24", "v25")  \
+  AIO_WINO_KSTEP("fmla", "v2", "v26", "v27", "v28")  \
+  AIO_WINO_KSTEP("fmla", "v3", "v29", "v30", "v31")
 #define AIO_WINO_STORE(acc) "st1 {" acc ".4s}, [x12], %[ldc]\n"
+#define AIO_WINO_PRFM                   \
+  "prfm pldl1keep, [x10, #2304]\n"      \
+  "prfm pldl1keep, [x10, #2368]\n"      \
+  "prfm pldl1keep, [x10, #2432]\n"
   __asm__ volatile(
       "mov x10, %[a]\n"
       "mov x11, %[b]\n"
-      AIO_WINO_KSTEP("fmul")
-      "sub x13, %[kc], #1\n"
-      "lsr x9, x13, #2\n"
-      "cbz x9, 2f\n"
+      "lsr x9, %[k], #2\n"
+      "and x13, %[k], #3\n"
+      "cbnz x9, 1f\n"
+      // k < 4: the single steps accumulate from zero.
+      "movi v8.4s, #0\n" "movi v9.4s, #0\n" "movi v10.4s, #0\n" "movi v11.4s, #0\n"
+      "movi v12.4s, #0\n" "movi v13.4s, #0\n" "movi v14.4s, #0\n" "movi v15.4s, #0\n"
+      "movi v16.4s, #0\n" "movi v17.4s, #0\n" "movi v18.4s, #0\n" "movi v19.4s, #0\n"
+      "b 3f\n"
       "1:\n"
-      "prfm pldl1keep, [x10, #2304]\n"
-      "prfm pldl1keep, [x10, #2368]\n"
-      "prfm pldl1keep, [x10, #2432]\n"
-      AIO_WINO_KSTEP("fmla")
-      AIO_WINO_KSTEP("fmla")
-      AIO_WINO_KSTEP("fmla")
-      AIO_WINO_KSTEP("fmla")
+      AIO_WINO_LOAD4
+      AIO_WINO_STEP4("fmul")
       "subs x9, x9, #1\n"
-      "b.ne 1b\n"
+      "b.eq 3f\n"
+      "tbz x9, #0, 6f\n"  // an odd count of 4-k groups left: one alone, then pairs
+      AIO_WINO_PRFM
+      AIO_WINO_LOAD4
+      AIO_WINO_STEP4("fmla")
+      "subs x9, x9, #1\n"
+      "b.eq 3f\n"
+      "6:\n"
+      "lsr x9, x9, #1\n"
       "2:\n"
-      "ands x9, x13, #3\n"
-      "b.eq 4f\n"
-      "3:\n"
-      AIO_WINO_KSTEP("fmla")
+      AIO_WINO_PRFM
+      AIO_WINO_LOAD4
+      AIO_WINO_STEP4("fmla")
+      AIO_WINO_PRFM
+      AIO_WINO_LOAD4
+      AIO_WINO_STEP4("fmla")
       "subs x9, x9, #1\n"
-      "b.ne 3b\n"
+      "b.ne 2b\n"
+      "3:\n"
+      "cbz x13, 5f\n"
       "4:\n"
-      "mov x12, %[c]\n"
-      "cbz %w[acc], 5f\n"
-      AIO_WINO_ROW("v8") AIO_WINO_ROW("v9") AIO_WINO_ROW("v10") AIO_WINO_ROW("v11")
-      AIO_WINO_ROW("v12") AIO_WINO_ROW("v13") AIO_WINO_ROW("v14") AIO_WINO_ROW("v15")
-      AIO_WINO_ROW("v16") AIO_WINO_ROW("v17") AIO_WINO_ROW("v18") AIO_WINO_ROW("v19")
-      "b 9f\n"
+      "ld1 {v20.4s, v21.4s, v22.4s}, [x10], #48\n"
+      "ld1 {v0.4s}, [x11], #16\n"
+      AIO_WINO_KSTEP("fmla", "v0", "v20", "v21", "v22")
+      "subs x13, x13, #1\n"
+      "b.ne 4b\n"
       "5:\n"
+      "mov x12, %[c]\n"
       AIO_WINO_STORE("v8") AIO_WINO_STORE("v9") AIO_WINO_STORE("v10") AIO_WINO_STORE("v11")
       AIO_WINO_STORE("v12") AIO_WINO_STORE("v13") AIO_WINO_STORE("v14") AIO_WINO_STORE("v15")
       AIO_WINO_STORE("v16") AIO_WINO_STORE("v17") AIO_WINO_STORE("v18") AIO_WINO_STORE("v19")
-      "9:\n"
       :
-      : [a] "r"(a), [b] "r"(b), [kc] "r"(kc), [ldb] "r"(ldb * sizeof(float)), [c] "r"(c),
-        [ldc] "r"(ldc * sizeof(float)), [acc] "r"(static_cast<uint32_t>(accumulate))
+      : [a] "r"(a), [b] "r"(b), [k] "r"(k), [c] "r"(c), [ldc] "r"(ldc * sizeof(float))
       : "x9", "x10", "x11", "x12", "x13", "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12",
-        "v13", "v14", "v15", "v16", "v17", "v18", "v19", "cc", "memory");
+        "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25",
+        "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
 #undef AIO_WINO_KSTEP
-#undef AIO_WINO_ROW
+#undef AIO_WINO_LOAD4
+#undef AIO_WINO_STEP4
 #undef AIO_WINO_STORE
+#undef AIO_WINO_PRFM
 }
 
 }  // namespace
 
 void fill_table_winograd_neon(KernelTable& t) {
   t.winograd[winograd_index(2)] = {input_f2_neon, output_f2_neon, 4, true, narrow_product_neon};
-  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4, true, narrow_product_neon};
+  t.winograd[winograd_index(4)] = {input_f4_neon, output_f4_neon, 4, true, narrow_product_neon,
+                                   output_f4_run, input_f4_run};
 }
 
 }  // namespace detail
