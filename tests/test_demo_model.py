@@ -24,12 +24,6 @@ def test_demo_model_is_the_issue_19_model() -> None:
     assert all(0.1 < a <= 1.0 for a in acc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 19's 91 % at level 0 is not met yet: the shipped run reached 88.51 % "
-    "(allinone/data/DEMO_MODEL.md); strict, so a model that meets it turns this red until "
-    "the mark is removed",
-)
 def test_demo_model_level0_reaches_91_percent() -> None:
     acc = level_accuracy(load(DEMO))
     assert acc is not None and acc[0] >= 0.91, acc

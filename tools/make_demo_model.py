@@ -96,6 +96,11 @@ def main() -> int:
     ap.add_argument("--check-images", type=int, default=2000, help="engine accuracy check")
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "allinone/data/demo.aio")
     ap.add_argument("--notes", type=Path, default=ROOT / "allinone/data/DEMO_MODEL.md")
+    ap.add_argument(
+        "--conditions",
+        default="load average about 5",
+        help="how busy the machine was while training (for the notes)",
+    )
     args = ap.parse_args()
 
     if args.trained is None:
@@ -182,7 +187,7 @@ def main() -> int:
   middle level(s), SGD momentum 0.9, batch {train_arg("batch-size")}, cosine learning rate, BN
   statistics re-estimated per level at the end), {passes} over {n_train:,} images,
   {train_s / 60:.0f} minutes (evaluation of every level included) on 2 threads of the 2-core VM,
-  shared with other engineers' compiles and qemu runs (load 5-14), at normal priority (torch
+  shared with other engineers' compiles, tests and qemu runs ({args.conditions}) (torch
   {torch.__version__}, Python {platform.python_version()}). The size of the run was set by the
   time available; more data and epochs should gain accuracy.{short}
 - **File:** {size:,} bytes; every level's test accuracy is stored in it (`allinone info
