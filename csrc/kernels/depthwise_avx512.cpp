@@ -179,8 +179,8 @@ inline void stride1_taps(const float* row, ptrdiff_t col0, uint64_t in, __m512* 
   }
 }
 
-// The columns from col0 on that the K taps of an edge vector (stride 1 or 2) read inside the row: tap j's
-// mask (tap_mask, relative to col0 + j) moved to col0, all taps together.
+// The columns from col0 on that the K taps of an edge vector (stride 1 or 2) read inside the
+// row: tap j's mask (tap_mask, relative to col0 + j) moved to col0, all taps together.
 template <int K>
 inline uint64_t edge_columns(const uint32_t* masks) {
   uint64_t in = 0;
