@@ -154,8 +154,33 @@ inline void stride2_taps(const float* row, ptrdiff_t col0, uint64_t in, __m512* 
   }
 }
 
-// The columns from col0 on that the K taps of a stride-2 edge vector read inside the row: tap j's
-// mask (tap_mask, relative to col0 + j) moved to col0, all taps together.
+// Stride 1, a vector of 16 outputs, all K (3 or 5) taps of one input row: tap j is columns
+// col0 + j .. col0 + j + 15, i.e. the 16 floats from col0 moved down j lanes with the first j of
+// the next 16 shifted in (valignd). Two loads and K - 1 lane shifts, where K loads at K column
+// offsets made most of them straddle two cache lines (3x3 on 112 x 112 x 16: 0.072 -> 0.042 ms).
+// The second load takes only the K - 1 lanes the shifts use (masked: it may reach past the
+// buffer). Masked (edge vectors), `in` has bit c set where column col0 + c is inside the row and
+// read by some tap (edge_columns), and columns outside the row load as the zeros of the padding.
+template <int K, bool Masked>
+inline void stride1_taps(const float* row, ptrdiff_t col0, uint64_t in, __m512* t) {
+  static_assert(K == 3 || K == 5, "taps 3 and 5");
+  const float* src = at_col(row, col0);
+  constexpr uint32_t kNext = (1u << (K - 1)) - 1u;
+  const __m512i a = _mm512_castps_si512(
+      Masked ? _mm512_maskz_loadu_ps(static_cast<__mmask16>(in), src) : _mm512_loadu_ps(src));
+  const __m512i b = _mm512_castps_si512(_mm512_maskz_loadu_ps(
+      static_cast<__mmask16>(Masked ? (in >> 16) & kNext : kNext), src + 16));
+  t[0] = _mm512_castsi512_ps(a);
+  t[1] = _mm512_castsi512_ps(_mm512_alignr_epi32(b, a, 1));
+  t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(b, a, 2));
+  if constexpr (K == 5) {
+    t[3] = _mm512_castsi512_ps(_mm512_alignr_epi32(b, a, 3));
+    t[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(b, a, 4));
+  }
+}
+
+// The columns from col0 on that the K taps of an edge vector (stride 1 or 2) read inside the
+// row: tap j's mask (tap_mask, relative to col0 + j) moved to col0, all taps together.
 template <int K>
 inline uint64_t edge_columns(const uint32_t* masks) {
   uint64_t in = 0;
@@ -163,19 +188,23 @@ inline uint64_t edge_columns(const uint32_t* masks) {
   return in;
 }
 
-template <int K, int S, int R, bool Masked>
+template <int K, int S, int R, bool Masked, int C = 2>
 inline void vector_sums(const float* const* rows, ptrdiff_t col0, const uint32_t* masks,
                         const __m512* wv, __m512i gidx, __m512* out) {
   constexpr int Q = (R - 1) * S + K;
-  constexpr bool kShifted = S == 2 && (K == 3 || K == 5);
+  constexpr bool kShifted2 = S == 2 && (K == 3 || K == 5);
+  constexpr bool kShifted1 = S == 1 && (K == 3 || K == 5);
+  constexpr bool kShifted = kShifted1 || kShifted2;
   uint64_t in = 0;
   if constexpr (kShifted && Masked) in = edge_columns<K>(masks);
-  __m512 acc[R][2];
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-#pragma GCC unroll 9
+  __m512 acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+#pragma GCC unroll 16
   for (int q = 0; q < Q; ++q) {
     __m512 taps[kShifted ? K : 1];
-    if constexpr (kShifted) stride2_taps<K, Masked>(rows[q], col0, in, taps);
+    if constexpr (kShifted2) stride2_taps<K, Masked>(rows[q], col0, in, taps);
+    if constexpr (kShifted1) stride1_taps<K, Masked>(rows[q], col0, in, taps);
 #pragma GCC unroll 7
     for (int j = 0; j < K; ++j) {
       __m512 v;
@@ -183,16 +212,16 @@ inline void vector_sums(const float* const* rows, ptrdiff_t col0, const uint32_t
         v = taps[j];
       else
         v = load_taps<S, Masked>(rows[q], col0 + j, Masked ? masks[j] : 0u, gidx);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const int i = q - r * S;
         if (i < 0 || i >= K) continue;
-        __m512& a = acc[r][(i * K + j) & 1];
+        __m512& a = acc[r][(i * K + j) % C];
         a = _mm512_fmadd_ps(wv[i * K + j], v, a);
       }
     }
   }
-  for (int r = 0; r < R; ++r) out[r] = _mm512_add_ps(acc[r][0], acc[r][1]);
+  for (int r = 0; r < R; ++r) out[r] = C == 1 ? acc[r][0] : _mm512_add_ps(acc[r][0], acc[r][C - 1]);
 }
 
 // Scale, bias, residual, activation and the store of one vector of outputs.
@@ -204,7 +233,7 @@ inline void finish(__m512 sum, __m512 vs, __m512 vb, const float* rrow, float* y
 }
 
 // R output rows from oy on, vector by vector (K > 0).
-template <int K, int S, int R>
+template <int K, int S, int R, int C = 2>
 void rows_k(const float* xc, const RowPlan& plan, const __m512* wv, const ConvGeom& g, size_t oy,
             float* yc, const float* rc, __m512 vs, __m512 vb, Act act) {
   constexpr size_t Q = (R - 1) * S + K;
@@ -218,9 +247,9 @@ void rows_k(const float* xc, const RowPlan& plan, const __m512* wv, const ConvGe
     const ptrdiff_t col0 = static_cast<ptrdiff_t>(ox * S) - static_cast<ptrdiff_t>(g.pw);
     __m512 sums[R];
     if (v >= plan.first_interior && v < plan.end_interior)
-      vector_sums<K, S, R, false>(rows, col0, nullptr, wv, gidx, sums);
+      vector_sums<K, S, R, false, C>(rows, col0, nullptr, wv, gidx, sums);
     else
-      vector_sums<K, S, R, true>(rows, col0, plan.masks + v * K, wv, gidx, sums);
+      vector_sums<K, S, R, true, C>(rows, col0, plan.masks + v * K, wv, gidx, sums);
     for (int r = 0; r < R; ++r) {
       const size_t o = (oy + r) * g.w_out;
       finish(sums[r], vs, vb, rc ? rc + o : nullptr, yc + o, ox, m, act);
@@ -241,6 +270,16 @@ void channel(const float* xc, const RowPlan& plan, const float* wc, const ConvGe
     __m512 wv[K * K];
     for (size_t t = 0; t < K * K; ++t) wv[t] = _mm512_set1_ps(wc[t]);
     size_t oy = 0;
+    // 5x5 stride 1: eight output rows, one accumulator each. Two rows of two chains left the
+    // FMA pipes idle (Zen 5 issues two 512-bit FMAs a cycle at a latency of 4: eight chains keep
+    // both busy) and 1.5x ORT's time on EfficientNet's 5x5 layers; the eight rows also share
+    // each tap row's five loads. 3x3 stays at two rows: four rows were no faster at 28 x 28 and
+    // slower at 112 x 112 (paired against ORT, 1 thread).
+    if constexpr (S == 1 && K == 5) {
+      for (; oy + 8 <= g.h_out; oy += 8)
+        rows_k<K, S, 8, 1>(xc, plan, wv, g, oy, yc, rc, vs, vb, act);
+      for (; oy + 4 <= g.h_out; oy += 4) rows_k<K, S, 4>(xc, plan, wv, g, oy, yc, rc, vs, vb, act);
+    }
     for (; oy + 2 <= g.h_out; oy += 2) rows_k<K, S, 2>(xc, plan, wv, g, oy, yc, rc, vs, vb, act);
     if (oy < g.h_out) rows_k<K, S, 1>(xc, plan, wv, g, oy, yc, rc, vs, vb, act);
     return;

@@ -29,25 +29,33 @@ static inline __m512i odd_lanes() {
   return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
-// exp(x) for x in float range: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-6
-// polynomial (Cephes expf coefficients): ~1-2 ulp, enough for silu's 1e-5 budget. Clamped so the
-// 2^n scaling never builds an Inf/denormal from garbage; exp(88.7) is near FLT_MAX, exp(-87.3)
-// near FLT_MIN, and silu needs nothing finer.
+// exp(x) for x in float range: x = n ln2 + r, |r| <= ln2/2 (Cody-Waite, two-part ln2), exp(r) by
+// a degree-5 polynomial fitted here for relative error on that interval (near-minimax: 1.0e-7 in
+// exact arithmetic, 1.8e-7 evaluated in float over [-87.3, 88], i.e. ~1.5 ulp; silu's budget is
+// 1e-5), and 2^n built in the exponent bits. n comes from adding 1.5 * 2^23, which leaves
+// round(x log2 e) in the low mantissa bits: one FMA and a subtract, where roundscale and scalef
+// took two multi-cycle ops per vector, and the degree-7 Cephes polynomial two more FMAs. SiLU
+// per vector of 16: 3.33 -> 2.87 ns (a loop over 64 K floats, AMD EPYC Zen 5). EfficientNet runs
+// it once per output of every layer.
+// Clamped so that n stays in [-126, 127]: exp(88) is near FLT_MAX, exp(-87.3) near FLT_MIN, and
+// silu and sigmoid need nothing finer.
 static inline __m512 exp(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.7f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.0f));
+  const __m512 magic = _mm512_set1_ps(12582912.f);  // 1.5 * 2^23
+  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+  const __m512 n = _mm512_sub_ps(t, magic);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 r2 = _mm512_mul_ps(r, r);
-  p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-  return _mm512_scalef_ps(p, n);  // p * 2^n without building the exponent bits by hand
+  __m512 p = _mm512_set1_ps(8.262875489890575e-3f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.189871996641159e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6668091714382172e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.9999141693115234e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.999995231628418e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  // t's bits are those of 1.5 * 2^23 plus n: minus them, plus the bias 127, is n's exponent field.
+  const __m512i e = _mm512_slli_epi32(
+      _mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127 - 0x4B400000)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
 // 1 / d to about 1 ulp: the 14-bit estimate and one Newton step. A divide costs ~10x as much

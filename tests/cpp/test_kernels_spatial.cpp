@@ -175,7 +175,14 @@ void test_depthwise(const char* isa) {
                           {2, 5, 16, 3, 1, 1, 1},   {1, 1, 20, 3, 1, 1, 1},
                           {2, 2, 18, 3, 2, 1, 1},   {2, 6, 17, 3, 2, 1, 1},
                           {2, 3, 19, 3, 2, 1, 1},   {3, 4, 21, 3, 1, 1, 1},
-                          {2, 5, 16, 3, 2, 1, 1},   {2, 4, 25, 3, 2, 1, 1}};
+                          {2, 5, 16, 3, 2, 1, 1},   {2, 4, 25, 3, 2, 1, 1},
+                          // Stride 1, taps by lane shifts (AVX-512 stride1_taps) with interior and
+                          // edge vectors; 5x5 in blocks of 8, 4, 2 and 1 output rows (17 = 8 + 8
+                          // + 1, 14 = 8 + 4 + 2, 13 = 8 + 4 + 1); padding 0 and 1 at 5x5.
+                          {2, 17, 40, 5, 1, 2, 1},  {3, 14, 28, 5, 1, 2, 1},
+                          {2, 13, 56, 5, 1, 2, 1},  {2, 14, 14, 5, 1, 2, 1},
+                          {2, 12, 30, 5, 1, 0, 1},  {2, 11, 35, 5, 1, 1, 1},
+                          {2, 12, 112, 3, 1, 1, 1}, {2, 9, 33, 3, 1, 0, 1}};
   int idx = 0;
   for (const Shape& sh : shapes) {
     const ConvGeom g = geom(sh.c, sh.h, sh.w, sh.k, sh.s, sh.p, sh.d);
