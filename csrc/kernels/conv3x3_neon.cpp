@@ -78,9 +78,26 @@ template <int R, Fin F, bool Res>
 __attribute__((always_inline)) inline void finish_rows(float32x4_t (*acc)[2], float* y, size_t ldy,
                                                        const float* res, const float* scale,
                                                        const float* bias) {
+  // Up to 8 rows: each group of 4 scales and biases loaded once per tile, a bias lane
+  // broadcast per row (4 instructions a row where a load of each took 6); 12 rows keep the
+  // loads per row (their 24 accumulators leave too few registers for the 6 vectors).
+  float32x4_t sv[R / 4], bv[R / 4];
+  if constexpr (R <= 8)
+#pragma GCC unroll 2
+    for (int q = 0; q < R / 4; ++q) {
+      sv[q] = vld1q_f32(scale + 4 * q);
+      bv[q] = vld1q_f32(bias + 4 * q);
+    }
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
-    const float32x4_t s = vld1q_f32(scale + r / 4 * 4), b = vld1q_dup_f32(bias + r);
+    float32x4_t s, b;
+    if constexpr (R <= 8) {
+      s = sv[r / 4];
+      b = vdupq_laneq_f32(bv[r / 4], r % 4);
+    } else {
+      s = vld1q_f32(scale + r / 4 * 4);
+      b = vld1q_dup_f32(bias + r);
+    }
 #pragma GCC unroll 2
     for (int v = 0; v < 2; ++v) {
       float32x4_t t = vfmaq_laneq_f32(b, acc[r][v], s, r % 4);
@@ -235,6 +252,40 @@ inline void zero(float* dst, size_t n) {
   for (size_t i = 0; i < n; i += 4) vst1q_f32(dst + i, vdupq_n_f32(0.f));
 }
 
+// The zero-bordered copy of rows [r0, r1) of every channel (image row iy0 + r), zeros above and
+// below. W > 0: rows of exactly W floats (8, 16, 32: every layer of ResNet-20), copied unrolled
+// in 8-float blocks; the general loop's tails cost about 19 instructions a row, which at 8-32
+// floats a row was as much as the copy itself.
+template <size_t W>
+void pad_planes(float* pad, const float* x, size_t C, size_t plane, size_t pitch, size_t rows_in,
+                size_t r0, size_t r1, size_t h_in, size_t w_in, long iy0, size_t left,
+                size_t body) {
+  const float32x4_t z = vdupq_n_f32(0.f);
+  for (size_t c = 0; c < C; ++c) {
+    float* d = pad + c * plane;
+    zero(d, r0 * pitch);
+    zero(d + r1 * pitch, (rows_in - r1) * pitch);
+    const float* src = x + (c * h_in + static_cast<size_t>(iy0 + static_cast<long>(r0))) * w_in;
+    for (size_t r = r0; r < r1; ++r, src += w_in) {
+      float* dr = d + r * pitch;
+      // The borders as whole vectors, then the row over them: pw <= 1 leaves at most 4 floats
+      // of zeros on either side.
+      vst1q_f32(dr, z);
+      vst1q_f32(dr + pitch - 4, z);
+      dr += left;
+      if constexpr (W > 0) {
+#pragma GCC unroll 4
+        for (size_t i = 0; i < W; i += 8) vst1q_f32_x2(dr + i, vld1q_f32_x2(src + i));
+      } else {
+        size_t i = 0;
+        for (; i + 8 <= body; i += 8) vst1q_f32_x2(dr + i, vld1q_f32_x2(src + i));
+        for (; i + 4 <= body; i += 4) vst1q_f32(dr + i, vld1q_f32(src + i));
+        for (; i < body; ++i) dr[i] = src[i];
+      }
+    }
+  }
+}
+
 void aio_f32_conv3x3_rows__neon(const float* a, size_t panel_stride, const float* x,
                                 const ConvGeom& g, float* y, size_t m0, size_t m1, size_t oy0,
                                 size_t oy1, const Epilogue& epi) {
@@ -251,25 +302,11 @@ void aio_f32_conv3x3_rows__neon(const float* a, size_t panel_stride, const float
   const size_t r1 = static_cast<size_t>(
       std::clamp<long>(static_cast<long>(h_in) - iy0, static_cast<long>(r0),
                        static_cast<long>(rows_in)));
-  const float32x4_t z = vdupq_n_f32(0.f);
-  for (size_t c = 0; c < C; ++c) {
-    float* d = pad + c * plane;
-    zero(d, r0 * pitch);
-    zero(d + r1 * pitch, (rows_in - r1) * pitch);
-    const float* src = x + (c * h_in + static_cast<size_t>(iy0 + static_cast<long>(r0))) * w_in;
-    for (size_t r = r0; r < r1; ++r, src += w_in) {
-      float* dr = d + r * pitch;
-      // The borders as whole vectors, then the row over them: pw <= 1 leaves at most 4 floats
-      // of zeros on either side.
-      vst1q_f32(dr, z);
-      vst1q_f32(dr + pitch - 4, z);
-      dr += left;
-      size_t i = 0;
-      for (; i + 8 <= body; i += 8) vst1q_f32_x2(dr + i, vld1q_f32_x2(src + i));
-      for (; i + 4 <= body; i += 4) vst1q_f32(dr + i, vld1q_f32(src + i));
-      for (; i < body; ++i) dr[i] = src[i];
-    }
-  }
+  auto pad_fn = pad_planes<0>;
+  if (body == 8) pad_fn = pad_planes<8>;
+  if (body == 16) pad_fn = pad_planes<16>;
+  if (body == 32) pad_fn = pad_planes<32>;
+  pad_fn(pad, x, C, plane, pitch, rows_in, r0, r1, h_in, w_in, iy0, left, body);
   // Row groups of at most 12 rows (a panel), 8 at stride 2: its tiles keep the two columns of
   // a structure load apart per tap pair, and 12 rows' accumulators then left too few registers
   // (GCC 12 spilled 10 of them in the channel loop). A group of 8 and one of 4 read the same
