@@ -14,7 +14,8 @@ the acceptance criteria of docs/dvfs.md (issue 19), all against the p99 oracle o
      t(f) = t(f_max)·(α·f_max/f + 1 − α).
 
 Everything here is EMULATED (replayed synthetic traces; slowdown by busy-waiting). The ways take
-turns in blocks of 25 inferences, so a change of the host's load lands on all of them alike.
+turns in blocks of 25 inferences (--block), so a change of the host's load lands on all of them
+alike.
 
     PYTHONPATH=. python benchmarks/dvfs_stability.py   # demo model + MobileNetV2 at 4 and 12 levels
     PYTHONPATH=. python benchmarks/dvfs_stability.py --model allinone/data/demo.aio
@@ -193,7 +194,9 @@ def run_subject(
                 tail_scale=args.tail_scale,
             )
             table = simulated_table(runner, f_max, args.calib_runs, args.alpha)
-        r = run_ways(runner, table, trace, flops=flops, alpha=args.alpha, steps=args.steps)
+        r = run_ways(
+            runner, table, trace, flops=flops, alpha=args.alpha, steps=args.steps, block=args.block
+        )
         r.pop("series")
         results[path.stem] = r
         print(f"\n== {label}: {path.name}")
@@ -254,6 +257,12 @@ def main() -> int:
     ap.add_argument("--tail-scale", type=float, default=0.1, help="--simulate: outlier mean size")
     ap.add_argument("--alpha", type=float, default=0.85)
     ap.add_argument("--steps", type=int, default=1000, help="inferences per way per trace")
+    ap.add_argument(
+        "--block",
+        type=int,
+        default=25,
+        help="inferences each way runs before the next way's turn (1: all ways at every step)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--calib-runs", type=int, default=300, help="calibration runs per level")
     ap.add_argument("--traces", default=str(TRACES), help="folder of trace CSVs")
