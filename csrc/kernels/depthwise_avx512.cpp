@@ -115,10 +115,6 @@ inline __m512 vector_sum(const float* const* rows, ptrdiff_t col0, size_t kh, si
   return _mm512_add_ps(acc0, acc1);
 }
 
-// R vertically adjacent vectors of outputs for a K x K kernel (unit dilation), unrolled at compile
-// time: rows[q] is input row q of the (R - 1) * S + K the R output rows read. Each tap vector is
-// loaded once and feeds every output row that uses it (3x3 stride 1, two rows: 12 loads for 18
-// FMAs instead of 18), and the 2R accumulator chains overlap.
 // Stride 2, a vector of 16 outputs inside the row, all K (3 or 5) taps of one input row: the
 // even and odd columns from two loads and two permutes, and each further tap the one two columns
 // before it moved up a lane, its last lane a broadcast of the one new column (valignd). Loading
@@ -188,40 +184,40 @@ inline uint64_t edge_columns(const uint32_t* masks) {
   return in;
 }
 
+// R vertically adjacent vectors of outputs for a K x K kernel (unit dilation), unrolled at compile
+// time: rows[q] is input row q of the (R - 1) * S + K the R output rows read. Each row's K taps
+// are built once (stride1_taps, stride2_taps) and feed every output row that uses them, and the
+// C * R accumulator chains overlap.
 template <int K, int S, int R, bool Masked, int C = 2>
 inline void vector_sums(const float* const* rows, ptrdiff_t col0, const uint32_t* masks,
-                        const __m512* wv, __m512i gidx, __m512* out) {
+                        const __m512* wv, __m512* out) {
+  static_assert((K == 3 || K == 5) && (S == 1 || S == 2), "3x3 and 5x5 at stride 1 and 2");
+  static_assert(C == 1 || C == 2, "one or two chains per row");
   constexpr int Q = (R - 1) * S + K;
-  constexpr bool kShifted2 = S == 2 && (K == 3 || K == 5);
-  constexpr bool kShifted1 = S == 1 && (K == 3 || K == 5);
-  constexpr bool kShifted = kShifted1 || kShifted2;
-  uint64_t in = 0;
-  if constexpr (kShifted && Masked) in = edge_columns<K>(masks);
+  const uint64_t in = Masked ? edge_columns<K>(masks) : 0;
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int q = 0; q < Q; ++q) {
-    __m512 taps[kShifted ? K : 1];
-    if constexpr (kShifted2) stride2_taps<K, Masked>(rows[q], col0, in, taps);
-    if constexpr (kShifted1) stride1_taps<K, Masked>(rows[q], col0, in, taps);
+    __m512 taps[K];
+    if constexpr (S == 1)
+      stride1_taps<K, Masked>(rows[q], col0, in, taps);
+    else
+      stride2_taps<K, Masked>(rows[q], col0, in, taps);
 #pragma GCC unroll 7
     for (int j = 0; j < K; ++j) {
-      __m512 v;
-      if constexpr (kShifted)
-        v = taps[j];
-      else
-        v = load_taps<S, Masked>(rows[q], col0 + j, Masked ? masks[j] : 0u, gidx);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const int i = q - r * S;
         if (i < 0 || i >= K) continue;
         __m512& a = acc[r][(i * K + j) % C];
-        a = _mm512_fmadd_ps(wv[i * K + j], v, a);
+        a = _mm512_fmadd_ps(wv[i * K + j], taps[j], a);
       }
     }
   }
-  for (int r = 0; r < R; ++r) out[r] = C == 1 ? acc[r][0] : _mm512_add_ps(acc[r][0], acc[r][C - 1]);
+  for (int r = 0; r < R; ++r)
+    out[r] = C == 1 ? acc[r][0] : _mm512_add_ps(acc[r][0], acc[r][C - 1]);
 }
 
 // Scale, bias, residual, activation and the store of one vector of outputs.
@@ -240,16 +236,15 @@ void rows_k(const float* xc, const RowPlan& plan, const __m512* wv, const ConvGe
   const float* rows[Q];
   input_rows(xc, g, static_cast<ptrdiff_t>(oy * S) - static_cast<ptrdiff_t>(g.ph), Q, 1,
              plan.zero, rows);
-  const __m512i gidx = _mm512_setzero_si512();  // unused: S is 1 or 2
   for (size_t v = 0, ox = 0; v < plan.vectors; ++v, ox += 16) {
     const size_t n = std::min<size_t>(16, g.w_out - ox);
     const __mmask16 m = static_cast<__mmask16>(lane_range(0, static_cast<ptrdiff_t>(n)));
     const ptrdiff_t col0 = static_cast<ptrdiff_t>(ox * S) - static_cast<ptrdiff_t>(g.pw);
     __m512 sums[R];
     if (v >= plan.first_interior && v < plan.end_interior)
-      vector_sums<K, S, R, false, C>(rows, col0, nullptr, wv, gidx, sums);
+      vector_sums<K, S, R, false, C>(rows, col0, nullptr, wv, sums);
     else
-      vector_sums<K, S, R, true, C>(rows, col0, plan.masks + v * K, wv, gidx, sums);
+      vector_sums<K, S, R, true, C>(rows, col0, plan.masks + v * K, wv, sums);
     for (int r = 0; r < R; ++r) {
       const size_t o = (oy + r) * g.w_out;
       finish(sums[r], vs, vb, rc ? rc + o : nullptr, yc + o, ox, m, act);
